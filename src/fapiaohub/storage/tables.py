@@ -1,0 +1,138 @@
+"""The schema, as SQLAlchemy Core tables; migrations/ creates exactly this (a test compares them)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class Money(sa.TypeDecorator[Decimal]):
+    """Exact money: NUMERIC(18,2) on PostgreSQL; integer cents on SQLite, which has no decimal type
+    and would otherwise round-trip amounts through binary floats."""
+
+    impl = sa.Numeric(18, 2)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(sa.BigInteger())
+        return dialect.type_descriptor(sa.Numeric(18, 2, asdecimal=True))
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
+        if value is None or dialect.name != "sqlite":
+            return value
+        cents = value.scaleb(2)
+        if cents != cents.to_integral_value():
+            raise ValueError(f"amount {value} has more than two decimal places")
+        return int(cents)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None or dialect.name != "sqlite":
+            return value
+        return Decimal(value).scaleb(-2)
+
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL needs BIGINT for millions of rows.
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+Timestamp = sa.DateTime(timezone=True)
+
+corporation = sa.Table(
+    "corporation",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),  # the API's corpId / corporationId
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+)
+
+# appKey/appSecurity pairs; the secret is stored as its SHA-256 only.
+api_app = sa.Table(
+    "api_app",
+    metadata,
+    sa.Column("app_key", sa.String(64), primary_key=True),
+    sa.Column("corp_id", sa.String(32), sa.ForeignKey("corporation.id"), nullable=False, index=True),
+    sa.Column("secret_hash", sa.String(64), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+)
+
+# Issued tokens, stored as SHA-256 hashes; a refresh deletes the row and inserts a new pair.
+access_token = sa.Table(
+    "access_token",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("refresh_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("corp_id", sa.String(32), sa.ForeignKey("corporation.id"), nullable=False, index=True),
+    sa.Column("expires_at", sa.BigInteger, nullable=False),  # epoch ms, as the API reports it
+    sa.Column("created_at", Timestamp, nullable=False),
+)
+
+taxpayer = sa.Table(
+    "taxpayer",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("corp_id", sa.String(32), sa.ForeignKey("corporation.id"), nullable=False),
+    sa.Column("nsrsbh", sa.String(20), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("collection_enabled", sa.Boolean, nullable=False),  # 增值税发票全量采集 switched on
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.UniqueConstraint("corp_id", "nsrsbh"),
+)
+
+# One row per (taxpayer, direction, fplx, kpyf): the unit a collection page is drawn from. It keeps
+# the count (so totalCount costs no COUNT(*)) and is the lock writers take to renumber positions.
+invoice_month = sa.Table(
+    "invoice_month",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("taxpayer_id", sa.Integer, sa.ForeignKey("taxpayer.id"), nullable=False),
+    sa.Column("direction", sa.String(2), nullable=False),
+    sa.Column("fplx", sa.String(4), nullable=False),
+    sa.Column("kpyf", sa.Integer, nullable=False),
+    sa.Column("invoice_count", sa.Integer, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    sa.UniqueConstraint("taxpayer_id", "direction", "fplx", "kpyf"),
+)
+
+invoice = sa.Table(
+    "invoice",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("corp_id", sa.String(32), sa.ForeignKey("corporation.id"), nullable=False),
+    sa.Column("taxpayer_id", sa.Integer, sa.ForeignKey("taxpayer.id"), nullable=False),
+    sa.Column("direction", sa.String(2), nullable=False),  # jx: taxpayer is the buyer; xx: the seller
+    sa.Column("invoice_key", sa.String(64), nullable=False),  # 数电 number, or 发票代码:发票号码
+    sa.Column("fplx", sa.String(4), nullable=False),
+    sa.Column("fpdm", sa.String(12), nullable=False),
+    sa.Column("fphm", sa.String(32), nullable=False),
+    sa.Column("kprq", sa.DateTime, nullable=False),
+    sa.Column("kpyf", sa.Integer, nullable=False),
+    sa.Column("xfsbh", sa.String(20), nullable=False),
+    sa.Column("xfmc", sa.String(200), nullable=False),
+    sa.Column("gfsbh", sa.String(20), nullable=False),
+    sa.Column("gfmc", sa.String(200), nullable=False),
+    sa.Column("je", Money, nullable=False),
+    sa.Column("se", Money, nullable=False),
+    sa.Column("jshj", Money, nullable=False),
+    sa.Column("fpzt_dm", sa.String(2), nullable=False),
+    sa.Column("month_id", sa.Integer, sa.ForeignKey("invoice_month.id"), nullable=False),
+    # 1-based rank within its month in (kprq, invoice_key) order: pages are ranges of pos
+    sa.Column("pos", sa.Integer, nullable=True),
+    sa.Column("doc", sa.Text, nullable=False),  # the canonical Invoice as JSON (Invoice.to_doc)
+    sa.Column("rendered", sa.Text, nullable=False),  # the collection item JSON, rendered on write
+    sa.Column("flags", sa.Text, nullable=False),  # JSON list of soft validation findings
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    sa.UniqueConstraint("taxpayer_id", "direction", "invoice_key"),
+    sa.Index(None, "month_id", "pos"),
+)
