@@ -1,0 +1,140 @@
+"""Validation rules for invoices (domain.md §4): tax ids, 发票代码, 数电 numbers, amounts.
+
+A finding either rejects the invoice (it cannot be stored as it is) or flags it (stored, and the
+flag travels with it).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Literal
+
+from fapiaohub.domain.codes import FPLX, Family, family_of
+from fapiaohub.domain.invoice import Invoice
+
+USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # 31 characters: no I, O, S, V, Z
+USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+_USCC = re.compile(f"[{USCC_ALPHABET}]{{18}}")
+_LEGACY_ID = re.compile(r"[0-9A-Z]{15}|[0-9A-Z]{17}|[0-9A-Z]{20}")
+# GB/T 2260 provincial codes (the first two digits of region codes)
+PROVINCES = frozenset({
+    "11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37",
+    "41", "42", "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64", "65",
+})
+LINE_TOLERANCE = Decimal("0.06")  # Σ line se may differ from se by 0.06 per line …
+TOTAL_TOLERANCE = Decimal("1.27")  # … and by 1.27 at most in total
+# 数电 kinds identified by a 20-digit number alone; 数电 paper kinds keep 发票代码 + 8-digit 号码
+DIGITAL_ONLY = frozenset({"81", "82", "83", "70", "51", "61", "8208"})
+PERSON_BUYER_KINDS = frozenset({"04", "10", "11", "82", "85", "51", "61", "14", "8208"})
+
+
+def uscc_check_char(first17: str) -> str:
+    """The check character of a 统一社会信用代码 from its first 17 characters."""
+    total = sum(USCC_ALPHABET.index(char) * weight for char, weight in zip(first17, USCC_WEIGHTS, strict=True))
+    return USCC_ALPHABET[(31 - total % 31) % 31]
+
+
+def is_valid_uscc(code: str) -> bool:
+    return bool(_USCC.fullmatch(code)) and uscc_check_char(code[:17]) == code[17]
+
+
+def classify_taxpayer_id(code: str) -> Literal["uscc", "legacy", "invalid"]:
+    """uscc: a valid 18-character code; legacy: an older 15/17/20-character id (flag, never
+    reject); invalid: anything else, including an 18-character code with a wrong check character."""
+    if is_valid_uscc(code):
+        return "uscc"
+    if len(code) != 18 and _LEGACY_ID.fullmatch(code):
+        return "legacy"
+    return "invalid"
+
+
+@dataclass(frozen=True, slots=True)
+class FpdmInfo:
+    region: str  # 10 digits: 4-digit region; 12 digits: 4-digit province
+    year: str  # two digits
+    batch: str
+    kind: str  # 10 digits: one digit (1/5 专票, 3/6 普票); 12 digits: two (11 电子普票, 13 电子专票 …)
+
+
+def describe_fpdm(code: str) -> FpdmInfo | None:
+    """The structure of a 10- or 12-digit 发票代码, or None when it is not one."""
+    if not code.isdigit():
+        return None
+    if len(code) == 10:
+        return FpdmInfo(region=code[0:4], year=code[4:6], batch=code[6], kind=code[7])
+    if len(code) == 12 and code[0] == "0":
+        return FpdmInfo(region=code[1:5], year=code[5:7], batch=code[7:10], kind=code[10:12])
+    return None
+
+
+def is_valid_sdphm(number: str) -> bool:
+    """A 20-digit 数电 number: 2-digit year, a real province code, channel digit, sequence."""
+    return len(number) == 20 and number.isdigit() and number[2:4] in PROVINCES
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    field: str
+    message: str
+    severity: Literal["reject", "flag"]
+
+
+def check_amounts(invoice: Invoice) -> list[Finding]:
+    findings = []
+    je, se, jshj = invoice.je, invoice.se, invoice.jshj
+    if je + se != jshj:
+        findings.append(Finding("jshj", f"价税合计{jshj}不等于金额{je}+税额{se}", "reject"))
+    if jshj < 0 and (je > 0 or se > 0):
+        findings.append(Finding("je", f"红字发票的金额{je}与税额{se}不能为正", "reject"))
+    if invoice.lines:
+        line_je = sum((line.je for line in invoice.lines), Decimal(0))
+        line_se = sum((line.se for line in invoice.lines), Decimal(0))
+        if line_je != je:
+            findings.append(Finding("hwxx.je", f"明细金额合计{line_je}不等于金额{je}", "reject"))
+        allowed = min(LINE_TOLERANCE * len(invoice.lines), TOTAL_TOLERANCE)
+        if abs(line_se - se) > allowed:
+            findings.append(Finding("hwxx.se", f"明细税额合计{line_se}与税额{se}相差超过{allowed}", "reject"))
+    return findings
+
+
+def _identity(invoice: Invoice) -> list[Finding]:
+    fplx, fpdm, fphm = invoice.fplx, invoice.fpdm, invoice.fphm
+    if family_of(fplx) is Family.CUSTOMS:
+        if fpdm or not re.fullmatch(r"[0-9A-Za-z]{16,22}", fphm):
+            return [Finding("fphm", f"海关缴款书号码{fphm!r}格式错误（16–22位字母数字）", "reject")]
+        return []
+    if fplx in DIGITAL_ONLY:
+        if fpdm or not is_valid_sdphm(fphm):
+            return [Finding("fphm", f"数电发票号码{fphm!r}应为20位数字（年份+省份代码+渠道+序号）", "reject")]
+        return []
+    if describe_fpdm(fpdm) is None:
+        return [Finding("fpdm", f"发票代码{fpdm!r}应为10位或以0开头的12位数字", "reject")]
+    if not (len(fphm) == 8 and fphm.isdigit()):
+        return [Finding("fphm", f"发票号码{fphm!r}应为8位数字", "reject")]
+    return []
+
+
+def _party(name: str, code: str, *, optional: bool) -> list[Finding]:
+    if not code:
+        return [] if optional else [Finding(name, f"{name}为空", "reject")]
+    kind = classify_taxpayer_id(code)
+    if kind == "invalid":
+        return [Finding(name, f"纳税人识别号{code!r}无效（校验位或格式错误）", "reject")]
+    if kind == "legacy":
+        return [Finding(name, f"纳税人识别号{code!r}为旧式税号（非18位统一社会信用代码）", "flag")]
+    return []
+
+
+def validate_invoice(invoice: Invoice) -> list[Finding]:
+    """Every finding for an invoice; any with severity "reject" means it must not be stored."""
+    if invoice.fplx not in FPLX:
+        return [Finding("fplx", f"发票类型{invoice.fplx!r}未知", "reject")]
+    findings = _identity(invoice)
+    customs = family_of(invoice.fplx) is Family.CUSTOMS
+    findings += _party("xfsbh", invoice.xfsbh, optional=customs)
+    findings += _party("gfsbh", invoice.gfsbh, optional=invoice.fplx in PERSON_BUYER_KINDS)
+    if not invoice.gfsbh and invoice.fplx in PERSON_BUYER_KINDS:
+        findings.append(Finding("gfsbh", "购买方无纳税人识别号（个人）", "flag"))
+    return findings + check_amounts(invoice)
