@@ -1,0 +1,19 @@
+"""The token check as a FastAPI dependency: which corporation is calling."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from fapiaohub.api.responses import UNAUTHORIZED, ApiError
+from fapiaohub.auth.service import corporation_for_token
+
+
+def require_corporation(request: Request, accessToken: str | None = None) -> str:  # noqa: N803
+    """The corporation of a live ``accessToken`` query parameter; 403 otherwise."""
+    if not accessToken:
+        raise ApiError(403, UNAUTHORIZED)
+    with request.app.state.engine.connect() as conn:
+        corp_id = corporation_for_token(conn, accessToken)
+    if corp_id is None:
+        raise ApiError(403, UNAUTHORIZED)
+    return corp_id

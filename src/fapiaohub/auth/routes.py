@@ -1,0 +1,76 @@
+"""HTTP doors of auth: getAccessToken and refreshToken, and the token check other routes use."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.engine import Engine
+
+from fapiaohub import wire
+from fapiaohub.api.responses import INVALID_KEYS, JSON, UNAUTHORIZED, ApiError
+from fapiaohub.auth import service
+from fapiaohub.config import Settings
+
+router = APIRouter()
+
+
+def _token_body(pair: service.TokenPair) -> Response:
+    return Response(
+        wire.dumps(
+            {
+                "value": {
+                    "accessToken": pair.access_token,
+                    "refreshToken": pair.refresh_token,
+                    "expireTime": pair.expire_time,
+                    "corporationId": pair.corporation_id,
+                }
+            }
+        ),
+        media_type=JSON,
+    )
+
+
+@router.post("/api/openapi/v1/auth/getAccessToken")
+async def get_access_token(request: Request) -> Response:
+    # Keys belong in the JSON body; keys sent as query parameters are refused like wrong keys.
+    try:
+        body = wire.loads(await request.body())
+    except wire.JSONDecodeError:
+        raise ApiError(403, INVALID_KEYS) from None
+    app_key = body.get("appKey") if isinstance(body, dict) else None
+    app_security = body.get("appSecurity") if isinstance(body, dict) else None
+    if not isinstance(app_key, str) or not isinstance(app_security, str) or not app_key:
+        raise ApiError(403, INVALID_KEYS)
+    engine: Engine = request.app.state.engine
+    settings: Settings = request.app.state.settings
+
+    def issue() -> service.TokenPair | None:
+        with engine.begin() as conn:
+            return service.get_access_token(conn, app_key, app_security, settings.token_ttl_seconds)
+
+    pair = await run_in_threadpool(issue)
+    if pair is None:
+        raise ApiError(403, INVALID_KEYS)
+    return _token_body(pair)
+
+
+@router.post("/api/openapi/v2/auth/refreshToken")
+async def refresh_token(
+    request: Request,
+    accessToken: str | None = None,  # noqa: N803 - the wire's parameter names
+    refreshToken: str | None = None,  # noqa: N803
+    powerCode: str | None = None,  # noqa: N803 - accepted and ignored, as Ekuaibao's callers send 219904
+) -> Response:
+    if not accessToken or not refreshToken:
+        raise ApiError(403, UNAUTHORIZED)
+    engine: Engine = request.app.state.engine
+    settings: Settings = request.app.state.settings
+
+    def rotate() -> service.TokenPair | None:
+        with engine.begin() as conn:
+            return service.refresh_token(conn, accessToken, refreshToken, settings.token_ttl_seconds)
+
+    pair = await run_in_threadpool(rotate)
+    if pair is None:
+        raise ApiError(403, UNAUTHORIZED)
+    return _token_body(pair)
