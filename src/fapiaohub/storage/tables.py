@@ -136,3 +136,109 @@ invoice = sa.Table(
     sa.UniqueConstraint("taxpayer_id", "direction", "invoice_key"),
     sa.Index(None, "month_id", "pos"),
 )
+
+# 统一开票方: a platform (travel agency, taxi, airline, railway) that invoices a corporation in
+# batches. last_batch_time is the high-water mark writers lock to hand out batch updateTimes.
+unify_corporation = sa.Table(
+    "unify_corporation",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),  # unifyInvoiceCorporationId
+    sa.Column("corp_id", sa.String(32), sa.ForeignKey("corporation.id"), nullable=False),
+    sa.Column("code", sa.String(64), nullable=False),  # the platform's own code, e.g. its tax id
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("name_spell", sa.String(400), nullable=False),
+    sa.Column("channel", sa.String(32), nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("create_time", sa.BigInteger, nullable=False),  # epoch ms, as on the wire
+    sa.Column("update_time", sa.BigInteger, nullable=False),
+    sa.Column("last_batch_time", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("corp_id", "code"),
+)
+
+unify_batch = sa.Table(
+    "unify_batch",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("corp_id", sa.String(32), sa.ForeignKey("corporation.id"), nullable=False),
+    sa.Column("unify_corp_id", sa.String(32), sa.ForeignKey("unify_corporation.id"), nullable=False),
+    sa.Column("batch_no", sa.String(64), nullable=False),
+    sa.Column("period", sa.String(32), nullable=True),  # masterBillPeriods
+    sa.Column("relations", sa.Text, nullable=False),  # JSON list of {flowId, flowCode, feeDetailId, …}
+    sa.Column("create_time", sa.BigInteger, nullable=False),
+    # strictly increasing per unify corporation: the cursor of GET /invoice/unify
+    sa.Column("update_time", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("unify_corp_id", "batch_no"),
+    sa.UniqueConstraint("unify_corp_id", "update_time"),
+)
+
+unify_batch_invoice = sa.Table(
+    "unify_batch_invoice",
+    metadata,
+    sa.Column("batch_id", sa.String(32), sa.ForeignKey("unify_batch.id"), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("invoice_id", BigId, sa.ForeignKey("invoice.id"), nullable=False, index=True),
+)
+
+# 发票归集任务: the task table is the queue. Workers claim a row by setting a lease (owner and
+# expiry) and extend it while they work; a row whose lease expired is claimed again.
+collection_task = sa.Table(
+    "collection_task",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("corp_id", sa.String(32), sa.ForeignKey("corporation.id"), nullable=False),
+    sa.Column("taxpayer_id", sa.Integer, sa.ForeignKey("taxpayer.id"), nullable=False),
+    sa.Column("direction", sa.String(2), nullable=False),
+    sa.Column("kpyf", sa.Integer, nullable=True),  # None: a file import, months from the files
+    sa.Column("fplx", sa.String(4), nullable=True),  # None: every kind
+    sa.Column("source", sa.String(16), nullable=False),  # sandbox | files | upstream
+    sa.Column("options", sa.Text, nullable=False),  # JSON: source settings (upstream URL, keys …)
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("code", sa.String(8), nullable=True),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("inserted", sa.Integer, nullable=False),
+    sa.Column("updated", sa.Integer, nullable=False),
+    sa.Column("unchanged", sa.Integer, nullable=False),
+    sa.Column("rejected", sa.Integer, nullable=False),
+    sa.Column("rejections", sa.Text, nullable=False),  # JSON list, the first REJECTIONS_KEPT
+    sa.Column("months", sa.Text, nullable=False),  # JSON list of kpyf the task wrote
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("lease_owner", sa.String(64), nullable=True),
+    sa.Column("lease_expires_at", Timestamp, nullable=True),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("started_at", Timestamp, nullable=True),
+    sa.Column("finished_at", Timestamp, nullable=True),
+    sa.Index(None, "state", "created_at"),
+    sa.Index(None, "taxpayer_id", "state"),
+)
+
+task_file = sa.Table(
+    "task_file",
+    metadata,
+    sa.Column("task_id", sa.String(32), sa.ForeignKey("collection_task.id"), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False),  # the uploaded name, for messages
+    sa.Column("path", sa.Text, nullable=False),  # where the worker reads it
+    sa.Column("size", sa.BigInteger, nullable=False),
+)
+
+# Earlier states of invoices a later collection changed (e.g. 正常 → 作废): what was, and when.
+invoice_history = sa.Table(
+    "invoice_history",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("invoice_id", BigId, sa.ForeignKey("invoice.id"), nullable=False, index=True),
+    sa.Column("fpzt_dm", sa.String(2), nullable=False),
+    sa.Column("doc", sa.Text, nullable=False),
+    sa.Column("replaced_at", Timestamp, nullable=False),
+    sa.Column("task_id", sa.String(32), nullable=True),
+)
+
+# The sandbox tax bureau's behaviour per taxpayer: end tasks with this result code (None: succeed).
+sandbox_behaviour = sa.Table(
+    "sandbox_behaviour",
+    metadata,
+    sa.Column("taxpayer_id", sa.Integer, sa.ForeignKey("taxpayer.id"), primary_key=True),
+    sa.Column("fail_code", sa.String(8), nullable=True),
+    sa.Column("invoices_per_month", sa.Integer, nullable=False),
+)

@@ -1,0 +1,60 @@
+"""The schema: migrations create exactly the tables the code uses, and money is stored exactly."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy.engine import Engine
+
+from fapiaohub.storage.engine import alembic_config, make_engine, normalise_url, upgrade
+from fapiaohub.storage.tables import Money, metadata
+
+
+def test_migrations_match_the_tables(engine: Engine) -> None:
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+
+
+def test_upgrade_is_idempotent_and_downgrade_round_trips(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'round.db'}")
+    upgrade(engine)
+    upgrade(engine)
+    command.downgrade(alembic_config(engine), "base")
+    assert sa.inspect(engine).get_table_names() == ["alembic_version"]
+    upgrade(engine)
+    assert {"invoice", "invoice_month", "taxpayer", "corporation"} <= set(sa.inspect(engine).get_table_names())
+
+
+def test_plain_postgresql_urls_use_psycopg3() -> None:
+    assert normalise_url("postgresql://u@h:5432/db").startswith("postgresql+psycopg://")
+    assert normalise_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+@pytest.mark.parametrize("amount", ["0.00", "896.00", "-103.08", "99999999999.99", "0.01"])
+def test_money_round_trips_exactly(engine: Engine, amount: str) -> None:
+    table = sa.Table("money_probe", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True),
+                     sa.Column("amount", Money))
+    with engine.begin() as conn:
+        table.create(conn, checkfirst=True)
+        conn.execute(sa.delete(table))
+        conn.execute(sa.insert(table).values(id=1, amount=Decimal(amount)))
+        stored = conn.execute(sa.select(table.c.amount)).scalar_one()
+        table.drop(conn)
+    assert isinstance(stored, Decimal) and stored == Decimal(amount)
+    assert f"{stored:.2f}" == amount
+
+
+def test_money_refuses_fractions_of_a_cent_on_sqlite(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
+    table = sa.Table("m", sa.MetaData(), sa.Column("amount", Money))
+    with engine.begin() as conn:
+        table.create(conn)
+        with pytest.raises(sa.exc.StatementError, match="more than two decimal places"):
+            conn.execute(sa.insert(table).values(amount=Decimal("1.005")))
+
