@@ -1,0 +1,207 @@
+"""Unified invoicing (统一开票): corporations, batch pushes with a safe cursor, and the batch reads.
+
+A batch's updateTime is the cursor of GET /invoice/unify. It is handed out under a row lock on the
+unify corporation (last_batch_time), held until the pushing transaction commits: a later batch
+can only get a larger time after every earlier one is visible, so a reader that has passed time T
+can never miss a batch that commits later with a time ≤ T.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from fapiaohub import wire
+from fapiaohub.api.responses import ApiError
+from fapiaohub.auth.service import now_ms
+from fapiaohub.collection import repository
+from fapiaohub.domain.invoice import Invoice
+from fapiaohub.storage.tables import invoice, unify_batch, unify_batch_invoice, unify_corporation
+from fapiaohub.unify.entity_form import VAT_KINDS, name_spell, unify_invoice
+
+_ALPHABET = string.ascii_letters + string.digits
+RELATION_KEYS = ("flowId", "flowCode", "feeDetailId", "invoiceDetailId", "invoiceId")
+
+
+def _new_id(prefix: str = "ID01") -> str:
+    return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(10))
+
+
+def corporation_item(row: Any) -> dict[str, Any]:
+    """A unify corporation as 获取统一开票方 lists it."""
+    return {
+        "id": row.id, "version": row.version, "active": row.active, "createTime": row.create_time,
+        "updateTime": row.update_time, "name": row.name, "nameSpell": row.name_spell,
+        "code": row.code, "corporationId": row.corp_id, "channel": row.channel,
+    }
+
+
+def upsert_corporation(
+    conn: Connection, corp_id: str, *, code: str, name: str, channel: str = "OFFLINE", active: bool = True
+) -> dict[str, Any]:
+    """Create a unify corporation, or update the one with this code (its id never changes)."""
+    now = now_ms()
+    existing = conn.execute(
+        sa.select(unify_corporation.c.id, unify_corporation.c.version).where(
+            unify_corporation.c.corp_id == corp_id, unify_corporation.c.code == code
+        )
+    ).first()
+    values = {"name": name, "name_spell": name_spell(name), "channel": channel, "active": active,
+              "update_time": now}
+    if existing is None:
+        conn.execute(sa.insert(unify_corporation).values(
+            id=_new_id(""), corp_id=corp_id, code=code, version=1, create_time=now,
+            last_batch_time=0, **values,
+        ))
+    else:
+        conn.execute(sa.update(unify_corporation).where(unify_corporation.c.id == existing.id)
+                     .values(version=existing.version + 1, **values))
+    row = conn.execute(sa.select(unify_corporation).where(
+        unify_corporation.c.corp_id == corp_id, unify_corporation.c.code == code)).one()
+    return corporation_item(row)
+
+
+def list_corporations(conn: Connection, corp_id: str) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        sa.select(unify_corporation).where(unify_corporation.c.corp_id == corp_id)
+        .order_by(unify_corporation.c.create_time, unify_corporation.c.id)
+    )
+    return [corporation_item(row) for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceRef:
+    """A batch entry: an invoice already stored (``invoice`` None) or one to store first."""
+
+    nsrsbh: str  # the collecting taxpayer (the buyer: unify invoices are 进项)
+    key: str | None = None  # identity of a stored invoice
+    invoice: Invoice | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BatchPush:
+    unify_corp_id: str
+    batch_no: str
+    period: str | None
+    invoices: list[InvoiceRef]
+    relations: list[dict[str, str]]
+
+
+def push_batch(conn: Connection, corp_id: str, push: BatchPush) -> dict[str, Any]:
+    """Create or replace a batch (by batchNo) and give it the next updateTime. Caller commits."""
+    # A no-op UPDATE is the lock: it takes the row lock on PostgreSQL and, as the transaction's
+    # first write, SQLite's write lock; SELECT … FOR UPDATE would do nothing on SQLite.
+    locked = conn.execute(
+        sa.update(unify_corporation)
+        .where(unify_corporation.c.id == push.unify_corp_id, unify_corporation.c.corp_id == corp_id)
+        .values(last_batch_time=unify_corporation.c.last_batch_time)
+        .returning(unify_corporation.c.last_batch_time)
+    ).first()
+    if locked is None:
+        raise ApiError(400, f"unifyInvoiceCorporationId {push.unify_corp_id!r} 不存在：请先创建统一开票方")
+    invoice_ids = _resolve_invoices(conn, corp_id, push.invoices)
+    update_time = max(now_ms(), locked.last_batch_time + 1)
+    relations = wire.dumps([{key: str(rel.get(key, "null")) for key in RELATION_KEYS}
+                            for rel in push.relations]).decode()
+    batch_id = conn.execute(sa.select(unify_batch.c.id).where(
+        unify_batch.c.unify_corp_id == push.unify_corp_id, unify_batch.c.batch_no == push.batch_no
+    )).scalar()
+    if batch_id is None:
+        batch_id = _new_id()
+        conn.execute(sa.insert(unify_batch).values(
+            id=batch_id, corp_id=corp_id, unify_corp_id=push.unify_corp_id, batch_no=push.batch_no,
+            period=push.period, relations=relations, create_time=update_time, update_time=update_time,
+        ))
+    else:
+        conn.execute(sa.update(unify_batch).where(unify_batch.c.id == batch_id).values(
+            period=push.period, relations=relations, update_time=update_time))
+        conn.execute(sa.delete(unify_batch_invoice).where(unify_batch_invoice.c.batch_id == batch_id))
+    if invoice_ids:
+        conn.execute(sa.insert(unify_batch_invoice), [
+            {"batch_id": batch_id, "seq": seq, "invoice_id": invoice_id}
+            for seq, invoice_id in enumerate(invoice_ids)
+        ])
+    conn.execute(sa.update(unify_corporation).where(unify_corporation.c.id == push.unify_corp_id)
+                 .values(last_batch_time=update_time))
+    return {"id": batch_id, "batchNo": push.batch_no, "updateTime": update_time}
+
+
+def _resolve_invoices(conn: Connection, corp_id: str, refs: list[InvoiceRef]) -> list[int]:
+    """Store the full invoices of a push, then map every entry to its invoice row id."""
+    taxpayers: dict[str, repository.Taxpayer] = {}
+    for position, ref in enumerate(refs):
+        if ref.nsrsbh not in taxpayers:
+            tp = repository.find_taxpayer(conn, corp_id, ref.nsrsbh)
+            if tp is None:
+                raise ApiError(400, f"invoices[{position}].nsrsbh {ref.nsrsbh!r} 不是本企业的纳税人")
+            taxpayers[ref.nsrsbh] = tp
+    to_store: dict[str, list[Invoice]] = defaultdict(list)
+    for ref in refs:
+        if ref.invoice is not None:
+            to_store[ref.nsrsbh].append(ref.invoice)
+    for nsrsbh, invoices in to_store.items():
+        repository.store_invoices(conn, taxpayers[nsrsbh], "jx", invoices)
+    ids = []
+    for position, ref in enumerate(refs):
+        key = ref.invoice.key if ref.invoice is not None else ref.key
+        found = conn.execute(sa.select(invoice.c.id).where(
+            invoice.c.taxpayer_id == taxpayers[ref.nsrsbh].id, invoice.c.direction == "jx",
+            invoice.c.invoice_key == key,
+        )).scalar()
+        if found is None:
+            raise ApiError(400, f"invoices[{position}]: 进项发票 {key!r} 不存在于纳税人 {ref.nsrsbh}")
+        ids.append(found)
+    return ids
+
+
+def read_batches(
+    conn: Connection, corp_id: str, unify_corp_id: str, index: int, count: int, *, vat_only: bool
+) -> list[dict[str, Any]]:
+    """Batches with updateTime > index, oldest first, at most ``count``, rendered for the wire."""
+    batches = conn.execute(
+        sa.select(unify_batch)
+        .where(unify_batch.c.corp_id == corp_id, unify_batch.c.unify_corp_id == unify_corp_id,
+               unify_batch.c.update_time > index)
+        .order_by(unify_batch.c.update_time)
+        .limit(count)
+    ).all()
+    if not batches:
+        return []
+    members: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    rows = conn.execute(
+        sa.select(unify_batch_invoice.c.batch_id, invoice.c.fplx, invoice.c.doc,
+                  invoice.c.created_at, invoice.c.updated_at)
+        .join(invoice, invoice.c.id == unify_batch_invoice.c.invoice_id)
+        .where(unify_batch_invoice.c.batch_id.in_([b.id for b in batches]))
+        .order_by(unify_batch_invoice.c.batch_id, unify_batch_invoice.c.seq)
+    )
+    for row in rows:
+        if vat_only and row.fplx not in VAT_KINDS:
+            continue
+        members[row.batch_id].append(unify_invoice(
+            corp_id, Invoice.from_doc(wire.loads(row.doc)), _aware(row.created_at), _aware(row.updated_at)
+        ))
+    return [
+        {
+            "id": batch.id,
+            "batchNo": batch.batch_no,
+            "updateTime": batch.update_time,
+            "masterBillPeriods": batch.period,
+            "unifyInvoiceCorporationId": batch.unify_corp_id,
+            "invoices": members[batch.id],
+            "relation": wire.loads(batch.relations),
+        }
+        for batch in batches
+    ]
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands timestamps back naive; they were written in UTC
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
