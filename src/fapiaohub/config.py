@@ -12,7 +12,9 @@ DEFAULT_DATABASE_URL = "sqlite:///fapiaohub.db"
 class Settings:
     database_url: str
     token_ttl_seconds: int = 2 * 60 * 60  # Ekuaibao tokens live 2 hours
-    refresh_ttl_seconds: int = 30 * 24 * 60 * 60
+    data_dir: str = "fapiaohub-data"  # uploaded files; shared storage when workers are on other machines
+    max_upload_bytes: int = 200 * 1024 * 1024
+    embedded_worker: bool = False  # `fapiaohub serve` turns it on
 
 
 def database_url(flag: str | None = None) -> str:
@@ -21,8 +23,14 @@ def database_url(flag: str | None = None) -> str:
 
 
 def load_settings(database_url_flag: str | None = None) -> Settings:
-    ttl = os.environ.get("FAPIAOHUB_TOKEN_TTL_SECONDS")
-    return Settings(
-        database_url=database_url(database_url_flag),
-        token_ttl_seconds=int(ttl) if ttl else Settings.token_ttl_seconds,
-    )
+    """Settings from FAPIAOHUB_* variables; unset ones keep the defaults above."""
+    env = os.environ.get
+    overrides: dict[str, object] = {}
+    if ttl := env("FAPIAOHUB_TOKEN_TTL_SECONDS"):
+        overrides["token_ttl_seconds"] = int(ttl)
+    if data_dir := env("FAPIAOHUB_DATA_DIR"):
+        overrides["data_dir"] = data_dir
+    if max_upload := env("FAPIAOHUB_MAX_UPLOAD_BYTES"):
+        overrides["max_upload_bytes"] = int(max_upload)
+    overrides["embedded_worker"] = env("FAPIAOHUB_EMBEDDED_WORKER", "0") == "1"
+    return Settings(database_url=database_url(database_url_flag), **overrides)  # type: ignore[arg-type]

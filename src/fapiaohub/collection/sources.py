@@ -1,0 +1,235 @@
+"""What a collection task does for each source: files, the sandbox bureau, an upstream server."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from fapiaohub.collection import repository
+from fapiaohub.collection.parse import ItemError, invoice_from_item
+from fapiaohub.collection.tasks import ClaimedTask, TaskResult, task_files
+from fapiaohub.domain.codes import CUSTOMS_PAYMENT, FPLX, RESULT_CODES
+from fapiaohub.domain.invoice import Invoice
+from fapiaohub.importers import read_invoices
+from fapiaohub.importers.base import Parsed, Rejected, SourceRef, UnreadableFile
+from fapiaohub.storage.tables import sandbox_behaviour
+
+DEFAULT_SANDBOX_INVOICES = 40  # per kind-agnostic month, when no behaviour row says otherwise
+
+
+class LeaseLost(Exception):
+    """Another worker took the task over; stop without recording anything."""
+
+
+@dataclass(slots=True)
+class Tally:
+    """What a task has written and rejected so far."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejections: list[dict[str, object]] = field(default_factory=list)
+    rejected: int = 0
+    months: set[int] = field(default_factory=set)
+
+    def record(self, counts: repository.WriteCounts) -> None:
+        self.inserted += counts.inserted
+        self.updated += counts.updated
+        self.unchanged += counts.unchanged
+
+    def merge(self, other: Tally) -> None:
+        self.inserted += other.inserted
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.rejected += other.rejected
+        self.rejections += other.rejections
+        self.months |= other.months
+
+    def reject(self, source: SourceRef, reason: str) -> None:
+        self.rejected += 1
+        self.rejections.append({"file": source.file, "sheet": source.sheet, "row": source.row,
+                                "reason": reason})
+
+    def result(self, code: str | None = None, message: str | None = None) -> TaskResult:
+        written = self.inserted + self.updated + self.unchanged
+        code = code or ("2000" if written else "4000")
+        if message is None:
+            message = RESULT_CODES[code] if code != "2000" else (
+                f"新增{self.inserted}，更新{self.updated}，未变{self.unchanged}，拒绝{self.rejected}")
+        return TaskResult(code, message, self.inserted, self.updated, self.unchanged, self.rejected,
+                          self.rejections, sorted(self.months))
+
+
+def _accept(task: ClaimedTask, invoice: Invoice) -> str | None:
+    """Why an invoice does not belong to this task, or None when it does."""
+    own = task.taxpayer.nsrsbh
+    if task.direction == "jx" and invoice.gfsbh != own:
+        return f"购方识别号 {invoice.gfsbh or '（空）'} 不是本纳税人 {own}：不属于进项"
+    if task.direction == "xx" and invoice.xfsbh != own:
+        return f"销方识别号 {invoice.xfsbh or '（空）'} 不是本纳税人 {own}：不属于销项"
+    if task.kpyf is not None and invoice.kpyf != task.kpyf:
+        return f"开票月份 {invoice.kpyf} 不是任务月份 {task.kpyf}"
+    if task.fplx is not None and invoice.fplx != task.fplx:
+        return f"发票类型 {invoice.fplx} 不是任务的发票类型 {task.fplx}"
+    return None
+
+
+def run_files(engine: Engine, task: ClaimedTask, check: Callable[[], None],
+              on_file: Callable[[str], None] | None = None) -> TaskResult:
+    """Import every uploaded file, each in its own transaction: a file that cannot be read leaves
+    nothing behind and fails the task; the other files' invoices are kept."""
+    with engine.connect() as conn:
+        files = task_files(conn, task.id)
+    tally = Tally()
+    unreadable: list[str] = []
+    for file in files:
+        check()
+        file_tally = Tally()
+        try:
+            with engine.begin() as conn:
+                accepted = _accepted(task, read_invoices(Path(file.path)), file.name, file_tally)
+                counts = repository.store_invoices(conn, task.taxpayer, task.direction, accepted)
+                check()  # a worker that lost its lease must not commit
+        except UnreadableFile as exc:
+            unreadable.append(f"{file.name}: {exc.reason}")
+            continue
+        file_tally.record(counts)
+        tally.merge(file_tally)
+        if on_file is not None:
+            on_file(file.name)
+    if unreadable:
+        return tally.result("500", "文件无法读取，未导入：" + "；".join(unreadable))
+    return tally.result()
+
+
+def _accepted(task: ClaimedTask, records: Iterator[Parsed | Rejected], name: str,
+              tally: Tally) -> Iterator[Invoice]:
+    """The invoices of a file that belong to the task; everything else is tallied as rejected."""
+    for record in records:
+        source = SourceRef(name, record.source.sheet, record.source.row)
+        if isinstance(record, Rejected):
+            tally.reject(source, record.reason)
+            continue
+        reason = _accept(task, record.invoice)
+        if reason is not None:
+            tally.reject(source, reason)
+            continue
+        tally.months.add(record.invoice.kpyf)
+        yield record.invoice
+
+
+def run_sandbox(engine: Engine, task: ClaimedTask, check: Callable[[], None]) -> TaskResult:
+    """The sandbox bureau: fail as configured for the taxpayer, else generate the month's invoices."""
+    from fapiaohub.demo.generator import generate_taxpayer_month
+
+    with engine.connect() as conn:
+        behaviour = conn.execute(
+            sa.select(sandbox_behaviour).where(sandbox_behaviour.c.taxpayer_id == task.taxpayer.id)
+        ).first()
+    if behaviour is not None and behaviour.fail_code:
+        return TaskResult(behaviour.fail_code, RESULT_CODES[behaviour.fail_code])
+    count = behaviour.invoices_per_month if behaviour is not None else DEFAULT_SANDBOX_INVOICES
+    tally = Tally()
+    invoices = [
+        inv for inv in generate_taxpayer_month(
+            task.taxpayer.nsrsbh, task.taxpayer.name, task.direction, task.kpyf or 0, count)
+        if task.fplx is None or inv.fplx == task.fplx
+    ]
+    with engine.begin() as conn:
+        counts = repository.store_invoices(conn, task.taxpayer, task.direction, invoices)
+        check()
+    tally.record(counts)
+    tally.months = {inv.kpyf for inv in invoices}
+    return tally.result()
+
+
+def set_sandbox_behaviour(engine: Engine, taxpayer_id: int, fail_code: str | None,
+                          invoices_per_month: int = DEFAULT_SANDBOX_INVOICES) -> None:
+    if fail_code is not None and (fail_code not in RESULT_CODES or fail_code in ("2000", "500")):
+        raise ValueError(f"fail code {fail_code!r} is not one of the seed's task failure codes")
+    with engine.begin() as conn:
+        conn.execute(sa.delete(sandbox_behaviour).where(sandbox_behaviour.c.taxpayer_id == taxpayer_id))
+        conn.execute(sa.insert(sandbox_behaviour).values(
+            taxpayer_id=taxpayer_id, fail_code=fail_code, invoices_per_month=invoices_per_month))
+
+
+
+class UpstreamError(Exception):
+    """The upstream server refused or answered something that is not the collection API."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def run_upstream(engine: Engine, task: ClaimedTask, check: Callable[[], None]) -> TaskResult:
+    """Mirror one month of a taxpayer from another server speaking getInvoiceCollectionData."""
+    tally = Tally()
+    try:
+        invoices = list(_pull_upstream(task, tally, check))
+    except UpstreamError as exc:
+        return TaskResult(exc.code, exc.message)
+    with engine.begin() as conn:
+        counts = repository.store_invoices(conn, task.taxpayer, task.direction, invoices)
+        check()
+    tally.record(counts)
+    tally.months = {inv.kpyf for inv in invoices}
+    return tally.result()
+
+
+def _pull_upstream(task: ClaimedTask, tally: Tally, check: Callable[[], None]) -> Iterator[Invoice]:
+    options = task.options
+    base_url = str(options["baseUrl"]).rstrip("/")
+    kinds = [task.fplx] if task.fplx else [k for k in FPLX if not (task.direction == "xx" and k == CUSTOMS_PAYMENT)]
+    try:
+        with httpx.Client(base_url=base_url, timeout=30.0) as http:
+            auth = http.post("/api/openapi/v1/auth/getAccessToken",
+                             json={"appKey": options["appKey"], "appSecurity": options["appSecurity"]})
+            if auth.status_code != 200:
+                raise UpstreamError("4001", f"上游 {base_url} 拒绝了 appKey/appSecurity（HTTP {auth.status_code}）")
+            value = auth.json()["value"]
+            token, corp_id = value["accessToken"], options.get("corpId") or value["corporationId"]
+            for fplx in kinds:
+                page = 1
+                while True:
+                    check()
+                    response = http.post(
+                        "/api/openapi/v2/invoice/v2/getInvoiceCollectionData",
+                        params={"accessToken": token},
+                        json={"corpId": corp_id, "nsrsbh": options.get("nsrsbh") or task.taxpayer.nsrsbh,
+                              "fplx": fplx, "kpyf": str(task.kpyf), "jxxbz": task.direction,
+                              "page": {"pageSize": 100, "currentPage": page}},
+                    )
+                    if response.status_code != 200:
+                        raise UpstreamError("500", f"上游 {base_url} 返回 HTTP {response.status_code}（fplx {fplx}）")
+                    # parse_float=Decimal: amounts keep the upstream's exact digits
+                    result = json.loads(response.text, parse_float=Decimal)["value"]
+                    if not result["success"]:
+                        raise UpstreamError(str(result["code"]), f"上游：{result['message']}（fplx {fplx}）")
+                    for number, item in enumerate(result["data"]["list"]):
+                        source = SourceRef(f"{base_url} fplx={fplx}", None, (page - 1) * 100 + number + 1)
+                        try:
+                            invoice = invoice_from_item(fplx, item)
+                        except ItemError as exc:
+                            tally.reject(source, str(exc))
+                            continue
+                        reason = _accept(task, invoice)
+                        if reason is None:
+                            yield invoice
+                        else:
+                            tally.reject(source, reason)
+                    if page >= int(result["data"]["page"]["totalPage"]):
+                        break
+                    page += 1
+    except httpx.HTTPError as exc:
+        raise UpstreamError("500", f"无法连接上游 {base_url}：{type(exc).__name__}: {exc}") from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UpstreamError("500", f"上游 {base_url} 的应答不是 getInvoiceCollectionData 格式：{exc}") from None

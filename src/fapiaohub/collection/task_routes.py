@@ -1,0 +1,211 @@
+"""HTTP doors of collection tasks, in the style and envelope of getInvoiceCollectionData."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.engine import Engine
+from starlette.datastructures import UploadFile
+
+from fapiaohub import wire
+from fapiaohub.api.responses import JSON, UNAUTHORIZED, ApiError, envelope
+from fapiaohub.auth.dependencies import require_corporation
+from fapiaohub.collection import tasks
+from fapiaohub.collection.query import (
+    QueryError,
+    check_direction,
+    check_fplx,
+    check_kpyf,
+    require,
+    text_field,
+)
+from fapiaohub.collection.routes import bounded_body
+
+router = APIRouter()
+BASE = "/api/openapi/v2/invoice/v2/collectionTask"
+MAX_FILES = 50
+
+
+def _answer(request: Request, corp_id: str, work: Callable[[Engine], Any]) -> Response:
+    """Run ``work`` and wrap its result (or its business error) in the envelope."""
+    try:
+        data = work(request.app.state.engine)
+    except QueryError as err:
+        return Response(envelope(corp_id, err.code, err.message, None), media_type=JSON)
+    return Response(envelope(corp_id, "2000", "", data), media_type=JSON)
+
+
+async def _json_body(request: Request, corp_id: str) -> dict[str, Any] | Response:
+    try:
+        body = wire.loads(await bounded_body(request))
+    except wire.JSONDecodeError as exc:
+        raise ApiError(400, f"请求体不是合法的JSON：{exc}") from None
+    try:
+        body = require(body, "corpId")
+        if text_field(body, "corpId") != corp_id:
+            raise ApiError(403, UNAUTHORIZED)
+    except QueryError as err:
+        return Response(envelope(corp_id, err.code, err.message, None), media_type=JSON)
+    return body
+
+
+def _new_task(body: dict[str, Any], corp_id: str, *, source: str | None = None) -> tasks.NewTask:
+    require(body, "nsrsbh", "jxxbz")
+    direction = text_field(body, "jxxbz")
+    check_direction(direction)
+    kpyf = None
+    if body.get("kpyf") not in (None, ""):
+        kpyf = check_kpyf(text_field(body, "kpyf", allow_int=True))
+    fplx = None
+    if body.get("fplx") not in (None, ""):
+        fplx = text_field(body, "fplx")
+        check_fplx(fplx)
+    source = source or (text_field(body, "source") if body.get("source") else "sandbox")
+    options: dict[str, Any] = {}
+    if source == "upstream":
+        upstream = body.get("upstream")
+        if not isinstance(upstream, dict):
+            raise QueryError("4006", "必填项为空：upstream（baseUrl、appKey、appSecurity）")
+        require(upstream, "baseUrl", "appKey", "appSecurity")
+        options = {key: text_field(upstream, key) for key in ("baseUrl", "appKey", "appSecurity")}
+        options.update({key: text_field(upstream, key) for key in ("corpId", "nsrsbh") if upstream.get(key)})
+        if not options["baseUrl"].startswith(("http://", "https://")):
+            raise QueryError("500", "upstream.baseUrl格式错误：应为http(s)://开头的地址")
+    elif source not in ("sandbox", "files"):
+        raise QueryError("500", f"source格式错误：只能是sandbox或upstream（文件请用上传接口），收到{source!r}")
+    if source != "files" and kpyf is None:
+        raise QueryError("4006", "必填项为空：kpyf")
+    return tasks.NewTask(corp_id, text_field(body, "nsrsbh"), direction, kpyf, fplx, source, options)
+
+
+@router.post(f"{BASE}/create")
+async def create_collection_task(request: Request, accessToken: str | None = None) -> Response:  # noqa: N803
+    """Start a collection task for one taxpayer, direction and month (sandbox bureau or upstream)."""
+    corp_id = await run_in_threadpool(require_corporation, request, accessToken)
+    body = await _json_body(request, corp_id)
+    if isinstance(body, Response):
+        return body
+
+    def work(engine: Engine) -> dict[str, Any]:
+        new = _new_task(body, corp_id)
+        with engine.begin() as conn:
+            return tasks.create_task(conn, new)
+
+    return await run_in_threadpool(_answer, request, corp_id, work)
+
+
+@router.post(f"{BASE}/status")
+async def collection_task_status(request: Request, accessToken: str | None = None) -> Response:  # noqa: N803
+    """A task's state, result code and counts."""
+    corp_id = await run_in_threadpool(require_corporation, request, accessToken)
+    body = await _json_body(request, corp_id)
+    if isinstance(body, Response):
+        return body
+
+    def work(engine: Engine) -> dict[str, Any]:
+        require(body, "taskId")
+        with engine.connect() as conn:
+            return tasks.get_task(conn, corp_id, text_field(body, "taskId"))
+
+    return await run_in_threadpool(_answer, request, corp_id, work)
+
+
+@router.post(f"{BASE}/list")
+async def list_collection_tasks(request: Request, accessToken: str | None = None) -> Response:  # noqa: N803
+    """A taxpayer's latest 100 tasks, newest first."""
+    corp_id = await run_in_threadpool(require_corporation, request, accessToken)
+    body = await _json_body(request, corp_id)
+    if isinstance(body, Response):
+        return body
+
+    def work(engine: Engine) -> dict[str, Any]:
+        require(body, "nsrsbh")
+        with engine.connect() as conn:
+            return {"list": tasks.list_tasks(conn, corp_id, text_field(body, "nsrsbh"))}
+
+    return await run_in_threadpool(_answer, request, corp_id, work)
+
+
+@router.post(f"{BASE}/cancel")
+async def cancel_collection_task(request: Request, accessToken: str | None = None) -> Response:  # noqa: N803
+    """Cancel a task no worker has started."""
+    corp_id = await run_in_threadpool(require_corporation, request, accessToken)
+    body = await _json_body(request, corp_id)
+    if isinstance(body, Response):
+        return body
+
+    def work(engine: Engine) -> dict[str, Any]:
+        require(body, "taskId")
+        with engine.begin() as conn:
+            return tasks.cancel_task(conn, corp_id, text_field(body, "taskId"))
+
+    return await run_in_threadpool(_answer, request, corp_id, work)
+
+
+@router.post(f"{BASE}/upload")
+async def upload_collection_files(request: Request, accessToken: str | None = None) -> Response:  # noqa: N803
+    """Create a file-import task from multipart form fields (corpId, nsrsbh, jxxbz, optional kpyf
+    and fplx) and one or more ``files``; the files stream to the data directory."""
+    corp_id = await run_in_threadpool(require_corporation, request, accessToken)
+    settings = request.app.state.settings
+    limit = settings.max_upload_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, f"上传过大：{int(declared)}字节，上限{limit}字节（FAPIAOHUB_MAX_UPLOAD_BYTES）")
+    received = 0
+    receive = request.receive
+
+    async def counting_receive() -> dict[str, Any]:
+        nonlocal received
+        message = await receive()
+        received += len(message.get("body", b""))
+        if received > limit:
+            raise ApiError(413, f"上传过大：超过上限{limit}字节（FAPIAOHUB_MAX_UPLOAD_BYTES）")
+        return message
+
+    limited = Request(request.scope, counting_receive)
+    try:
+        form = await limited.form(max_files=MAX_FILES, max_fields=20)
+    except ApiError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any malformed multipart body is the client's error
+        raise ApiError(400, f"上传格式错误：应为multipart/form-data（{exc}）") from None
+    try:
+        fields = {key: value for key, value in form.items() if isinstance(value, str)}
+        uploads = [value for value in form.getlist("files") if isinstance(value, UploadFile)]
+        try:
+            require(fields, "corpId")
+            if fields["corpId"].strip() != corp_id:
+                raise ApiError(403, UNAUTHORIZED)
+            if not uploads:
+                raise QueryError("4006", "必填项为空：files（至少上传一个文件）")
+            new = _new_task(fields, corp_id, source="files")
+        except QueryError as err:
+            return Response(envelope(corp_id, err.code, err.message, None), media_type=JSON)
+        return await run_in_threadpool(_answer, request, corp_id,
+                                       lambda engine: _store_uploads(engine, settings.data_dir, new, uploads))
+    finally:
+        await form.close()
+
+
+def _store_uploads(engine: Engine, data_dir: str, new: tasks.NewTask, uploads: list[UploadFile]) -> dict[str, Any]:
+    """Create the task and its files in one transaction; the files are on disk before it commits."""
+    with engine.begin() as conn:
+        task = tasks.create_task(conn, new)
+        if task["state"] != tasks.TO_PROCESS:
+            return task
+        folder = Path(data_dir) / "uploads" / task["taskId"]
+        folder.mkdir(parents=True, exist_ok=True)
+        for seq, upload in enumerate(uploads):
+            name = os.path.basename(upload.filename or f"file{seq}")
+            path = folder / f"{seq:03d}-{name}"
+            with path.open("wb") as target:
+                shutil.copyfileobj(upload.file, target, 1024 * 1024)
+            tasks.add_task_file(conn, task["taskId"], seq, name, str(path), path.stat().st_size)
+    return task

@@ -1,0 +1,261 @@
+"""Collection tasks (发票归集任务): creation rules, the queue (claim with a lease), and their results.
+
+The task table is the queue. A worker claims the oldest claimable row — waiting, or processing
+with an expired lease (its worker died) — by writing its own name and a lease expiry into it; it
+extends the lease while it works and finishes only while it still holds it. On PostgreSQL the
+claim skips rows other workers have locked (FOR UPDATE SKIP LOCKED); SQLite runs one writer at a
+time, which serialises claims by itself.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from fapiaohub import wire
+from fapiaohub.collection.query import QueryError
+from fapiaohub.collection.repository import Taxpayer, find_taxpayer, lock_taxpayer
+from fapiaohub.domain.codes import CUSTOMS_PAYMENT, RESULT_CODES
+from fapiaohub.storage.tables import collection_task, task_file, taxpayer
+
+TO_PROCESS, PROCESSING, PROCESSED, FAILED, DISABLED, NOT_SUPPORTED = (
+    "toProcess", "processing", "processed", "failed", "disabled", "notSupported")
+ACTIVE = (TO_PROCESS, PROCESSING)
+SOURCES = ("sandbox", "files", "upstream")
+REJECTIONS_KEPT = 200  # the first rejections are kept with the task; the count covers all
+CANCELLED = "任务已取消（取消时尚未开始处理）"
+
+
+def _new_task_id() -> str:
+    return "T" + "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(15))
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class NewTask:
+    corp_id: str
+    nsrsbh: str
+    direction: str
+    kpyf: int | None
+    fplx: str | None
+    source: str
+    options: dict[str, Any]
+
+
+def create_task(conn: Connection, new: NewTask, *, today: datetime | None = None) -> dict[str, Any]:
+    """Create a task, or refuse with QueryError (4008 while another task of the taxpayer is active;
+    500 for a taxpayer unknown to the corporation). Tasks that cannot run are created finished:
+    disabled (collection switched off) or notSupported (销项 customs payments, a future month)."""
+    tp = lock_taxpayer(conn, new.corp_id, new.nsrsbh)  # two creations cannot both see none active
+    if tp is None:
+        raise QueryError("500", RESULT_CODES["500"])
+    active = conn.execute(
+        sa.select(collection_task.c.id)
+        .where(collection_task.c.taxpayer_id == tp.id, collection_task.c.state.in_(ACTIVE))
+    ).first()
+    if active is not None and tp.collection_enabled:
+        raise QueryError("4008", f"{RESULT_CODES['4008']}（任务 {active.id} 尚未完成）")
+    state, code, message = TO_PROCESS, None, "已发起申请，待处理"
+    this_month = (today or datetime.now(UTC)).strftime("%Y%m")
+    if not tp.collection_enabled:
+        state, code, message = DISABLED, "500", RESULT_CODES["500"]
+    elif new.direction == "xx" and new.fplx == CUSTOMS_PAYMENT:
+        state, code, message = NOT_SUPPORTED, "500", "销项不支持海关缴款书"
+    elif new.kpyf is not None and new.kpyf > int(this_month):
+        state, code, message = NOT_SUPPORTED, "500", f"取票月份{new.kpyf}大于当前月份{this_month}"
+    now = _now()
+    task_id = _new_task_id()
+    conn.execute(sa.insert(collection_task).values(
+        id=task_id, corp_id=new.corp_id, taxpayer_id=tp.id, direction=new.direction, kpyf=new.kpyf,
+        fplx=new.fplx, source=new.source, options=wire.dumps(new.options).decode(), state=state,
+        code=code, message=message, inserted=0, updated=0, unchanged=0, rejected=0,
+        rejections="[]", months="[]", attempts=0, created_at=now,
+        finished_at=None if state == TO_PROCESS else now,
+    ))
+    return get_task(conn, new.corp_id, task_id)
+
+
+def add_task_file(conn: Connection, task_id: str, seq: int, name: str, path: str, size: int) -> None:
+    conn.execute(sa.insert(task_file).values(task_id=task_id, seq=seq, name=name, path=path, size=size))
+
+
+def task_files(conn: Connection, task_id: str) -> list[Any]:
+    return conn.execute(
+        sa.select(task_file).where(task_file.c.task_id == task_id).order_by(task_file.c.seq)
+    ).all()
+
+
+def _ms(moment: datetime | None) -> int | None:
+    if moment is None:
+        return None
+    if moment.tzinfo is None:  # SQLite returns naive UTC
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+def task_view(row: Any, nsrsbh: str) -> dict[str, Any]:
+    """A task as the HTTP API shows it (times in epoch ms, like the rest of the Ekuaibao API)."""
+    return {
+        "taskId": row.id,
+        "nsrsbh": nsrsbh,
+        "jxxbz": row.direction,
+        "kpyf": str(row.kpyf) if row.kpyf is not None else "",
+        "fplx": row.fplx or "",
+        "source": row.source,
+        "state": row.state,
+        "code": row.code or "",
+        "message": row.message,
+        "counts": {"inserted": row.inserted, "updated": row.updated, "unchanged": row.unchanged,
+                   "rejected": row.rejected},
+        "rejections": wire.loads(row.rejections),
+        "months": wire.loads(row.months),
+        "attempts": row.attempts,
+        "createTime": _ms(row.created_at),
+        "startTime": _ms(row.started_at),
+        "finishTime": _ms(row.finished_at),
+    }
+
+
+def _with_nsrsbh() -> sa.Select[Any]:
+    return sa.select(collection_task, taxpayer.c.nsrsbh).join(
+        taxpayer, taxpayer.c.id == collection_task.c.taxpayer_id
+    )
+
+
+def get_task(conn: Connection, corp_id: str, task_id: str) -> dict[str, Any]:
+    row = conn.execute(
+        _with_nsrsbh().where(collection_task.c.id == task_id, collection_task.c.corp_id == corp_id)
+    ).first()
+    if row is None:
+        raise QueryError("500", f"任务 {task_id} 不存在")
+    return task_view(row, row.nsrsbh)
+
+
+def list_tasks(conn: Connection, corp_id: str, nsrsbh: str, limit: int = 100) -> list[dict[str, Any]]:
+    tp = find_taxpayer(conn, corp_id, nsrsbh)
+    if tp is None:
+        raise QueryError("500", RESULT_CODES["500"])
+    rows = conn.execute(
+        _with_nsrsbh().where(collection_task.c.taxpayer_id == tp.id)
+        .order_by(collection_task.c.created_at.desc(), collection_task.c.id).limit(limit)
+    )
+    return [task_view(row, row.nsrsbh) for row in rows]
+
+
+def cancel_task(conn: Connection, corp_id: str, task_id: str) -> dict[str, Any]:
+    """Cancel a task that no worker has started; a started task runs to its end."""
+    done = conn.execute(
+        sa.update(collection_task)
+        .where(collection_task.c.id == task_id, collection_task.c.corp_id == corp_id,
+               collection_task.c.state == TO_PROCESS)
+        .values(state=FAILED, code="500", message=CANCELLED, finished_at=_now())
+    ).rowcount
+    task = get_task(conn, corp_id, task_id)
+    if not done:
+        raise QueryError("500", f"任务 {task_id} 状态为 {task['state']}，只能取消尚未开始的任务")
+    return task
+
+
+# --- the queue ------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class ClaimedTask:
+    id: str
+    corp_id: str
+    taxpayer: Taxpayer
+    direction: str
+    kpyf: int | None
+    fplx: str | None
+    source: str
+    options: dict[str, Any]
+    attempts: int
+
+
+def claim_next(
+    conn: Connection, owner: str, lease: timedelta, task_id: str | None = None
+) -> ClaimedTask | None:
+    """Take the oldest waiting task (or ``task_id`` only), or one whose worker's lease ran out."""
+    now = _now()
+    claimable = (
+        sa.select(collection_task.c.id)
+        .where(sa.or_(
+            collection_task.c.state == TO_PROCESS,
+            sa.and_(collection_task.c.state == PROCESSING, collection_task.c.lease_expires_at < now),
+        ))
+        .where(collection_task.c.id == task_id if task_id else sa.true())
+        .order_by(collection_task.c.created_at, collection_task.c.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    claimed = conn.execute(
+        sa.update(collection_task)
+        .where(collection_task.c.id == claimable)
+        .values(state=PROCESSING, lease_owner=owner, lease_expires_at=now + lease,
+                attempts=collection_task.c.attempts + 1,
+                started_at=sa.func.coalesce(collection_task.c.started_at, now),
+                message="处理中")
+        .returning(collection_task.c.id)
+    ).scalar()
+    if claimed is None:
+        return None
+    row = conn.execute(
+        sa.select(collection_task, taxpayer.c.nsrsbh, taxpayer.c.name, taxpayer.c.collection_enabled)
+        .join(taxpayer, taxpayer.c.id == collection_task.c.taxpayer_id)
+        .where(collection_task.c.id == claimed)
+    ).one()
+    tp = Taxpayer(row.taxpayer_id, row.corp_id, row.nsrsbh, row.name, row.collection_enabled)
+    return ClaimedTask(row.id, row.corp_id, tp, row.direction, row.kpyf, row.fplx, row.source,
+                       wire.loads(row.options), row.attempts)
+
+
+def extend_lease(conn: Connection, task_id: str, owner: str, lease: timedelta) -> bool:
+    """Push the lease forward; False when this worker no longer holds the task."""
+    return bool(conn.execute(
+        sa.update(collection_task)
+        .where(collection_task.c.id == task_id, collection_task.c.lease_owner == owner,
+               collection_task.c.state == PROCESSING)
+        .values(lease_expires_at=_now() + lease)
+    ).rowcount)
+
+
+@dataclass(slots=True)
+class TaskResult:
+    code: str
+    message: str
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    rejections: list[dict[str, Any]] | None = None
+    months: list[int] | None = None
+
+    @property
+    def state(self) -> str:
+        return PROCESSED if self.code in ("2000", "4000") else FAILED
+
+
+def finish(conn: Connection, task_id: str, owner: str, result: TaskResult) -> bool:
+    """Record the result, only while ``owner`` holds the lease (a worker that lost it is ignored)."""
+    return bool(conn.execute(
+        sa.update(collection_task)
+        .where(collection_task.c.id == task_id, collection_task.c.lease_owner == owner,
+               collection_task.c.state == PROCESSING)
+        .values(
+            state=result.state, code=result.code, message=result.message,
+            inserted=result.inserted, updated=result.updated, unchanged=result.unchanged,
+            rejected=result.rejected,
+            rejections=wire.dumps((result.rejections or [])[:REJECTIONS_KEPT]).decode(),
+            months=wire.dumps(sorted(result.months or [])).decode(),
+            finished_at=_now(), lease_owner=None, lease_expires_at=None,
+        )
+    ).rowcount)

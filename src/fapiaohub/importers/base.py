@@ -1,0 +1,55 @@
+"""What every importer yields: canonical invoices with where they came from, or rejected records with why."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fapiaohub.domain.invoice import Invoice
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRef:
+    """Where a record came from: file, and for workbooks the sheet and 1-based row."""
+
+    file: str
+    sheet: str | None = None
+    row: int | None = None
+
+    def __str__(self) -> str:
+        parts = [self.file]
+        if self.sheet is not None:
+            parts.append(f"sheet {self.sheet!r}")
+        if self.row is not None:
+            parts.append(f"row {self.row}")
+        return ", ".join(parts)
+
+
+@dataclass(slots=True)
+class Parsed:
+    """An invoice read from a source; ``flags`` are soft findings (kept, shown, never fatal)."""
+
+    invoice: Invoice
+    source: SourceRef
+    flags: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A record that could not become an invoice; the rest of the file is still imported."""
+
+    source: SourceRef
+    reason: str
+
+
+class UnreadableFile(Exception):
+    """The file as a whole cannot be read (wrong format, corrupt, too large when decompressed):
+    nothing from it may be stored."""
+
+    def __init__(self, path: Path | str, reason: str) -> None:
+        super().__init__(f"{Path(path).name}: {reason}")
+        self.path = str(path)
+        self.reason = reason
+
+
+ImportRecord = Parsed | Rejected

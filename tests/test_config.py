@@ -1,0 +1,25 @@
+"""Settings from the environment."""
+
+from __future__ import annotations
+
+import pytest
+
+from fapiaohub.config import DEFAULT_DATABASE_URL, Settings, load_settings
+
+
+def test_defaults_without_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("FAPIAOHUB_DATABASE_URL", "FAPIAOHUB_TOKEN_TTL_SECONDS", "FAPIAOHUB_DATA_DIR",
+                 "FAPIAOHUB_MAX_UPLOAD_BYTES", "FAPIAOHUB_EMBEDDED_WORKER"):
+        monkeypatch.delenv(name, raising=False)
+    settings = load_settings()
+    assert settings == Settings(database_url=DEFAULT_DATABASE_URL)
+    assert settings.token_ttl_seconds == 7200 and settings.embedded_worker is False
+
+
+def test_environment_and_flag(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAPIAOHUB_DATABASE_URL", "sqlite:///env.db")
+    monkeypatch.setenv("FAPIAOHUB_TOKEN_TTL_SECONDS", "60")
+    monkeypatch.setenv("FAPIAOHUB_EMBEDDED_WORKER", "1")
+    assert load_settings().database_url == "sqlite:///env.db"
+    assert load_settings("sqlite:///flag.db").database_url == "sqlite:///flag.db"
+    assert load_settings().token_ttl_seconds == 60 and load_settings().embedded_worker is True
