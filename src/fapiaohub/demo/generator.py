@@ -105,8 +105,8 @@ def _uscc(rng: random.Random, region: str) -> str:
     return body + uscc_check_char(body)
 
 
-def _company(rng: random.Random, name: str | None = None) -> _Company:
-    region, city = rng.choice(CITIES)
+def _company(rng: random.Random, name: str | None = None, region: str | None = None) -> _Company:
+    region, city = next((c for c in CITIES if c[0] == region), None) or rng.choice(CITIES)
     name = name or f"{city}{rng.choice(BRANDS)}{rng.choice(INDUSTRIES)}有限公司"
     return _Company(
         nsrsbh=_uscc(rng, region), name=name,
@@ -308,7 +308,7 @@ def iter_demo_invoices(total: int, *, seed: int = 20250101) -> Iterator[DemoInvo
     """``total`` invoices over both taxpayers, both directions and the 12 demo months. The first
     80 cycle through every kind, so every fplx appears whenever total ≥ 80."""
     factory = _Factory(seed)
-    owners = [_company(factory.rng, tp.name) for tp in demo_taxpayers()]
+    owners = [_company(factory.rng, tp.name, tp.nsrsbh[2:8]) for tp in demo_taxpayers()]
     owners = [_Company(tp.nsrsbh, tp.name, o.address, o.bank, tp.nsrsbh[2:4])
               for tp, o in zip(demo_taxpayers(), owners, strict=True)]
     kinds = list(FPLX)

@@ -32,6 +32,9 @@ PERSON_BUYER_KINDS = frozenset({"04", "10", "11", "82", "85", "51", "61", "14", 
 
 def uscc_check_char(first17: str) -> str:
     """The check character of a 统一社会信用代码 from its first 17 characters."""
+    bad = set(first17) - set(USCC_ALPHABET)
+    if bad or len(first17) != 17:
+        raise ValueError(f"{first17!r} is not 17 characters over {USCC_ALPHABET}")
     total = sum(USCC_ALPHABET.index(char) * weight for char, weight in zip(first17, USCC_WEIGHTS, strict=True))
     return USCC_ALPHABET[(31 - total % 31) % 31]
 

@@ -1,0 +1,373 @@
+"""The `fapiaohub` command: serve, demo, tenants, taxpayers and database migrations."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from sqlalchemy.exc import IntegrityError
+
+from fapiaohub import config
+from fapiaohub.storage.engine import make_engine, upgrade
+
+app = typer.Typer(help="fapiaohub: a self-hosted invoice data hub speaking the Ekuaibao invoice API.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+tenant_app = typer.Typer(help="Corporations (tenants) and their API keys.", no_args_is_help=True)
+taxpayer_app = typer.Typer(help="Taxpayers (纳税人) of a corporation.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+unify_app = typer.Typer(help="Unified invoicing (统一开票): platforms and their batches.", no_args_is_help=True)
+unify_corp_app = typer.Typer(help="Unify corporations (统一开票方).", no_args_is_help=True)
+unify_app.add_typer(unify_corp_app, name="corporation")
+sandbox_app = typer.Typer(help="The sandbox tax bureau, for integrators' tests.", no_args_is_help=True)
+app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(unify_app, name="unify")
+app.add_typer(tenant_app, name="tenant")
+app.add_typer(taxpayer_app, name="taxpayer")
+app.add_typer(db_app, name="db")
+
+console = Console()
+err_console = Console(stderr=True)
+
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", help="Database URL (sqlite:///file.db or postgresql://…); "
+                 "default $FAPIAOHUB_DATABASE_URL, else sqlite:///fapiaohub.db"),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+def _engine(db: str | None):  # type: ignore[no-untyped-def]
+    engine = make_engine(config.database_url(db))
+    upgrade(engine)
+    return engine
+
+
+def _fail(message: str) -> None:
+    err_console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(1)
+
+
+def _print_json(value: Any) -> None:
+    typer.echo(json.dumps(value, ensure_ascii=False, indent=2))
+
+
+@db_app.command("upgrade")
+def db_upgrade(db: DbOption = None) -> None:
+    """Create or migrate the schema to the latest version."""
+    engine = make_engine(config.database_url(db))
+    upgrade(engine)
+    console.print(f"schema is up to date on {engine.url.render_as_string()}")
+
+
+@tenant_app.command("create")
+def tenant_create(
+    name: Annotated[str, typer.Option("--name", help="Corporation name.")],
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create a corporation and print its corpId, appKey and appSecurity (shown only once)."""
+    from fapiaohub.auth.service import create_tenant
+
+    if not name.strip():
+        _fail("--name must not be empty")
+    with _engine(db).begin() as conn:
+        creds = create_tenant(conn, name.strip())
+    out = {"corpId": creds.corp_id, "appKey": creds.app_key, "appSecurity": creds.app_security}
+    if as_json:
+        _print_json(out)
+        return
+    for key, value in out.items():
+        console.print(f"{key:12} {value}")
+    console.print("[yellow]appSecurity is stored hashed and cannot be shown again.[/yellow]")
+
+
+@taxpayer_app.command("add")
+def taxpayer_add(
+    corp: Annotated[str, typer.Option("--corp", help="corpId of the corporation.")],
+    nsrsbh: Annotated[str, typer.Option("--nsrsbh", help="纳税人识别号 (统一社会信用代码).")],
+    name: Annotated[str, typer.Option("--name", help="Taxpayer name.")],
+    no_collection: Annotated[
+        bool, typer.Option("--no-collection", help="Register with 全量采集 switched off.")
+    ] = False,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Register a taxpayer of a corporation, with invoice collection on unless --no-collection."""
+    from fapiaohub.collection.repository import add_taxpayer
+    from fapiaohub.domain.validation import classify_taxpayer_id
+
+    nsrsbh = nsrsbh.strip().upper()
+    kind = classify_taxpayer_id(nsrsbh)
+    if kind == "invalid":
+        _fail(f"--nsrsbh {nsrsbh!r} is not a valid 统一社会信用代码 or older 15/17/20-character tax id")
+    engine = _engine(db)
+    try:
+        with engine.begin() as conn:
+            _require_corporation(conn, corp)
+            tp = add_taxpayer(conn, corp, nsrsbh, name.strip(), collection_enabled=not no_collection)
+    except IntegrityError:
+        _fail(f"taxpayer {nsrsbh} is already registered for corporation {corp}")
+    out = {"corpId": tp.corp_id, "nsrsbh": tp.nsrsbh, "name": tp.name,
+           "collectionEnabled": tp.collection_enabled}
+    if as_json:
+        _print_json(out)
+        return
+    if kind == "legacy":
+        err_console.print(f"[yellow]note:[/yellow] {nsrsbh} is an older (non-USCC) tax id")
+    console.print(f"registered {tp.nsrsbh} {tp.name} for {tp.corp_id}"
+                  f" (collection {'on' if tp.collection_enabled else 'off'})")
+
+
+def _require_corporation(conn, corp: str) -> None:  # type: ignore[no-untyped-def]
+    import sqlalchemy as sa
+
+    from fapiaohub.storage.tables import corporation
+
+    if conn.execute(sa.select(corporation.c.id).where(corporation.c.id == corp)).first() is None:
+        _fail(f"no corporation with corpId {corp!r} (create one with `fapiaohub tenant create`)")
+
+
+@unify_corp_app.command("add")
+def unify_corporation_add(
+    corp: Annotated[str, typer.Option("--corp", help="corpId of the corporation invoiced.")],
+    code: Annotated[str, typer.Option("--code", help="The platform's code, e.g. its tax id.")],
+    name: Annotated[str, typer.Option("--name", help="The platform's name.")],
+    channel: Annotated[str, typer.Option("--channel", help="Channel, as Ekuaibao lists it.")] = "OFFLINE",
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create a unify corporation (or update the one with this code); prints its id."""
+    from fapiaohub.unify.service import upsert_corporation
+
+    if not code.strip() or not name.strip():
+        _fail("--code and --name must not be empty")
+    with _engine(db).begin() as conn:
+        _require_corporation(conn, corp)
+        item = upsert_corporation(conn, corp, code=code.strip(), name=name.strip(), channel=channel)
+    if as_json:
+        _print_json(item)
+    else:
+        console.print(f"unify corporation {item['id']}  {item['name']} (version {item['version']})")
+
+
+@unify_app.command("import")
+def unify_import(
+    path: Annotated[Path, typer.Argument(help="BATCHES.json (format in docs/api.md).")],
+    corp: Annotated[str | None, typer.Option("--corp", help="corpId; overrides the file's corpId.")] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Push every batch of a JSON file, all or nothing."""
+    from fapiaohub.unify.batch_file import BatchFileError, import_batch_file
+
+    try:
+        results = import_batch_file(_engine(db), path, corp)
+    except BatchFileError as exc:
+        _fail(str(exc))
+    if as_json:
+        _print_json(results)
+        return
+    for result in results:
+        console.print(f"batch {result['batchNo']} → id {result['id']}, updateTime {result['updateTime']}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Server processes (use PostgreSQL for more than 1).")] = 1,
+    no_worker: Annotated[
+        bool, typer.Option("--no-worker", help="Do not run collection tasks in the server processes.")
+    ] = False,
+    db: DbOption = None,
+) -> None:
+    """Migrate the database, then serve the API (each process also runs a collection worker)."""
+    url = config.database_url(db)
+    upgrade(make_engine(url))
+    _run_server(url, host, port, workers, embedded_worker=not no_worker)
+
+
+def _run_server(url: str, host: str, port: int, workers: int, *, embedded_worker: bool = True) -> None:
+    import uvicorn
+
+    from fapiaohub.logs import LOG_CONFIG
+
+    # server processes build their own app from the environment
+    os.environ["FAPIAOHUB_DATABASE_URL"] = url
+    os.environ["FAPIAOHUB_EMBEDDED_WORKER"] = "1" if embedded_worker else "0"
+    uvicorn.run(
+        "fapiaohub.api.app:create_app", factory=True, host=host, port=port, workers=workers,
+        log_config=LOG_CONFIG, server_header=False,
+    )
+
+
+@app.command()
+def worker(
+    db: DbOption = None,
+    lease: Annotated[float, typer.Option(help="Seconds a claimed task stays ours without a heartbeat.")] = 30.0,
+    poll: Annotated[float, typer.Option(help="Seconds to wait when the queue is empty.")] = 1.0,
+) -> None:
+    """Run a standalone collection worker (several may share one PostgreSQL)."""
+    import logging.config
+    import signal
+    import threading
+
+    from fapiaohub.collection.worker import Worker
+    from fapiaohub.logs import LOG_CONFIG
+
+    logging.config.dictConfig(LOG_CONFIG)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    Worker(_engine(db), lease_seconds=lease, poll_seconds=poll).run(stop)
+
+
+@app.command("import")
+def import_files(
+    files: Annotated[list[Path], typer.Argument(help="Bureau export .xlsx, 数电 XML, OFD or PDF files.")],
+    corp: Annotated[str, typer.Option("--corp", help="corpId of the corporation.")],
+    nsrsbh: Annotated[str, typer.Option("--nsrsbh", help="The collecting taxpayer.")],
+    jxxbz: Annotated[str, typer.Option("--jxxbz", help="jx: invoices received; xx: issued.")],
+    kpyf: Annotated[str | None, typer.Option("--kpyf", help="Only this month (yyyyMM).")] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Import invoice files as a collection task, here and now; prints what was stored and rejected."""
+    from fapiaohub.collection import tasks
+    from fapiaohub.collection.query import QueryError, check_direction, check_kpyf
+    from fapiaohub.collection.worker import Worker
+
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        _fail(f"no such file: {', '.join(missing)}")
+    engine = _engine(db)
+    try:
+        check_direction(jxxbz)
+        month = check_kpyf(kpyf) if kpyf else None
+        with engine.begin() as conn:
+            _require_corporation(conn, corp)
+            task = tasks.create_task(conn, tasks.NewTask(corp, nsrsbh, jxxbz, month, None, "files", {}))
+            for seq, path in enumerate(files):
+                tasks.add_task_file(conn, task["taskId"], seq, path.name, str(path.resolve()),
+                                    path.stat().st_size)
+    except QueryError as err:
+        _fail(f"{err.message} (code {err.code})")
+    if task["state"] != tasks.TO_PROCESS:
+        _fail(f"task {task['taskId']} is {task['state']}: {task['message']}")
+    with Progress(TextColumn("importing {task.fields[name]}"), BarColumn(), MofNCompleteColumn(),
+                  console=err_console, disable=as_json or not err_console.is_terminal) as bar:
+        progress = bar.add_task("import", total=len(files), name=files[0].name)
+        Worker(engine).run_task(task["taskId"], on_file=lambda name: bar.update(progress, advance=1, name=name))
+    with engine.connect() as conn:
+        result = tasks.get_task(conn, corp, task["taskId"])
+    if as_json:
+        _print_json(result)
+    else:
+        counts = result["counts"]
+        console.print(f"task {result['taskId']}: {result['state']} ({result['code']}) {result['message']}")
+        console.print(f"inserted {counts['inserted']}, updated {counts['updated']}, "
+                      f"unchanged {counts['unchanged']}, rejected {counts['rejected']}")
+        for rejection in result["rejections"][:20]:
+            where = ", ".join(str(part) for part in (rejection["file"], rejection["sheet"], rejection["row"]) if part)
+            console.print(f"  rejected {where}: {rejection['reason']}", markup=False)
+    if result["state"] != tasks.PROCESSED:
+        raise typer.Exit(1)
+
+
+@sandbox_app.command("set")
+def sandbox_set(
+    corp: Annotated[str, typer.Option("--corp", help="corpId of the corporation.")],
+    nsrsbh: Annotated[str, typer.Option("--nsrsbh", help="The taxpayer.")],
+    fail_code: Annotated[
+        str | None, typer.Option("--fail-code", help="End its tasks with this seed code (4001, 4003, 4043 …).")
+    ] = None,
+    invoices: Annotated[int, typer.Option("--invoices", min=0, help="Invoices per month when it succeeds.")] = 40,
+    db: DbOption = None,
+) -> None:
+    """Configure how the sandbox tax bureau answers a taxpayer's collection tasks."""
+    from fapiaohub.collection.repository import find_taxpayer
+    from fapiaohub.collection.sources import set_sandbox_behaviour
+
+    engine = _engine(db)
+    with engine.connect() as conn:
+        tp = find_taxpayer(conn, corp, nsrsbh)
+    if tp is None:
+        _fail(f"taxpayer {nsrsbh} is not registered for corporation {corp}")
+    try:
+        set_sandbox_behaviour(engine, tp.id, fail_code, invoices)
+    except ValueError as exc:
+        _fail(str(exc))
+    outcome = f"fail with {fail_code}" if fail_code else f"succeed with {invoices} invoices a month"
+    console.print(f"sandbox tasks of {nsrsbh} will {outcome}")
+
+
+@app.command()
+def demo(
+    db: DbOption = None,
+    load_only: Annotated[bool, typer.Option("--load-only", help="Load the demo data and exit.")] = False,
+    as_json: JsonOption = False,
+    invoices: Annotated[
+        int | None, typer.Option("--invoices", min=1, help="Load this many invoices (default 3000 once).")
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to serve on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to serve on.")] = 8000,
+) -> None:
+    """Create the database if missing, load the demo corporation, print how to call it, and serve."""
+    from fapiaohub.demo.load import DEFAULT_INVOICES, load_demo
+
+    url = config.database_url(db)
+    engine = _engine(url)
+    quiet = as_json or not console.is_terminal
+    with Progress(
+        TextColumn("loading demo invoices"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=err_console, disable=quiet,
+    ) as bar:
+        task = bar.add_task("load", total=invoices or DEFAULT_INVOICES)
+        summary = load_demo(engine, invoices, progress=lambda n: bar.advance(task, n))
+    engine.dispose()
+    if as_json:
+        _print_json({"corpId": summary.corp_id, "appKey": summary.app_key,
+                     "appSecurity": summary.app_security, "taxpayers": summary.taxpayers})
+    else:
+        _print_demo(summary, host, port)
+    if not load_only:
+        _run_server(url, host, port, 1)
+
+
+def _print_demo(summary: Any, host: str, port: int) -> None:
+    from fapiaohub.demo.generator import DEMO_MONTHS
+
+    table = Table(title="fapiaohub demo", show_header=False)
+    table.add_row("corpId", summary.corp_id)
+    table.add_row("appKey", summary.app_key)
+    table.add_row("appSecurity", summary.app_security)
+    for tp in summary.taxpayers:
+        table.add_row("taxpayer", f"{tp['nsrsbh']}  {tp['name']}")
+    table.add_row("invoices", f"{summary.invoices_total} ({summary.invoices_loaded} loaded now)")
+    console.print(table)
+    base = f"http://{host}:{port}"
+    auth = json.dumps({"appKey": summary.app_key, "appSecurity": summary.app_security})
+    query = json.dumps({
+        "corpId": summary.corp_id, "nsrsbh": summary.taxpayers[0]["nsrsbh"], "fplx": "81",
+        "kpyf": str(DEMO_MONTHS[0]), "jxxbz": "jx", "page": {"pageSize": 10, "currentPage": 1},
+    }, ensure_ascii=False)
+    token = (f"TOKEN=$(curl -s -X POST {base}/api/openapi/v1/auth/getAccessToken "
+             f"-H 'Content-Type: application/json' -d {shlex.quote(auth)} "
+             "| python3 -c 'import sys,json; print(json.load(sys.stdin)[\"value\"][\"accessToken\"])')")
+    call = (f"curl -s -X POST \"{base}/api/openapi/v2/invoice/v2/getInvoiceCollectionData"
+            f"?accessToken=$TOKEN\" -H 'Content-Type: application/json' -d {shlex.quote(query)}")
+    console.print("\nTry it (paste into another terminal):", style="bold")
+    # soft_wrap keeps each command on one line, so it pastes as it is
+    console.print(f"{token} && {call}", soft_wrap=True, markup=False, highlight=False)
+    console.print(f"\nServing on {base} (API docs at {base}/docs); Ctrl+C stops.\n")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,107 @@
+"""Loading the demo corporation: fixed credentials, two taxpayers, and N generated invoices in bulk."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from itertools import islice
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from fapiaohub.auth.service import create_tenant
+from fapiaohub.collection import repository
+from fapiaohub.demo.generator import (
+    DEMO_CORP_ID,
+    DEMO_CORP_NAME,
+    DEMO_MONTHS,
+    demo_taxpayers,
+    iter_demo_invoices,
+)
+from fapiaohub.demo.unify import load_unify_demo
+from fapiaohub.domain.invoice import Invoice
+from fapiaohub.storage.tables import corporation, invoice
+
+# Fixed so that the printed curl call works on every run; the demo serves on 127.0.0.1 only.
+DEMO_APP_KEY = "demo-app-key"
+DEMO_APP_SECURITY = "demo-app-security-not-for-production"
+DEFAULT_INVOICES = 3000
+CHUNK = 5000  # invoices per transaction: progress is visible and memory stays flat
+
+
+@dataclass(frozen=True, slots=True)
+class DemoSummary:
+    corp_id: str
+    app_key: str
+    app_security: str
+    taxpayers: list[dict[str, str]]
+    invoices_loaded: int  # written by this run (0 when the demo was already there)
+    invoices_total: int
+
+
+def load_demo(
+    engine: Engine,
+    invoices: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> DemoSummary:
+    """Create the demo tenant if missing and load invoices; ``invoices=None`` loads the default set
+    once (a second run finds it and loads nothing), an explicit number (re)loads that many."""
+    with engine.begin() as conn:
+        exists = conn.execute(sa.select(corporation.c.id).where(corporation.c.id == DEMO_CORP_ID)).first()
+        if not exists:
+            create_tenant(
+                conn, DEMO_CORP_NAME, corp_id=DEMO_CORP_ID,
+                app_key=DEMO_APP_KEY, app_security=DEMO_APP_SECURITY,
+            )
+        taxpayers = {}
+        for tp in demo_taxpayers():
+            found = repository.find_taxpayer(conn, DEMO_CORP_ID, tp.nsrsbh)
+            taxpayers[tp.nsrsbh] = found or repository.add_taxpayer(conn, DEMO_CORP_ID, tp.nsrsbh, tp.name)
+    loaded = 0
+    if invoices is not None or _count(engine) == 0:
+        loaded = _bulk_load(engine, taxpayers, invoices or DEFAULT_INVOICES, progress)
+    with engine.begin() as conn:
+        first = next(iter(taxpayers.values()))
+        load_unify_demo(conn, DEMO_CORP_ID, first.id, DEMO_MONTHS)
+    return DemoSummary(
+        DEMO_CORP_ID, DEMO_APP_KEY, DEMO_APP_SECURITY,
+        [{"nsrsbh": tp.nsrsbh, "name": tp.name} for tp in taxpayers.values()],
+        loaded, _count(engine),
+    )
+
+
+def _count(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(
+            sa.select(sa.func.count()).select_from(invoice).where(invoice.c.corp_id == DEMO_CORP_ID)
+        ).scalar_one()
+
+
+def _bulk_load(
+    engine: Engine,
+    taxpayers: dict[str, repository.Taxpayer],
+    total: int,
+    progress: Callable[[int], None] | None,
+) -> int:
+    stream = iter_demo_invoices(total)
+    touched: set[int] = set()
+    written = 0
+    while chunk := list(islice(stream, CHUNK)):
+        groups: dict[tuple[str, str], list[Invoice]] = defaultdict(list)
+        for item in chunk:
+            groups[(item.nsrsbh, item.direction)].append(item.invoice)
+        with engine.begin() as conn:
+            for (nsrsbh, direction), group in groups.items():
+                counts = repository.store_invoices(
+                    conn, taxpayers[nsrsbh], direction, group, renumber=False
+                )
+                touched |= counts.months
+        written += len(chunk)
+        if progress:
+            progress(len(chunk))
+    # positions and counts once at the end: renumbering per chunk would rewrite months repeatedly
+    with engine.begin() as conn:
+        repository.renumber_months(conn, touched)
+    return written
+

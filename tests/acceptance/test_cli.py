@@ -1,0 +1,128 @@
+"""The `fapiaohub` command as a user runs it: real processes, a real server on 127.0.0.1, real HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from fapiaohub.domain.codes import Family
+from fapiaohub.domain.validation import is_valid_uscc
+from tests.seedspec import assert_same_shape, collection_examples
+
+pytestmark = pytest.mark.slow
+FAPIAOHUB = [sys.executable, "-m", "fapiaohub.cli"]
+
+
+def run(*args: str, db: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "FAPIAOHUB_DATABASE_URL": db}
+    return subprocess.run([*FAPIAOHUB, *args], capture_output=True, text=True, env=env, timeout=300)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def cli_db(database_url: str, tmp_path: Path) -> str:
+    """A database of its own per test: SQLite file, or the session's PostgreSQL database."""
+    if database_url.startswith("sqlite"):
+        return f"sqlite:///{tmp_path / 'cli.db'}"
+    return database_url
+
+
+@pytest.fixture
+def demo_server(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """`fapiaohub demo` on a fresh SQLite file: what the README's first command does."""
+    db = tmp_path / "demo.db"
+    port = free_port()
+    proc = subprocess.Popen(
+        [*FAPIAOHUB, "demo", "--db", f"sqlite:///{db}", "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+                time.sleep(0.3)
+        else:
+            pytest.fail("demo server did not come up in 120 s")
+        assert db.exists()
+        yield base, str(db)
+    finally:
+        proc.terminate()
+        output = proc.communicate(timeout=30)[0]
+    assert "accessToken=$TOKEN" in output  # the printed curl call
+    assert "demo-app-security" not in output.split("Serving on")[-1]  # no secret in access logs
+
+
+def test_demo_serves_the_documented_api(demo_server: tuple[str, str]) -> None:
+    base, db = demo_server
+    info = json.loads(run("demo", "--load-only", "--json", db=f"sqlite:///{db}").stdout)
+    assert set(info) == {"corpId", "appKey", "appSecurity", "taxpayers"}
+    token = httpx.post(f"{base}/api/openapi/v1/auth/getAccessToken",
+                       json={"appKey": info["appKey"], "appSecurity": info["appSecurity"]}).json()
+    token = token["value"]["accessToken"]
+    total = 0
+    for taxpayer in info["taxpayers"]:
+        for kpyf in range(202501, 202513):
+            response = httpx.post(
+                f"{base}/api/openapi/v2/invoice/v2/getInvoiceCollectionData",
+                params={"accessToken": token},
+                json={"corpId": info["corpId"], "nsrsbh": taxpayer["nsrsbh"], "fplx": "81",
+                      "kpyf": str(kpyf), "jxxbz": "jx", "page": {"pageSize": 100, "currentPage": 1}},
+            )
+            value = response.json()["value"]
+            assert value["success"], value
+            total += value["data"]["page"]["totalCount"]
+            for item in value["data"]["list"]:
+                assert_same_shape(item, collection_examples()[Family.FULL_DIGITAL])
+                assert item["gfsbh"] == taxpayer["nsrsbh"]
+    assert total > 0
+
+
+def test_demo_load_only_json_is_deterministic(tmp_path: Path) -> None:
+    first = run("demo", "--load-only", "--json", db=f"sqlite:///{tmp_path / 'a.db'}")
+    second = run("demo", "--load-only", "--json", db=f"sqlite:///{tmp_path / 'b.db'}")
+    assert first.returncode == 0, first.stderr
+    info = json.loads(first.stdout)
+    assert info == json.loads(second.stdout)
+    assert len(info["taxpayers"]) == 2
+    assert all(is_valid_uscc(tp["nsrsbh"]) for tp in info["taxpayers"])
+
+
+def test_tenant_and_taxpayer_commands(cli_db: str) -> None:
+    assert run("db", "upgrade", db=cli_db).returncode == 0
+    created = run("tenant", "create", "--name", "杭州示例科技有限公司", "--json", db=cli_db)
+    assert created.returncode == 0, created.stderr
+    creds = json.loads(created.stdout)
+    assert set(creds) == {"corpId", "appKey", "appSecurity"}
+    added = run("taxpayer", "add", "--corp", creds["corpId"], "--nsrsbh", "91330106MA27XL0C12",
+                "--name", "杭州示例科技有限公司", "--no-collection", "--json", db=cli_db)
+    assert added.returncode == 0, added.stderr
+    assert json.loads(added.stdout)["collectionEnabled"] is False
+    again = run("taxpayer", "add", "--corp", creds["corpId"], "--nsrsbh", "91330106MA27XL0C12",
+                "--name", "x", db=cli_db)
+    assert again.returncode == 1 and "already registered" in again.stderr
+    bad_id = run("taxpayer", "add", "--corp", creds["corpId"], "--nsrsbh", "91330106MA27XL0C1A",
+                 "--name", "x", db=cli_db)
+    assert bad_id.returncode == 1 and "nsrsbh" in bad_id.stderr
+    no_corp = run("taxpayer", "add", "--corp", "nope", "--nsrsbh", "91330106MA27XL0C12",
+                  "--name", "x", db=cli_db)
+    assert no_corp.returncode == 1 and "no corporation" in no_corp.stderr
+    assert "Traceback" not in again.stderr + bad_id.stderr + no_corp.stderr
