@@ -65,9 +65,10 @@ GOODS = [
     ("1030203990000000000", "*乳制品*纯牛奶", "箱", "0.13", (50, 90)),
     ("3070201000000000000", "*文化服务*培训服务", "人次", "0.03", (500, 5000)),
 ]
-CITIES = [("440300", "深圳"), ("440100", "广州"), ("310115", "上海"), ("110108", "北京"),
-          ("330106", "杭州"), ("320505", "苏州"), ("510107", "成都"), ("420111", "武汉"),
-          ("441900", "东莞"), ("370212", "青岛"), ("350203", "厦门"), ("610113", "西安")]
+CITIES = [("440300", "深圳", "南山区"), ("440100", "广州", "天河区"), ("310115", "上海", "浦东新区"),
+          ("110108", "北京", "海淀区"), ("330106", "杭州", "西湖区"), ("320505", "苏州", "虎丘区"),
+          ("510107", "成都", "武侯区"), ("420111", "武汉", "洪山区"), ("441900", "东莞", "松山湖"),
+          ("370212", "青岛", "崂山区"), ("350203", "厦门", "思明区"), ("610113", "西安", "雁塔区")]
 BRANDS = ["华信", "瑞达", "恒泰", "鼎盛", "启航", "联创", "宏远", "博源", "安捷", "中科", "泰和",
           "明德", "天成", "嘉禾", "凯越", "新锐", "汇通", "金桥", "长青", "正元"]
 INDUSTRIES = ["电子科技", "信息技术", "供应链管理", "商贸", "物流", "建筑工程", "餐饮管理",
@@ -106,11 +107,11 @@ def _uscc(rng: random.Random, region: str) -> str:
 
 
 def _company(rng: random.Random, name: str | None = None, region: str | None = None) -> _Company:
-    region, city = next((c for c in CITIES if c[0] == region), None) or rng.choice(CITIES)
+    region, city, district = next((c for c in CITIES if c[0] == region), None) or rng.choice(CITIES)
     name = name or f"{city}{rng.choice(BRANDS)}{rng.choice(INDUSTRIES)}有限公司"
     return _Company(
         nsrsbh=_uscc(rng, region), name=name,
-        address=f"{city}市{rng.choice(['南山区', '天河区', '浦东新区', '海淀区', '西湖区', '高新区'])}"
+        address=f"{city}市{district}{rng.choice(['科技园路', '中山路', '人民路', '创新大道'])}"
                 f"{rng.randint(1, 999)}号 0{rng.randint(10, 999)}-{rng.randint(20000000, 89999999)}",
         bank=f"{rng.choice(BANKS)}{city}分行 {rng.randint(10**15, 10**16 - 1)}",
         province=region[:2],
