@@ -90,12 +90,15 @@ def invoice_from_item(fplx: str, item: dict[str, Any]) -> Invoice:
     if family is Family.MOTOR_VEHICLE:
         je = _money(item, "je")
         se = _money(item, "zzsse")
+        vehicle = {key: _text(item, key) for key in VEHICLE_KEYS}
+        # the shape has no line list; the vehicle is the invoice's one line, which carries the rate
+        line = InvoiceLine(mc=vehicle["cllx"] or "机动车", je=je, se=se, slv=_rate(item, "slv"),
+                           spbm=vehicle["spbm"], ggxh=vehicle["cpxh"], sl="1", jldw=vehicle["dw"])
         return Invoice(
             **base, je=je, se=se, jshj=_money(item, "jshj"),
             xfsbh=_text(item, "xhdwsbh"), xfmc=_text(item, "xhdwmc"),
             gfsbh=_text(item, "gfsbh"), gfmc=_text(item, "gfmc"), skm=_text(item, "skm"),
-            kpr=_text(item, "kpr"), tslsh=_text(item, "tslsh"),
-            vehicle={key: _text(item, key) for key in VEHICLE_KEYS},
+            kpr=_text(item, "kpr"), tslsh=_text(item, "tslsh"), lines=[line], vehicle=vehicle,
         )
     invoice = Invoice(
         **base, je=_money(item, "je"), se=_money(item, "se"), jshj=_money(item, "jshj"),

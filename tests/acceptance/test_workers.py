@@ -1,0 +1,196 @@
+"""Workers as separate processes on one database: safe claiming, kill -9 recovery, upstream mirroring."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from fapiaohub.auth.service import create_tenant
+from fapiaohub.collection import tasks
+from fapiaohub.collection.repository import add_taxpayer, find_taxpayer
+from fapiaohub.collection.sources import set_sandbox_behaviour
+from fapiaohub.collection.worker import Worker
+from fapiaohub.demo.generator import demo_taxpayers
+from fapiaohub.demo.load import DEMO_APP_KEY, DEMO_APP_SECURITY
+from fapiaohub.domain.codes import FPLX
+from fapiaohub.domain.validation import uscc_check_char
+from fapiaohub.storage.engine import make_engine, upgrade
+from fapiaohub.storage.tables import collection_task, invoice
+from tests.acceptance.test_cli import FAPIAOHUB, free_port
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def worker_db(database_url: str, tmp_path: Path) -> Iterator[tuple[str, Engine]]:
+    url = f"sqlite:///{tmp_path / 'workers.db'}" if database_url.startswith("sqlite") else database_url
+    engine = make_engine(url)
+    upgrade(engine)
+    yield url, engine
+    engine.dispose()
+
+
+def start_worker(url: str, *extra: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([*FAPIAOHUB, "worker", "--db", url, "--poll", "0.2", *extra],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    pytest.fail(f"timed out after {timeout} s waiting for {what}")
+
+
+def new_taxpayers(engine: Engine, count: int) -> tuple[str, list[str]]:
+    with engine.begin() as conn:
+        corp = create_tenant(conn, f"多进程测试{uuid.uuid4().hex[:6]}").corp_id
+        numbers = []
+        for n in range(count):
+            first17 = f"91440300MA5W{n:04d}{uuid.uuid4().int % 10}"
+            numbers.append(first17 + uscc_check_char(first17))
+            add_taxpayer(conn, corp, numbers[-1], f"深圳多进程{n}号有限公司")
+    return corp, numbers
+
+
+def task_rows(engine: Engine, ids: list[str]) -> list[sa.Row]:
+    with engine.connect() as conn:
+        return conn.execute(sa.select(collection_task).where(collection_task.c.id.in_(ids))).all()
+
+
+def test_several_workers_run_every_task_exactly_once(worker_db: tuple[str, Engine]) -> None:
+    url, engine = worker_db
+    corp, numbers = new_taxpayers(engine, 24)
+    with engine.begin() as conn:
+        ids = [tasks.create_task(conn, tasks.NewTask(corp, n, "jx", 202503, None, "sandbox", {}))["taskId"]
+               for n in numbers]
+    workers = [start_worker(url) for _ in range(3)]
+    try:
+        wait_for(lambda: all(r.state == "processed" for r in task_rows(engine, ids)), 180, "24 tasks")
+    finally:
+        for proc in workers:
+            proc.terminate()
+        for proc in workers:
+            proc.wait(timeout=30)
+    rows = task_rows(engine, ids)
+    assert all(r.attempts == 1 and r.code == "2000" and r.inserted == 40 for r in rows)
+    assert len({r.lease_owner for r in rows}) == 1 and rows[0].lease_owner is None  # leases released
+    with engine.connect() as conn:
+        stored = conn.execute(sa.select(sa.func.count()).select_from(invoice).where(invoice.c.corp_id == corp))
+        assert stored.scalar_one() == 24 * 40
+
+
+def test_a_killed_worker_leaves_a_lease_that_another_worker_finishes(worker_db: tuple[str, Engine]) -> None:
+    url, engine = worker_db
+    corp, (number,) = new_taxpayers(engine, 1)
+    with engine.connect() as conn:
+        tp = find_taxpayer(conn, corp, number)
+    set_sandbox_behaviour(engine, tp.id, None, invoices_per_month=20_000)  # long enough to be killed
+    with engine.begin() as conn:
+        task_id = tasks.create_task(conn, tasks.NewTask(corp, number, "jx", 202503, None, "sandbox", {}))["taskId"]
+    first = start_worker(url, "--lease", "3")
+
+    def claimed_by_first() -> bool:
+        (row,) = task_rows(engine, [task_id])
+        return row.state == "processing" and f":{first.pid}:" in (row.lease_owner or "")
+
+    try:
+        wait_for(claimed_by_first, 60, "the first worker to claim the task")
+    finally:
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(timeout=30)
+    second = start_worker(url, "--lease", "3")
+    try:
+        wait_for(lambda: task_rows(engine, [task_id])[0].state == "processed", 240, "the second worker")
+    finally:
+        second.terminate()
+        second.wait(timeout=30)
+    (row,) = task_rows(engine, [task_id])
+    assert row.attempts == 2 and row.code == "2000"
+    assert row.inserted + row.unchanged == 20_000
+    with engine.connect() as conn:
+        stored = conn.execute(sa.select(sa.func.count()).select_from(invoice).where(invoice.c.taxpayer_id == tp.id))
+        assert stored.scalar_one() == 20_000  # nothing lost, nothing twice
+
+
+@pytest.fixture
+def upstream_server(tmp_path: Path) -> Iterator[str]:
+    """A second fapiaohub, serving the demo corporation over real HTTP."""
+    port = free_port()
+    proc = subprocess.Popen([*FAPIAOHUB, "demo", "--db", f"sqlite:///{tmp_path / 'upstream.db'}",
+                             "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _healthy(base), 120, "the upstream server")
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def _healthy(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def test_mirroring_an_upstream_server_reproduces_its_items(upstream_server: str, engine: Engine,
+                                                          tenant_factory) -> None:
+    local = tenant_factory()
+    taxpayer = demo_taxpayers()[0]
+    with engine.begin() as conn:
+        add_taxpayer(conn, local.corp_id, taxpayer.nsrsbh, taxpayer.name)
+        task_id = tasks.create_task(conn, tasks.NewTask(
+            local.corp_id, taxpayer.nsrsbh, "jx", 202503, None, "upstream",
+            {"baseUrl": upstream_server, "appKey": DEMO_APP_KEY, "appSecurity": DEMO_APP_SECURITY},
+        ))["taskId"]
+    Worker(engine).run_task(task_id)
+    with engine.connect() as conn:
+        result = tasks.get_task(conn, local.corp_id, task_id)
+    assert result["state"] == "processed" and result["code"] == "2000", result
+    assert result["counts"]["inserted"] > 0 and result["counts"]["rejected"] == 0
+    remote_token = httpx.post(f"{upstream_server}/api/openapi/v1/auth/getAccessToken",
+                              json={"appKey": DEMO_APP_KEY, "appSecurity": DEMO_APP_SECURITY}).json()["value"]
+    local_token = local.token()
+    compared = 0
+    for fplx in FPLX:
+        query = {"nsrsbh": taxpayer.nsrsbh, "fplx": fplx, "kpyf": "202503", "jxxbz": "jx",
+                 "page": {"pageSize": 100, "currentPage": 1}}
+        remote = httpx.post(f"{upstream_server}/api/openapi/v2/invoice/v2/getInvoiceCollectionData",
+                            params={"accessToken": remote_token["accessToken"]},
+                            json={**query, "corpId": remote_token["corporationId"]}).json()["value"]["data"]
+        mirrored = local.client.post("/api/openapi/v2/invoice/v2/getInvoiceCollectionData",
+                                     params={"accessToken": local_token},
+                                     json={**query, "corpId": local.corp_id}).json()["value"]["data"]
+        assert mirrored == remote, fplx  # same items, same order, same values
+        compared += len(remote["list"])
+    assert compared == result["counts"]["inserted"]
+
+
+def test_an_unreachable_upstream_fails_the_task_clearly(engine: Engine, tenant_factory) -> None:
+    local = tenant_factory()
+    taxpayer = demo_taxpayers()[0]
+    with engine.begin() as conn:
+        add_taxpayer(conn, local.corp_id, taxpayer.nsrsbh, taxpayer.name)
+        task_id = tasks.create_task(conn, tasks.NewTask(
+            local.corp_id, taxpayer.nsrsbh, "jx", 202503, None, "upstream",
+            {"baseUrl": f"http://127.0.0.1:{free_port()}", "appKey": "k", "appSecurity": "s"},
+        ))["taskId"]
+    Worker(engine).run_task(task_id)
+    with engine.connect() as conn:
+        result = tasks.get_task(conn, local.corp_id, task_id)
+    assert result["state"] == "failed" and "无法连接上游" in result["message"]
