@@ -13,9 +13,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from fapiaohub.domain.codes import Family
 from fapiaohub.domain.validation import is_valid_uscc
+from fapiaohub.storage.engine import make_engine
+from fapiaohub.storage.tables import unify_batch
 from tests.seedspec import assert_same_shape, collection_examples
 
 pytestmark = pytest.mark.slow
@@ -126,3 +129,35 @@ def test_tenant_and_taxpayer_commands(cli_db: str) -> None:
                   "--name", "x", db=cli_db)
     assert no_corp.returncode == 1 and "no corporation" in no_corp.stderr
     assert "Traceback" not in again.stderr + bad_id.stderr + no_corp.stderr
+
+
+def test_unify_commands_with_the_documented_example(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'unify.db'}"
+    assert run("demo", "--load-only", "--json", db=db).returncode == 0
+    added = run("unify", "corporation", "add", "--corp", "DEMOcorp0001a0", "--code", "91310000MA1K8TRA0X",
+                "--name", "上海示例差旅服务有限公司", "--json", db=db)
+    assert added.returncode == 0, added.stderr
+    corporation_id = json.loads(added.stdout)["id"]
+    example = json.loads((Path(__file__).parents[2] / "docs/examples/unify-batches.json").read_text())
+    example["batches"][0]["unifyInvoiceCorporationId"] = corporation_id
+    good = tmp_path / "batches.json"
+    good.write_text(json.dumps(example, ensure_ascii=False))
+    imported = run("unify", "import", str(good), "--json", db=db)
+    assert imported.returncode == 0, imported.stderr
+    (result,) = json.loads(imported.stdout)
+    assert result["batchNo"] == "2025030100000001" and result["updateTime"] > 0
+    # a file with one bad batch writes nothing, and says which batch and field
+    example["batches"].append({**example["batches"][0], "batchNo": "B2",
+                               "invoices": [{"nsrsbh": "91440300MA5DEM0019", "key": "no-such-invoice"}]})
+    example["batches"][0]["batchNo"] = "B1"
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(example, ensure_ascii=False))
+    failed = run("unify", "import", str(bad), db=db)
+    assert failed.returncode == 1 and "batches.1" in failed.stderr and "no-such-invoice" in failed.stderr
+    engine = make_engine(db)
+    with engine.connect() as conn:
+        batch_numbers = conn.execute(sa.select(unify_batch.c.batch_no)).scalars().all()
+    assert "B1" not in batch_numbers and "2025030100000001" in batch_numbers
+    broken = tmp_path / "broken.json"
+    broken.write_text("{")
+    assert "not valid JSON" in run("unify", "import", str(broken), db=db).stderr
