@@ -65,8 +65,9 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture(scope="session")
-def client(database_url: str, engine: Engine) -> Iterator[TestClient]:
-    app = create_app(Settings(database_url=database_url))
+def client(database_url: str, engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    data_dir = str(tmp_path_factory.mktemp("data"))
+    app = create_app(Settings(database_url=database_url, data_dir=data_dir, max_upload_bytes=2 * 1024 * 1024))
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
     app.state.engine.dispose()

@@ -1,0 +1,327 @@
+"""The e-tax bureau's 全量发票查询导出结果.xlsx, both layouts, with the variations seen in the wild.
+
+Columns are found by header name (any sheet whose header row has 发票号码 and 开票日期; the summary
+sheet 信息汇总表 and a final 合计 row are skipped). Rows of one invoice are grouped by identity (数电
+发票号码, else 发票代码+发票号码). The bureau writes them consecutively, so an invoice is complete when
+the identity changes: the reader keeps one invoice in memory, not the workbook's. Rows of an invoice
+that reappear after it was completed are rejected, not merged.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import python_calamine
+
+from fapiaohub.domain.codes import FPLX, TDYWLX
+from fapiaohub.domain.invoice import Invoice, InvoiceLine
+from fapiaohub.domain.validation import validate_invoice
+from fapiaohub.importers.base import Parsed, Rejected, SourceRef, UnreadableFile
+
+MAX_UNCOMPRESSED = 1024**3  # an export of a few hundred thousand rows is far below this
+MAX_RATIO = 200  # a member this much larger than its compressed size, and over 100 MB, is a bomb
+SUMMARY_SHEET = "信息汇总表"
+CENT = Decimal("0.01")
+LINE_COLUMNS = ("税收分类编码", "货物或应税劳务名称", "规格型号", "单位", "数量", "单价")
+HEADER_ALIASES = {"数电票号码": "数电发票号码", "购方名称": "购买方名称", "购买方识别号": "购方识别号",
+                  "销售方识别号": "销方识别号", "销售方名称": "销方名称", "发票类型": "发票票种"}
+REPEATED = ("开票日期", "发票票种", "销方识别号", "购方识别号", "发票状态")  # the same on every row of an invoice
+REQUIRED = ("发票号码", "开票日期", "销方识别号", "购方识别号", "金额", "税额", "价税合计", "发票票种")
+
+# the bureau's names (brackets normalised to ASCII, 数电票/电子发票 prefixes to 数电发票) → seed fplx
+_BUREAU_KINDS = {
+    "数电发票(增值税专用发票)": "81", "数电发票(普通发票)": "82", "数电发票(增值税普通发票)": "82",
+    "增值税专用发票": "01", "增值税普通发票": "04", "增值税电子专用发票": "08", "增值税电子普通发票": "10",
+    "增值税普通发票(卷式)": "11", "增值税普通发票(卷票)": "11", "通行费电子普通发票": "14",
+    "(道路)通行费电子普通发票": "14", "机动车销售统一发票": "03", "二手车销售统一发票": "15",
+    "数电发票(铁路电子客票)": "51", "数电发票(航空运输电子客票行程单)": "61",
+    "数电纸质发票(增值税专用发票)": "84", "数电纸质发票(普通发票)": "85", "数电纸质发票(增值税普通发票)": "85",
+    "数电发票(机动车销售统一发票)": "83", "数电纸质发票(机动车销售统一发票)": "87",
+    "数电发票(二手车销售统一发票)": "70", "数电纸质发票(二手车销售统一发票)": "88",
+    "数电发票(通行费发票)": "8208", "数电发票(铁路)": "51", "数电发票(航空)": "61",
+    "纸质发票(增值税专用发票)": "84", "纸质发票(增值税普通发票)": "85",
+}
+STATUSES = {"正常": "0", "已作废": "2", "作废": "2", "已红冲": "3", "已红冲-全额": "8", "全额红冲": "8",
+            "已红冲-部分": "7", "部分红冲": "7"}
+TDYWLX_BY_NAME = {name: code for code, name in TDYWLX.items()}
+
+
+def _normalise(name: str) -> str:
+    name = re.sub(r"\s+", "", name).replace("（", "(").replace("）", ")")
+    for prefix in ("数电票(", "电子发票("):
+        if name.startswith(prefix):
+            name = "数电发票(" + name[len(prefix):]
+    return name
+
+
+KIND_BY_NAME = {_normalise(name): code for name, code in _BUREAU_KINDS.items()}
+KIND_BY_NAME.update({_normalise(name): code for code, (name, _) in FPLX.items() if _normalise(name) not in KIND_BY_NAME})
+
+
+class RowError(ValueError):
+    """A cell that cannot be read; the message names the column and the value."""
+
+
+def _check_archive(path: Path) -> None:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise UnreadableFile(path, f"not an xlsx workbook (xlsx files are zip archives): {exc}") from None
+    if sum(m.file_size for m in members) > MAX_UNCOMPRESSED:
+        raise UnreadableFile(path, f"decompresses to more than {MAX_UNCOMPRESSED // 1024**2} MB")
+    for member in members:
+        if member.file_size > 100 * 1024**2 and member.file_size > MAX_RATIO * max(member.compress_size, 1):
+            raise UnreadableFile(path, f"member {member.filename} is compressed {member.file_size // max(member.compress_size, 1)}:1 (a zip bomb?)")
+
+
+def read_bureau_export(path: Path) -> Iterator[Parsed | Rejected]:
+    """Invoices of a bureau export, each with its file/sheet/first row; bad invoices as Rejected."""
+    path = Path(path)
+    _check_archive(path)
+    try:
+        workbook = python_calamine.CalamineWorkbook.from_path(str(path))
+    except Exception as exc:  # noqa: BLE001 - calamine raises several types for broken workbooks
+        raise UnreadableFile(path, f"cannot open the workbook: {exc}") from None
+    found = False
+    try:
+        for sheet_name in workbook.sheet_names:
+            if sheet_name.strip() == SUMMARY_SHEET:
+                continue
+            try:
+                rows = workbook.get_sheet_by_name(sheet_name).iter_rows()
+            except Exception as exc:  # noqa: BLE001
+                raise UnreadableFile(path, f"sheet {sheet_name!r} cannot be read: {exc}") from None
+            header = _find_header(rows)
+            if header is None:
+                continue
+            columns, header_row = header
+            missing = [name for name in REQUIRED if name not in columns]
+            if missing:
+                raise UnreadableFile(path, f"sheet {sheet_name!r} lacks the columns {'、'.join(missing)}")
+            found = True
+            yield from _SheetReader(path.name, sheet_name, columns).invoices(rows, header_row)
+    finally:
+        workbook.close()
+    if not found:
+        raise UnreadableFile(path, "no sheet has the 全量发票查询 header (发票号码, 开票日期, 金额, …)")
+
+
+def _find_header(rows: Iterator[list[Any]]) -> tuple[dict[str, int], int] | None:
+    """The column index of each known header name, and the header's 1-based row number; the header
+    is one of the first five rows (a title row may stand above it)."""
+    for number, row in enumerate(rows, start=1):
+        names = [HEADER_ALIASES.get(_normalise(str(c)), _normalise(str(c))) for c in row]
+        if "发票号码" in names and "开票日期" in names:
+            return {name: index for index, name in enumerate(names) if name}, number
+        if number >= 5:
+            return None
+    return None
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        if value.is_integer():
+            return str(int(value))
+        return format(Decimal(repr(value)), "f")
+    return str(value).strip()
+
+
+def _amount(value: Any, column: str) -> Decimal:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return Decimal(repr(value)).quantize(CENT, ROUND_HALF_UP)
+    text = _text(value).replace(",", "").replace("，", "").replace("¥", "").replace("￥", "")
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        raise RowError(f"{column} {_text(value)!r} is not an amount") from None
+    if not amount.is_finite():
+        raise RowError(f"{column} {text!r} is not an amount")
+    return amount.quantize(CENT, ROUND_HALF_UP)
+
+
+def _rate(value: Any) -> tuple[Decimal, str | None]:
+    """The rate as a fraction, and a flag for 免税/不征税 (stored as 0)."""
+    text = _text(value).replace(" ", "")
+    if text in ("免税", "不征税", "免征", "***", "*"):
+        return Decimal(0), f"税率为{text}"
+    if text in ("", "0"):
+        return Decimal(0), None
+    try:
+        rate = Decimal(text.rstrip("%"))
+    except InvalidOperation:
+        raise RowError(f"税率 {text!r} is not a tax rate") from None
+    if text.endswith("%") or rate >= 1:
+        rate /= 100
+    if not 0 <= rate < 1:
+        raise RowError(f"税率 {text!r} is not a tax rate")
+    return rate.normalize(), None
+
+
+_DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d",
+                 "%Y年%m月%d日", "%Y%m%d")
+
+
+def _date(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value.replace(microsecond=0, tzinfo=None)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day)
+    if isinstance(value, float) and 20000 < value < 80000:  # an Excel serial the reader left as a number
+        return datetime(1899, 12, 30) + timedelta(days=value)
+    text = _text(value)
+    for pattern in _DATE_FORMATS:
+        try:
+            return datetime.strptime(text, pattern)
+        except ValueError:
+            continue
+    raise RowError(f"开票日期 {text!r} is not a date")
+
+
+@dataclass
+class _Pending:
+    """The rows of the invoice being assembled."""
+
+    key: str
+    first_row: int
+    invoice: Invoice | None
+    errors: list[str] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
+    row_totals: Decimal = Decimal(0)
+    red: bool = False  # 是否正数发票 = 否
+    repeated: list[Any] = field(default_factory=list)  # the first row's REPEATED cells
+
+
+class _SheetReader:
+    def __init__(self, file: str, sheet: str, columns: dict[str, int]) -> None:
+        self.file, self.sheet, self.columns = file, sheet, columns
+        self.lines_layout = all(name in columns for name in ("货物或应税劳务名称", "税率"))
+        self.completed: set[str] = set()
+
+    def _cell(self, row: list[Any], name: str) -> Any:
+        index = self.columns.get(name)
+        return row[index] if index is not None and index < len(row) else None
+
+    def invoices(self, rows: Iterator[list[Any]], header_row: int) -> Iterator[Parsed | Rejected]:
+        pending: _Pending | None = None
+        for number, row in enumerate(rows, start=header_row + 1):
+            if not any(_text(c) for c in row) or _text(row[0]).startswith("合计"):
+                continue
+            key = self._identity(row)
+            if pending is not None and key != pending.key:
+                yield self._finish(pending)
+                pending = None
+            if pending is None:
+                if key in self.completed:
+                    yield Rejected(SourceRef(self.file, self.sheet, number),
+                                   f"rows of invoice {key} are not consecutive: its earlier rows were "
+                                   "already imported; sort the export by invoice")
+                    continue
+                pending = _Pending(key, number, None)
+            self._add_row(pending, row, number)
+        if pending is not None:
+            yield self._finish(pending)
+
+    def _identity(self, row: list[Any]) -> str:
+        digital = _text(self._cell(row, "数电发票号码"))
+        if digital:
+            return digital
+        return f"{_text(self._cell(row, '发票代码'))}:{_text(self._cell(row, '发票号码'))}"
+
+    def _add_row(self, pending: _Pending, row: list[Any], number: int) -> None:
+        try:
+            if pending.invoice is None:
+                pending.invoice = self._header(row, pending)
+                pending.repeated = [self._cell(row, name) for name in REPEATED]
+            else:
+                self._check_repeated(pending, row)
+            if self.lines_layout:
+                line, flag = self._line(row)
+                pending.invoice.lines.append(line)
+                pending.row_totals += _amount(self._cell(row, "价税合计"), "价税合计")
+                if flag and flag not in pending.flags:
+                    pending.flags.append(flag)
+        except RowError as exc:
+            pending.errors.append(f"row {number}: {exc}")
+
+    def _check_repeated(self, pending: _Pending, row: list[Any]) -> None:
+        """Every row of an invoice repeats its header cells; a row that disagrees is corrupt."""
+        for name, first in zip(REPEATED, pending.repeated, strict=True):
+            value = self._cell(row, name)
+            if value != first:
+                if name == "开票日期" and _date(value) == _date(first):
+                    continue  # the same moment written differently
+                raise RowError(f"{name} {_text(value)!r} differs from the invoice's first row ({_text(first)!r})")
+
+    def _header(self, row: list[Any], pending: _Pending) -> Invoice:
+        kind_name = _text(self._cell(row, "发票票种"))
+        fplx = KIND_BY_NAME.get(_normalise(kind_name))
+        if fplx is None:
+            raise RowError(f"发票票种 {kind_name!r} is not a known invoice kind")
+        digital = _text(self._cell(row, "数电发票号码"))
+        fpdm, fphm = ("", digital) if digital else (_text(self._cell(row, "发票代码")), _text(self._cell(row, "发票号码")))
+        if not fphm:
+            raise RowError("发票号码 and 数电发票号码 are both empty")
+        if fpdm and len(fpdm) == 11:  # a 12-digit code stored as a number lost its leading 0
+            fpdm = "0" + fpdm
+        if fphm.isdigit() and len(fphm) < 8 and not digital:
+            fphm = fphm.zfill(8)
+        status_text = _text(self._cell(row, "发票状态")) or "正常"
+        status = STATUSES.get(status_text.replace(" ", ""))
+        if status is None:
+            raise RowError(f"发票状态 {status_text!r} is not a known status")
+        risk = _text(self._cell(row, "发票风险等级"))
+        if risk and risk != "正常":
+            pending.flags.append(f"发票风险等级：{risk}")
+        business = _text(self._cell(row, "特定业务类型"))
+        inv = Invoice(
+            fplx=fplx, fpdm=fpdm, fphm=fphm, kprq=_date(self._cell(row, "开票日期")),
+            je=Decimal(0), se=Decimal(0), jshj=Decimal(0),
+            xfsbh=_text(self._cell(row, "销方识别号")).upper(), xfmc=_text(self._cell(row, "销方名称")),
+            gfsbh=_text(self._cell(row, "购方识别号")).upper(), gfmc=_text(self._cell(row, "购买方名称")),
+            kpr=_text(self._cell(row, "开票人")), bz=_text(self._cell(row, "备注")), fpzt_dm=status,
+            tdywlx=TDYWLX_BY_NAME.get(business, business if business in TDYWLX else ""),
+        )
+        if not self.lines_layout:
+            inv.je = _amount(self._cell(row, "金额"), "金额")
+            inv.se = _amount(self._cell(row, "税额"), "税额")
+            inv.jshj = _amount(self._cell(row, "价税合计"), "价税合计")
+        pending.red = _text(self._cell(row, "是否正数发票")) == "否"
+        return inv
+
+    def _line(self, row: list[Any]) -> tuple[InvoiceLine, str | None]:
+        rate, flag = _rate(self._cell(row, "税率"))
+        return InvoiceLine(
+            mc=_text(self._cell(row, "货物或应税劳务名称")), je=_amount(self._cell(row, "金额"), "金额"),
+            se=_amount(self._cell(row, "税额"), "税额"), slv=rate,
+            spbm=_text(self._cell(row, "税收分类编码")), ggxh=_text(self._cell(row, "规格型号")),
+            sl=_text(self._cell(row, "数量")).replace(",", ""), jldw=_text(self._cell(row, "单位")),
+            dj=_text(self._cell(row, "单价")).replace(",", ""),
+        ), flag
+
+    def _finish(self, pending: _Pending) -> Parsed | Rejected:
+        self.completed.add(pending.key)
+        source = SourceRef(self.file, self.sheet, pending.first_row)
+        inv = pending.invoice
+        if pending.errors or inv is None:
+            return Rejected(source, f"invoice {pending.key}: " + "; ".join(pending.errors))
+        if self.lines_layout:
+            inv.je = sum((line.je for line in inv.lines), Decimal("0.00"))
+            inv.se = sum((line.se for line in inv.lines), Decimal("0.00"))
+            inv.jshj = pending.row_totals
+        if pending.red and inv.jshj > 0:
+            return Rejected(source, f"invoice {pending.key}: 是否正数发票 is 否 but 价税合计 {inv.jshj} is positive")
+        findings = validate_invoice(inv)
+        rejects = [f"{f.field}: {f.message}" for f in findings if f.severity == "reject"]
+        if rejects:
+            return Rejected(source, f"invoice {pending.key}: " + "; ".join(rejects))
+        return Parsed(inv, source, pending.flags + [f.message for f in findings])

@@ -1,0 +1,114 @@
+"""File imports as tasks: the upload endpoint, the import command, rejections, idempotency."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+
+from fapiaohub.collection.repository import add_taxpayer
+from fapiaohub.collection.worker import Worker
+from fapiaohub.demo.generator import demo_taxpayers, iter_demo_invoices
+from fapiaohub.importers.bureau_xlsx_writer import write_bureau_export
+from tests.conftest import Tenant
+
+BASE = "/api/openapi/v2/invoice/v2/collectionTask"
+TAXPAYER = demo_taxpayers()[0]
+
+
+def export(tmp_path: Path, name: str = "全量发票查询导出结果.xlsx", total: int = 400) -> tuple[Path, int, int]:
+    """An export of both directions of the demo taxpayer; returns path, 进项 count, others."""
+    invoices = [i for i in iter_demo_invoices(total) if i.nsrsbh == TAXPAYER.nsrsbh and i.invoice.fplx != "17"]
+    path = tmp_path / name
+    write_bureau_export(path, [i.invoice for i in invoices])
+    jx = sum(1 for i in invoices if i.direction == "jx")
+    return path, jx, len(invoices) - jx
+
+
+def upload(tenant: Tenant, token: str, files: list[Path], **fields: str):  # type: ignore[no-untyped-def]
+    return tenant.client.post(
+        f"{BASE}/upload", params={"accessToken": token},
+        data={"corpId": tenant.corp_id, "nsrsbh": TAXPAYER.nsrsbh, "jxxbz": "jx", **fields},
+        files=[("files", (f.name, f.read_bytes(), "application/octet-stream")) for f in files],
+    )
+
+
+def test_upload_imports_the_taxpayers_side_and_rejects_the_rest(tenant: Tenant, engine: Engine,
+                                                               tmp_path: Path) -> None:
+    with engine.begin() as conn:
+        add_taxpayer(conn, tenant.corp_id, TAXPAYER.nsrsbh, TAXPAYER.name)
+    path, jx, others = export(tmp_path)
+    token = tenant.token()
+    response = upload(tenant, token, [path])
+    assert response.status_code == 200, response.text
+    task = response.json()["value"]["data"]
+    assert task["source"] == "files" and task["state"] == "toProcess"
+    Worker(engine).run_task(task["taskId"])
+    done = tenant.client.post(f"{BASE}/status", params={"accessToken": token},
+                              json={"corpId": tenant.corp_id, "taskId": task["taskId"]}).json()["value"]["data"]
+    assert done["state"] == "processed" and done["code"] == "2000"
+    assert done["counts"]["inserted"] == jx and done["counts"]["rejected"] == others
+    assert all("不属于进项" in r["reason"] and r["file"] == path.name for r in done["rejections"])
+    # the same file again: nothing changes
+    again = upload(tenant, token, [path]).json()["value"]["data"]
+    Worker(engine).run_task(again["taskId"])
+    repeat = tenant.client.post(f"{BASE}/status", params={"accessToken": token},
+                                json={"corpId": tenant.corp_id, "taskId": again["taskId"]}).json()["value"]["data"]
+    assert repeat["counts"]["inserted"] == 0 and repeat["counts"]["unchanged"] == jx
+
+
+def test_an_unreadable_file_stores_nothing_from_it(tenant: Tenant, engine: Engine, tmp_path: Path) -> None:
+    with engine.begin() as conn:
+        add_taxpayer(conn, tenant.corp_id, TAXPAYER.nsrsbh, TAXPAYER.name)
+    good, jx, _ = export(tmp_path)
+    broken = tmp_path / "broken.xlsx"
+    broken.write_bytes(good.read_bytes()[: len(good.read_bytes()) // 2])  # cut in half
+    token = tenant.token()
+    task = upload(tenant, token, [broken, good]).json()["value"]["data"]
+    Worker(engine).run_task(task["taskId"])
+    done = tenant.client.post(f"{BASE}/status", params={"accessToken": token},
+                              json={"corpId": tenant.corp_id, "taskId": task["taskId"]}).json()["value"]["data"]
+    assert done["state"] == "failed" and "broken.xlsx" in done["message"]
+    assert done["counts"]["inserted"] == jx  # the readable file was still imported
+
+
+def test_upload_errors(tenant: Tenant, engine: Engine, tmp_path: Path) -> None:
+    with engine.begin() as conn:
+        add_taxpayer(conn, tenant.corp_id, TAXPAYER.nsrsbh, TAXPAYER.name)
+    token = tenant.token()
+    none = tenant.client.post(f"{BASE}/upload", params={"accessToken": token},
+                              data={"corpId": tenant.corp_id, "nsrsbh": TAXPAYER.nsrsbh, "jxxbz": "jx"})
+    assert none.json()["value"]["code"] == "4006" and "files" in none.json()["value"]["message"]
+    not_multipart = tenant.client.post(f"{BASE}/upload", params={"accessToken": token}, content=b"x",
+                                       headers={"Content-Type": "multipart/form-data; boundary=zz"})
+    assert not_multipart.status_code in (200, 400) and "Traceback" not in not_multipart.text
+    big = tmp_path / "big.xlsx"
+    big.write_bytes(b"\0" * (tenant.client.app.state.settings.max_upload_bytes + 1))
+    too_big = upload(tenant, token, [big])
+    assert too_big.status_code == 413 and "上限" in too_big.json()["errorMessage"]
+
+
+def test_import_command(tmp_path: Path, database_url: str) -> None:
+    db = f"sqlite:///{tmp_path / 'import.db'}" if database_url.startswith("sqlite") else database_url
+    env = {**os.environ, "FAPIAOHUB_DATABASE_URL": db}
+    cli = [sys.executable, "-m", "fapiaohub.cli"]
+    creds = json.loads(subprocess.run([*cli, "tenant", "create", "--name", "导入测试", "--json"],
+                                      capture_output=True, text=True, env=env, check=True).stdout)
+    subprocess.run([*cli, "taxpayer", "add", "--corp", creds["corpId"], "--nsrsbh", TAXPAYER.nsrsbh,
+                    "--name", TAXPAYER.name], capture_output=True, env=env, check=True)
+    path, jx, others = export(tmp_path)
+    done = subprocess.run([*cli, "import", "--corp", creds["corpId"], "--nsrsbh", TAXPAYER.nsrsbh,
+                           "--jxxbz", "jx", str(path), "--json"], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["counts"]["inserted"] == jx and result["counts"]["rejected"] == others
+    text = subprocess.run([*cli, "import", "--corp", creds["corpId"], "--nsrsbh", TAXPAYER.nsrsbh,
+                           "--jxxbz", "xx", str(path)], capture_output=True, text=True, env=env)
+    assert text.returncode == 0 and f"inserted {others}" in text.stdout
+    missing = subprocess.run([*cli, "import", "--corp", creds["corpId"], "--nsrsbh", TAXPAYER.nsrsbh,
+                              "--jxxbz", "jx", str(tmp_path / "nope.xlsx")], capture_output=True, text=True, env=env)
+    assert missing.returncode == 1 and "no such file" in missing.stderr

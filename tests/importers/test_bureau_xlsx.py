@@ -1,0 +1,176 @@
+"""The bureau's 全量发票查询 export: both layouts, the variations seen in the wild, bad rows, bad files."""
+
+from __future__ import annotations
+
+import zipfile
+from decimal import Decimal
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from fapiaohub.demo.generator import iter_demo_invoices
+from fapiaohub.domain.invoice import Invoice
+from fapiaohub.importers import read_invoices
+from fapiaohub.importers.base import Parsed, Rejected, UnreadableFile
+from fapiaohub.importers.bureau_xlsx import read_bureau_export
+from fapiaohub.importers.bureau_xlsx_writer import VARIATIONS, write_bureau_export
+
+
+def sample(count: int = 240) -> list[Invoice]:
+    return [item.invoice for item in iter_demo_invoices(count) if item.invoice.fplx != "17"]
+
+
+def header_fields(inv: Invoice) -> tuple:
+    return (inv.key, inv.fplx, inv.xfsbh, inv.xfmc, inv.gfsbh, inv.gfmc, inv.kprq, inv.je, inv.se,
+            inv.jshj, inv.fpzt_dm, inv.kpr, inv.bz)
+
+
+def line_fields(inv: Invoice) -> list[tuple]:
+    return [(l.mc, l.je, l.se, l.slv.normalize(), l.spbm, l.ggxh, l.sl, l.jldw, l.dj) for l in inv.lines]
+
+
+def read_all(path: Path) -> tuple[list[Parsed], list[Rejected]]:
+    records = list(read_bureau_export(path))
+    return [r for r in records if isinstance(r, Parsed)], [r for r in records if isinstance(r, Rejected)]
+
+
+@pytest.mark.parametrize("variation", [None, *sorted(VARIATIONS)])
+def test_line_layout_round_trips(tmp_path: Path, variation: str | None) -> None:
+    invoices = sample()
+    path = tmp_path / "全量发票查询导出结果.xlsx"
+    write_bureau_export(path, invoices, variations={variation} if variation else set())
+    parsed, rejected = read_all(path)
+    assert rejected == []
+    by_key = {p.invoice.key: p.invoice for p in parsed}
+    assert len(parsed) == len(invoices) == len(by_key)
+    for inv in invoices:
+        got = by_key[inv.key]
+        assert header_fields(got) == header_fields(inv)
+        assert line_fields(got) == line_fields(inv)
+
+
+def test_basic_layout_round_trips_headers(tmp_path: Path) -> None:
+    invoices = sample()
+    path = tmp_path / "basic.xlsx"
+    write_bureau_export(path, invoices, layout="basic", variations={"text_numbers"})
+    parsed, rejected = read_all(path)
+    assert rejected == []
+    assert sorted(header_fields(p.invoice) for p in parsed) == sorted(header_fields(i) for i in invoices)
+    assert all(p.invoice.lines == [] for p in parsed)
+
+
+def test_red_invoices_keep_negative_amounts(tmp_path: Path) -> None:
+    invoices = [i for i in sample(3000) if i.jshj < 0][:5]
+    assert invoices
+    path = tmp_path / "red.xlsx"
+    write_bureau_export(path, invoices)
+    parsed, _ = read_all(path)
+    assert [p.invoice.jshj for p in parsed] == [i.jshj for i in invoices]
+    assert all(p.invoice.jshj < 0 for p in parsed)
+
+
+def _spoil(path: Path, row: int, column: str, value: object) -> None:
+    workbook = openpyxl.load_workbook(path)
+    sheet = workbook.worksheets[0]
+    header = [cell.value for cell in sheet[1]]
+    sheet.cell(row=row, column=header.index(column) + 1, value=value)
+    workbook.save(path)
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "needle"),
+    [("金额", "12a.3", "金额"), ("开票日期", "下周一", "开票日期"), ("发票票种", "增值税神秘发票", "发票票种"),
+     ("购方识别号", "91440300MA5DEM001A", "识别号"), ("税率", "abc", "税率"), ("发票状态", "丢失", "发票状态")],
+)
+def test_a_bad_row_rejects_its_invoice_only(tmp_path: Path, column: str, value: object, needle: str) -> None:
+    invoices = sample(60)
+    path = tmp_path / "spoiled.xlsx"
+    write_bureau_export(path, invoices)
+    _spoil(path, 4, column, value)
+    parsed, rejected = read_all(path)
+    assert len(rejected) == 1
+    (bad,) = rejected
+    assert bad.source.sheet == "发票基础信息" and bad.source.row is not None and bad.source.row <= 4
+    assert needle in bad.reason
+    assert len(parsed) == len(invoices) - 1
+
+
+def test_amounts_that_do_not_add_up_are_rejected(tmp_path: Path) -> None:
+    invoices = sample(30)
+    path = tmp_path / "sum.xlsx"
+    write_bureau_export(path, invoices)
+    _spoil(path, 2, "价税合计", 1.0)
+    parsed, rejected = read_all(path)
+    assert len(rejected) == 1 and "jshj" in rejected[0].reason
+
+
+def test_rows_of_one_invoice_that_are_not_consecutive(tmp_path: Path) -> None:
+    invoices = [i for i in sample() if len(i.lines) >= 2][:2]
+    path = tmp_path / "shuffled.xlsx"
+    write_bureau_export(path, invoices)
+    workbook = openpyxl.load_workbook(path)
+    sheet = workbook.worksheets[0]
+    rows = [[c.value for c in row] for row in sheet.iter_rows(min_row=2)]
+    first_len = len(invoices[0].lines)
+    moved = [rows[0], *rows[first_len:], *rows[1:first_len]]  # tear the first invoice apart
+    for index, values in enumerate(moved, start=2):
+        for column, value in enumerate(values, start=1):
+            sheet.cell(row=index, column=column, value=value)
+    workbook.save(path)
+    records = list(read_bureau_export(path))
+    assert any(isinstance(r, Rejected) and "not consecutive" in r.reason for r in records)
+
+
+def test_unreadable_files(tmp_path: Path) -> None:
+    text = tmp_path / "notes.xlsx"
+    text.write_text("not a workbook")
+    with pytest.raises(UnreadableFile, match="unrecognised file format"):
+        list(read_invoices(text))
+    corrupt = tmp_path / "corrupt.xlsx"
+    corrupt.write_bytes(b"PK\x03\x04" + b"\x00" * 100)
+    with pytest.raises(UnreadableFile):
+        list(read_invoices(corrupt))
+    no_header = tmp_path / "other.xlsx"
+    workbook = openpyxl.Workbook()
+    workbook.active.append(["姓名", "金额"])
+    workbook.save(no_header)
+    with pytest.raises(UnreadableFile, match="header"):
+        list(read_invoices(no_header))
+    missing = tmp_path / "missing.xlsx"
+    workbook = openpyxl.Workbook()
+    workbook.active.append(["发票号码", "开票日期", "金额"])
+    workbook.save(missing)
+    with pytest.raises(UnreadableFile, match="价税合计"):
+        list(read_invoices(missing))
+
+
+def test_zip_bomb_is_refused_before_reading(tmp_path: Path) -> None:
+    bomb = tmp_path / "bomb.xlsx"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("xl/workbook.xml", "<workbook/>")
+        with archive.open("xl/worksheets/sheet1.xml", "w") as member:
+            chunk = b"\x00" * (1024 * 1024)
+            for _ in range(160):  # 160 MB of zeros, about 160 KB on disk
+                member.write(chunk)
+    assert bomb.stat().st_size < 2 * 1024 * 1024
+    with pytest.raises(UnreadableFile, match="zip bomb"):
+        list(read_invoices(bomb))
+
+
+def test_text_numbers_with_separators_are_exact(tmp_path: Path) -> None:
+    invoices = [i for i in sample() if i.jshj > 1000][:10]
+    path = tmp_path / "text.xlsx"
+    write_bureau_export(path, invoices, variations={"text_numbers"})
+    parsed, _ = read_all(path)
+    assert [p.invoice.jshj for p in parsed] == [i.jshj for i in invoices]
+    assert all(isinstance(p.invoice.je, Decimal) for p in parsed)
+
+
+def test_an_invalid_tax_id_is_rejected_by_validation(tmp_path: Path) -> None:
+    path = tmp_path / "taxid.xlsx"
+    single = [i for i in sample() if len(i.lines) == 1]
+    write_bureau_export(path, single[:10])
+    _spoil(path, 2, "购方识别号", "91440300MA5DEM001A")  # the only row of the first invoice
+    parsed, rejected = read_all(path)
+    assert len(rejected) == 1 and "gfsbh" in rejected[0].reason and "校验位" in rejected[0].reason
