@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import zipfile
 from decimal import Decimal
 from pathlib import Path
@@ -174,3 +176,48 @@ def test_an_invalid_tax_id_is_rejected_by_validation(tmp_path: Path) -> None:
     _spoil(path, 2, "购方识别号", "91440300MA5DEM001A")  # the only row of the first invoice
     parsed, rejected = read_all(path)
     assert len(rejected) == 1 and "gfsbh" in rejected[0].reason and "校验位" in rejected[0].reason
+
+
+@pytest.mark.parametrize("variation", ["text_dates", "summary_sheet", "two_sheets", "title_row"])
+def test_the_streaming_reader_reads_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                             variation: str) -> None:
+    invoices = sample()
+    path = tmp_path / "stream.xlsx"
+    write_bureau_export(path, invoices, variations={variation, "text_numbers"})
+    fast = sorted(header_fields(p.invoice) + tuple(line_fields(p.invoice)) for p in read_all(path)[0])
+    monkeypatch.setattr("fapiaohub.importers.bureau_xlsx.STREAM_ABOVE", 0)
+    parsed, rejected = read_all(path)
+    assert rejected == []
+    assert sorted(header_fields(p.invoice) + tuple(line_fields(p.invoice)) for p in parsed) == fast
+    assert len(fast) == len(invoices)
+
+
+MEMORY_PROBE = """
+import resource, sys
+from fapiaohub.importers.bureau_xlsx import read_bureau_export
+count = sum(1 for _ in read_bureau_export(sys.argv[1]))
+print(count, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+"""
+
+
+@pytest.mark.slow
+def test_a_200000_row_export_is_read_in_bounded_memory(tmp_path: Path) -> None:
+    rows = 0
+
+    def invoices():  # type: ignore[no-untyped-def]
+        nonlocal rows
+        for item in iter_demo_invoices(10**7):
+            if item.invoice.fplx != "17":
+                rows += len(item.invoice.lines)
+                yield item.invoice
+                if rows >= 200_000:
+                    return
+
+    path = tmp_path / "big.xlsx"
+    written = write_bureau_export(path, invoices())
+    assert written >= 200_000
+    probe = subprocess.run([sys.executable, "-c", MEMORY_PROBE, str(path)], capture_output=True, text=True,
+                           check=True)
+    count, peak_mb = map(int, probe.stdout.split())
+    assert count > 50_000
+    assert peak_mb < 300, f"peak memory {peak_mb} MB reading {written} rows"

@@ -18,6 +18,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+import openpyxl
 import python_calamine
 
 from fapiaohub.domain.codes import FPLX, TDYWLX
@@ -26,6 +27,7 @@ from fapiaohub.domain.validation import validate_invoice
 from fapiaohub.importers.base import Parsed, Rejected, SourceRef, UnreadableFile
 
 MAX_UNCOMPRESSED = 1024**3  # an export of a few hundred thousand rows is far below this
+STREAM_ABOVE = 100 * 1024**2  # worksheet XML bytes above which rows are streamed (see _sheets)
 MAX_RATIO = 200  # a member this much larger than its compressed size, and over 100 MB, is a bomb
 SUMMARY_SHEET = "信息汇总表"
 CENT = Decimal("0.01")
@@ -69,7 +71,8 @@ class RowError(ValueError):
     """A cell that cannot be read; the message names the column and the value."""
 
 
-def _check_archive(path: Path) -> None:
+def _check_archive(path: Path) -> int:
+    """Refuse zip bombs before any reader inflates them; returns the worksheets' XML size."""
     try:
         with zipfile.ZipFile(path) as archive:
             members = archive.infolist()
@@ -80,36 +83,55 @@ def _check_archive(path: Path) -> None:
     for member in members:
         if member.file_size > 100 * 1024**2 and member.file_size > MAX_RATIO * max(member.compress_size, 1):
             raise UnreadableFile(path, f"member {member.filename} is compressed {member.file_size // max(member.compress_size, 1)}:1 (a zip bomb?)")
+    return sum(m.file_size for m in members if m.filename.startswith("xl/worksheets/"))
+
+
+def _sheets(path: Path, sheet_bytes: int) -> Iterator[tuple[str, Iterator[list[Any]]]]:
+    """(name, rows) of each sheet. calamine is the fastest reader but holds a whole sheet in memory
+    (about 1.6× its XML); sheets larger than STREAM_ABOVE are streamed by openpyxl's read-only
+    mode instead, slower but flat in memory."""
+    if sheet_bytes <= STREAM_ABOVE:
+        try:
+            workbook = python_calamine.CalamineWorkbook.from_path(str(path))
+        except Exception as exc:  # noqa: BLE001 - calamine raises several types for broken workbooks
+            raise UnreadableFile(path, f"cannot open the workbook: {exc}") from None
+        try:
+            for name in workbook.sheet_names:
+                try:
+                    yield name, iter(workbook.get_sheet_by_name(name).iter_rows())
+                except Exception as exc:  # noqa: BLE001
+                    raise UnreadableFile(path, f"sheet {name!r} cannot be read: {exc}") from None
+        finally:
+            workbook.close()
+        return
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # noqa: BLE001 - openpyxl raises several types for broken workbooks
+        raise UnreadableFile(path, f"cannot open the workbook: {exc}") from None
+    try:
+        for sheet in book.worksheets:
+            yield sheet.title, (list(row) for row in sheet.iter_rows(values_only=True))
+    finally:
+        book.close()
 
 
 def read_bureau_export(path: Path) -> Iterator[Parsed | Rejected]:
     """Invoices of a bureau export, each with its file/sheet/first row; bad invoices as Rejected."""
     path = Path(path)
-    _check_archive(path)
-    try:
-        workbook = python_calamine.CalamineWorkbook.from_path(str(path))
-    except Exception as exc:  # noqa: BLE001 - calamine raises several types for broken workbooks
-        raise UnreadableFile(path, f"cannot open the workbook: {exc}") from None
+    sheet_bytes = _check_archive(path)
     found = False
-    try:
-        for sheet_name in workbook.sheet_names:
-            if sheet_name.strip() == SUMMARY_SHEET:
-                continue
-            try:
-                rows = workbook.get_sheet_by_name(sheet_name).iter_rows()
-            except Exception as exc:  # noqa: BLE001
-                raise UnreadableFile(path, f"sheet {sheet_name!r} cannot be read: {exc}") from None
-            header = _find_header(rows)
-            if header is None:
-                continue
-            columns, header_row = header
-            missing = [name for name in REQUIRED if name not in columns]
-            if missing:
-                raise UnreadableFile(path, f"sheet {sheet_name!r} lacks the columns {'、'.join(missing)}")
-            found = True
-            yield from _SheetReader(path.name, sheet_name, columns).invoices(rows, header_row)
-    finally:
-        workbook.close()
+    for sheet_name, rows in _sheets(path, sheet_bytes):
+        if sheet_name.strip() == SUMMARY_SHEET:
+            continue
+        header = _find_header(rows)
+        if header is None:
+            continue
+        columns, header_row = header
+        missing = [name for name in REQUIRED if name not in columns]
+        if missing:
+            raise UnreadableFile(path, f"sheet {sheet_name!r} lacks the columns {'、'.join(missing)}")
+        found = True
+        yield from _SheetReader(path.name, sheet_name, columns).invoices(rows, header_row)
     if not found:
         raise UnreadableFile(path, "no sheet has the 全量发票查询 header (发票号码, 开票日期, 金额, …)")
 
