@@ -8,12 +8,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import openpyxl
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from fapiaohub.collection.repository import add_taxpayer
 from fapiaohub.collection.worker import Worker
 from fapiaohub.demo.generator import demo_taxpayers, iter_demo_invoices
 from fapiaohub.importers.bureau_xlsx_writer import write_bureau_export
+from fapiaohub.storage.tables import invoice
 from tests.conftest import Tenant
 
 BASE = "/api/openapi/v2/invoice/v2/collectionTask"
@@ -112,3 +115,26 @@ def test_import_command(tmp_path: Path, database_url: str) -> None:
     missing = subprocess.run([*cli, "import", "--corp", creds["corpId"], "--nsrsbh", TAXPAYER.nsrsbh,
                               "--jxxbz", "jx", str(tmp_path / "nope.xlsx")], capture_output=True, text=True, env=env)
     assert missing.returncode == 1 and "no such file" in missing.stderr
+
+
+def test_soft_findings_are_stored_as_flags(tenant: Tenant, engine: Engine, tmp_path: Path) -> None:
+    with engine.begin() as conn:
+        add_taxpayer(conn, tenant.corp_id, TAXPAYER.nsrsbh, TAXPAYER.name)
+    single = [i.invoice for i in iter_demo_invoices(400)
+              if i.nsrsbh == TAXPAYER.nsrsbh and i.direction == "jx" and len(i.invoice.lines) == 1][:3]
+    path = tmp_path / "flags.xlsx"
+    write_bureau_export(path, single)
+    book = openpyxl.load_workbook(path)
+    sheet = book.worksheets[0]
+    header = [c.value for c in sheet[1]]
+    sheet.cell(row=2, column=header.index("销方识别号") + 1, value="440300123456789")  # an older tax id
+    sheet.cell(row=3, column=header.index("发票风险等级") + 1, value="疑点发票")
+    book.save(path)
+    task = upload(tenant, tenant.token(), [path]).json()["value"]["data"]
+    Worker(engine).run_task(task["taskId"])
+    with engine.connect() as conn:
+        stored = dict(conn.execute(sa.select(invoice.c.invoice_key, invoice.c.flags)
+                                   .where(invoice.c.corp_id == tenant.corp_id)).all())
+    assert "旧式税号" in stored[single[0].key]
+    assert "疑点发票" in stored[single[1].key]
+    assert stored[single[2].key] == "[]"

@@ -7,7 +7,7 @@ any depth is one indexed range scan and totalCount is a column, never a COUNT(*)
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
@@ -92,16 +92,19 @@ def store_invoices(
     *,
     renumber: bool = True,
     task_id: str | None = None,
+    flags: Mapping[str, list[str]] | None = None,
 ) -> WriteCounts:
     """Upsert invoices of one taxpayer and direction by identity; renumber the months touched.
 
     Runs inside the caller's transaction: the caller commits (or rolls back everything). Bulk
     loaders pass ``renumber=False`` and call :func:`renumber_months` once with all months touched.
-    An invoice whose content changed keeps its earlier state in invoice_history.
+    An invoice whose content changed keeps its earlier state in invoice_history. ``flags`` maps an
+    invoice's key to its soft validation findings (it may still be filled while ``invoices`` is
+    being consumed: importers stream).
     """
     counts = WriteCounts()
     for batch in _batched(invoices, BATCH_SIZE):
-        _store_batch(conn, tp, direction, batch, counts, task_id)
+        _store_batch(conn, tp, direction, batch, counts, task_id, flags or {})
     if renumber:
         renumber_months(conn, counts.months)
     return counts
@@ -120,6 +123,7 @@ def _store_batch(
     batch: list[Invoice],
     counts: WriteCounts,
     task_id: str | None,
+    flags: Mapping[str, list[str]],
 ) -> None:
     by_key: dict[str, Invoice] = {inv.key: inv for inv in batch}  # a later duplicate wins
     month_ids = _month_ids(conn, tp.id, direction, {(inv.fplx, inv.kpyf) for inv in by_key.values()})
@@ -127,7 +131,8 @@ def _store_batch(
         row.invoice_key: row
         for row in conn.execute(
             sa.select(
-                invoice.c.id, invoice.c.invoice_key, invoice.c.doc, invoice.c.month_id, invoice.c.fpzt_dm
+                invoice.c.id, invoice.c.invoice_key, invoice.c.doc, invoice.c.month_id, invoice.c.fpzt_dm,
+                invoice.c.flags,
             ).where(
                 invoice.c.taxpayer_id == tp.id,
                 invoice.c.direction == direction,
@@ -140,12 +145,13 @@ def _store_batch(
     history: list[dict[str, object]] = []
     for key, inv in by_key.items():
         doc = wire.dumps(inv.to_doc()).decode()
+        found = wire.dumps(flags.get(key, [])).decode()
         month_id = month_ids[(inv.fplx, inv.kpyf)]
         old = existing.get(key)
-        if old is not None and old.doc == doc:
+        if old is not None and old.doc == doc and old.flags == found:
             counts.unchanged += 1
             continue
-        values = _row_values(inv, doc, month_id, now)
+        values = _row_values(inv, doc, found, month_id, now)
         if old is None:
             inserts.append(
                 values | {"corp_id": tp.corp_id, "taxpayer_id": tp.id, "direction": direction,
@@ -165,7 +171,7 @@ def _store_batch(
         conn.execute(sa.insert(invoice_history), history)
 
 
-def _row_values(inv: Invoice, doc: str, month_id: int, now: datetime) -> dict[str, object]:
+def _row_values(inv: Invoice, doc: str, flags: str, month_id: int, now: datetime) -> dict[str, object]:
     return {
         "fplx": inv.fplx,
         "fpdm": inv.fpdm,
@@ -184,7 +190,7 @@ def _row_values(inv: Invoice, doc: str, month_id: int, now: datetime) -> dict[st
         "pos": None,
         "doc": doc,
         "rendered": render_collection_item(inv).decode(),
-        "flags": "[]",
+        "flags": flags,
         "updated_at": now,
     }
 

@@ -93,9 +93,11 @@ def run_files(engine: Engine, task: ClaimedTask, check: Callable[[], None],
         check()
         file_tally = Tally()
         try:
+            flags: dict[str, list[str]] = {}
             with engine.begin() as conn:
-                accepted = _accepted(task, read_invoices(Path(file.path)), file.name, file_tally)
-                counts = repository.store_invoices(conn, task.taxpayer, task.direction, accepted)
+                accepted = _accepted(task, read_invoices(Path(file.path)), file.name, file_tally, flags)
+                counts = repository.store_invoices(conn, task.taxpayer, task.direction, accepted,
+                                                   task_id=task.id, flags=flags)
                 check()  # a worker that lost its lease must not commit
         except UnreadableFile as exc:
             unreadable.append(f"{file.name}: {exc.reason}")
@@ -110,8 +112,9 @@ def run_files(engine: Engine, task: ClaimedTask, check: Callable[[], None],
 
 
 def _accepted(task: ClaimedTask, records: Iterator[Parsed | Rejected], name: str,
-              tally: Tally) -> Iterator[Invoice]:
-    """The invoices of a file that belong to the task; everything else is tallied as rejected."""
+              tally: Tally, flags: dict[str, list[str]]) -> Iterator[Invoice]:
+    """The invoices of a file that belong to the task; everything else is tallied as rejected.
+    The soft findings of flagged invoices are collected in ``flags`` as they pass."""
     for record in records:
         source = SourceRef(name, record.source.sheet, record.source.row)
         if isinstance(record, Rejected):
@@ -122,6 +125,8 @@ def _accepted(task: ClaimedTask, records: Iterator[Parsed | Rejected], name: str
             tally.reject(source, reason)
             continue
         tally.months.add(record.invoice.kpyf)
+        if record.flags:
+            flags[record.invoice.key] = record.flags
         yield record.invoice
 
 
@@ -143,7 +148,7 @@ def run_sandbox(engine: Engine, task: ClaimedTask, check: Callable[[], None]) ->
         if task.fplx is None or inv.fplx == task.fplx
     ]
     with engine.begin() as conn:
-        counts = repository.store_invoices(conn, task.taxpayer, task.direction, invoices)
+        counts = repository.store_invoices(conn, task.taxpayer, task.direction, invoices, task_id=task.id)
         check()
     tally.record(counts)
     tally.months = {inv.kpyf for inv in invoices}
@@ -178,7 +183,7 @@ def run_upstream(engine: Engine, task: ClaimedTask, check: Callable[[], None]) -
     except UpstreamError as exc:
         return TaskResult(exc.code, exc.message)
     with engine.begin() as conn:
-        counts = repository.store_invoices(conn, task.taxpayer, task.direction, invoices)
+        counts = repository.store_invoices(conn, task.taxpayer, task.direction, invoices, task_id=task.id)
         check()
     tally.record(counts)
     tally.months = {inv.kpyf for inv in invoices}
