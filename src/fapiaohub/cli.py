@@ -264,9 +264,17 @@ def import_files(
     if task["state"] != tasks.TO_PROCESS:
         _fail(f"task {task['taskId']} is {task['state']}: {task['message']}")
     with Progress(TextColumn("importing {task.fields[name]}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("files, {task.fields[records]} records read"),
                   console=err_console, disable=as_json or not err_console.is_terminal) as bar:
-        progress = bar.add_task("import", total=len(files), name=files[0].name)
-        Worker(engine).run_task(task["taskId"], on_file=lambda name: bar.update(progress, advance=1, name=name))
+        bar_task = bar.add_task("import", total=len(files), name=files[0].name, records=0)
+
+        def progress(name: str, records: int, done: bool) -> None:
+            if done:
+                bar.update(bar_task, advance=1)
+            else:
+                bar.update(bar_task, name=name, records=records)
+
+        Worker(engine).run_task(task["taskId"], progress)
     with engine.connect() as conn:
         result = tasks.get_task(conn, corp, task["taskId"])
     if as_json:

@@ -81,8 +81,11 @@ def _accept(task: ClaimedTask, invoice: Invoice) -> str | None:
     return None
 
 
+Progress = Callable[[str, int, bool], None]  # (file name, records read so far, file done)
+
+
 def run_files(engine: Engine, task: ClaimedTask, check: Callable[[], None],
-              on_file: Callable[[str], None] | None = None) -> TaskResult:
+              progress: Progress | None = None) -> TaskResult:
     """Import every uploaded file, each in its own transaction: a file that cannot be read leaves
     nothing behind and fails the task; the other files' invoices are kept."""
     with engine.connect() as conn:
@@ -95,20 +98,32 @@ def run_files(engine: Engine, task: ClaimedTask, check: Callable[[], None],
         try:
             flags: dict[str, list[str]] = {}
             with engine.begin() as conn:
-                accepted = _accepted(task, read_invoices(Path(file.path)), file.name, file_tally, flags)
+                records = read_invoices(Path(file.path))
+                if progress is not None:
+                    records = _reporting(records, file.name, progress)
+                accepted = _accepted(task, records, file.name, file_tally, flags)
                 counts = repository.store_invoices(conn, task.taxpayer, task.direction, accepted,
                                                    task_id=task.id, flags=flags)
                 check()  # a worker that lost its lease must not commit
         except UnreadableFile as exc:
             unreadable.append(f"{file.name}: {exc.reason}")
             continue
+        finally:
+            if progress is not None:
+                progress(file.name, 0, True)
         file_tally.record(counts)
         tally.merge(file_tally)
-        if on_file is not None:
-            on_file(file.name)
+
     if unreadable:
         return tally.result("500", "文件无法读取，未导入：" + "；".join(unreadable))
     return tally.result()
+
+
+def _reporting(records: Iterator[Parsed | Rejected], name: str, progress: Progress) -> Iterator[Parsed | Rejected]:
+    for count, record in enumerate(records, start=1):
+        if count % 500 == 0:
+            progress(name, count, False)
+        yield record
 
 
 def _accepted(task: ClaimedTask, records: Iterator[Parsed | Rejected], name: str,

@@ -7,7 +7,6 @@ import os
 import secrets
 import socket
 import threading
-from collections.abc import Callable
 from datetime import timedelta
 
 from sqlalchemy.engine import Engine
@@ -27,13 +26,11 @@ class Worker:
         self.lease = timedelta(seconds=lease_seconds)
         self.poll_seconds = poll_seconds
 
-    def run_task(self, task_id: str, on_file: Callable[[str], None] | None = None) -> str | None:
+    def run_task(self, task_id: str, progress: sources.Progress | None = None) -> str | None:
         """Run one given task now (the CLI's import), if no other worker has taken it."""
-        return self.run_once(task_id, on_file)
+        return self.run_once(task_id, progress)
 
-    def run_once(
-        self, task_id: str | None = None, on_file: Callable[[str], None] | None = None
-    ) -> str | None:
+    def run_once(self, task_id: str | None = None, progress: sources.Progress | None = None) -> str | None:
         """Claim and run one task; its id, or None when nothing was waiting."""
         with self.engine.begin() as conn:
             task = tasks.claim_next(conn, self.name, self.lease, task_id)
@@ -55,7 +52,7 @@ class Worker:
 
         try:
             if task.source == "files":
-                result = sources.run_files(self.engine, task, check, on_file)
+                result = sources.run_files(self.engine, task, check, progress)
             else:
                 result = RUNNERS[task.source](self.engine, task, check)
         except sources.LeaseLost:
