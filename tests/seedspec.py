@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -65,7 +64,7 @@ def collection_examples() -> dict[Family, dict[str, Any]]:
     """The first list item of each success example, by family, in the page's order."""
     successes = [b for b in _envelopes() if b["value"]["success"]]
     assert len(successes) == len(FAMILY_ORDER), f"expected 7 success examples, found {len(successes)}"
-    return {family: example["value"]["data"]["list"][0] for family, example in zip(FAMILY_ORDER, successes)}
+    return {family: example["value"]["data"]["list"][0] for family, example in zip(FAMILY_ORDER, successes, strict=True)}
 
 
 def collection_success_examples() -> list[dict[str, Any]]:

@@ -11,7 +11,6 @@ from sqlalchemy.engine import Engine
 
 from fapiaohub.collection.repository import add_taxpayer, store_invoices
 from fapiaohub.domain.codes import FPLX, ROLL_TICKET, Family, family_of
-from fapiaohub.domain.invoice import Invoice
 from tests.conftest import Seeded, Tenant
 from tests.seedspec import (
     assert_same_shape,

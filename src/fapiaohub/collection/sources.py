@@ -156,18 +156,12 @@ def run_sandbox(engine: Engine, task: ClaimedTask, check: Callable[[], None]) ->
     if behaviour is not None and behaviour.fail_code:
         return TaskResult(behaviour.fail_code, RESULT_CODES[behaviour.fail_code])
     count = behaviour.invoices_per_month if behaviour is not None else DEFAULT_SANDBOX_INVOICES
-    tally = Tally()
     invoices = [
         inv for inv in generate_taxpayer_month(
             task.taxpayer.nsrsbh, task.taxpayer.name, task.direction, task.kpyf or 0, count)
         if task.fplx is None or inv.fplx == task.fplx
     ]
-    with engine.begin() as conn:
-        counts = repository.store_invoices(conn, task.taxpayer, task.direction, invoices, task_id=task.id)
-        check()
-    tally.record(counts)
-    tally.months = {inv.kpyf for inv in invoices}
-    return tally.result()
+    return _store_all(engine, task, invoices, check, Tally())
 
 
 def set_sandbox_behaviour(engine: Engine, taxpayer_id: int, fail_code: str | None,
@@ -197,11 +191,17 @@ def run_upstream(engine: Engine, task: ClaimedTask, check: Callable[[], None]) -
         invoices = list(_pull_upstream(task, tally, check))
     except UpstreamError as exc:
         return TaskResult(exc.code, exc.message)
+    return _store_all(engine, task, invoices, check, tally)
+
+
+def _store_all(engine: Engine, task: ClaimedTask, invoices: list[Invoice], check: Callable[[], None],
+               tally: Tally) -> TaskResult:
+    """Store a month's invoices in one transaction, committed only while the lease is held."""
     with engine.begin() as conn:
         counts = repository.store_invoices(conn, task.taxpayer, task.direction, invoices, task_id=task.id)
         check()
     tally.record(counts)
-    tally.months = {inv.kpyf for inv in invoices}
+    tally.months |= {inv.kpyf for inv in invoices}
     return tally.result()
 
 

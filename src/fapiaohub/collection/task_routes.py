@@ -84,68 +84,64 @@ def _new_task(body: dict[str, Any], corp_id: str, *, source: str | None = None) 
     return tasks.NewTask(corp_id, text_field(body, "nsrsbh"), direction, kpyf, fplx, source, options)
 
 
-@router.post(f"{BASE}/create")
-async def create_collection_task(request: Request, accessToken: str | None = None) -> Response:  # noqa: N803
-    """Start a collection task for one taxpayer, direction and month (sandbox bureau or upstream)."""
-    corp_id = await run_in_threadpool(require_corporation, request, accessToken)
+Work = Callable[[Engine, str, dict[str, Any]], Any]  # (engine, corp_id, body) -> data
+
+
+async def _json_call(request: Request, access_token: str | None, work: Work) -> Response:
+    """Authorise, read the JSON body (its corpId must be the token's), run ``work``, wrap it."""
+    corp_id = await run_in_threadpool(require_corporation, request, access_token)
     body = await _json_body(request, corp_id)
     if isinstance(body, Response):
         return body
+    return await run_in_threadpool(_answer, request, corp_id, lambda engine: work(engine, corp_id, body))
 
-    def work(engine: Engine) -> dict[str, Any]:
-        new = _new_task(body, corp_id)
-        with engine.begin() as conn:
-            return tasks.create_task(conn, new)
 
-    return await run_in_threadpool(_answer, request, corp_id, work)
+def _create(engine: Engine, corp_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    new = _new_task(body, corp_id)
+    with engine.begin() as conn:
+        return tasks.create_task(conn, new)
+
+
+def _status(engine: Engine, corp_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    require(body, "taskId")
+    with engine.connect() as conn:
+        return tasks.get_task(conn, corp_id, text_field(body, "taskId"))
+
+
+def _list(engine: Engine, corp_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    require(body, "nsrsbh")
+    with engine.connect() as conn:
+        return {"list": tasks.list_tasks(conn, corp_id, text_field(body, "nsrsbh"))}
+
+
+def _cancel(engine: Engine, corp_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    require(body, "taskId")
+    with engine.begin() as conn:
+        return tasks.cancel_task(conn, corp_id, text_field(body, "taskId"))
+
+
+@router.post(f"{BASE}/create")
+async def create_collection_task(request: Request, accessToken: str | None = None) -> Response:  # noqa: N803
+    """Start a collection task for one taxpayer, direction and month (sandbox bureau or upstream)."""
+    return await _json_call(request, accessToken, _create)
 
 
 @router.post(f"{BASE}/status")
 async def collection_task_status(request: Request, accessToken: str | None = None) -> Response:  # noqa: N803
     """A task's state, result code and counts."""
-    corp_id = await run_in_threadpool(require_corporation, request, accessToken)
-    body = await _json_body(request, corp_id)
-    if isinstance(body, Response):
-        return body
-
-    def work(engine: Engine) -> dict[str, Any]:
-        require(body, "taskId")
-        with engine.connect() as conn:
-            return tasks.get_task(conn, corp_id, text_field(body, "taskId"))
-
-    return await run_in_threadpool(_answer, request, corp_id, work)
+    return await _json_call(request, accessToken, _status)
 
 
 @router.post(f"{BASE}/list")
 async def list_collection_tasks(request: Request, accessToken: str | None = None) -> Response:  # noqa: N803
     """A taxpayer's latest 100 tasks, newest first."""
-    corp_id = await run_in_threadpool(require_corporation, request, accessToken)
-    body = await _json_body(request, corp_id)
-    if isinstance(body, Response):
-        return body
-
-    def work(engine: Engine) -> dict[str, Any]:
-        require(body, "nsrsbh")
-        with engine.connect() as conn:
-            return {"list": tasks.list_tasks(conn, corp_id, text_field(body, "nsrsbh"))}
-
-    return await run_in_threadpool(_answer, request, corp_id, work)
+    return await _json_call(request, accessToken, _list)
 
 
 @router.post(f"{BASE}/cancel")
 async def cancel_collection_task(request: Request, accessToken: str | None = None) -> Response:  # noqa: N803
     """Cancel a task no worker has started."""
-    corp_id = await run_in_threadpool(require_corporation, request, accessToken)
-    body = await _json_body(request, corp_id)
-    if isinstance(body, Response):
-        return body
-
-    def work(engine: Engine) -> dict[str, Any]:
-        require(body, "taskId")
-        with engine.begin() as conn:
-            return tasks.cancel_task(conn, corp_id, text_field(body, "taskId"))
-
-    return await run_in_threadpool(_answer, request, corp_id, work)
+    return await _json_call(request, accessToken, _cancel)
 
 
 @router.post(f"{BASE}/upload")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 
 
-class Family(str, enum.Enum):
+class Family(enum.StrEnum):
     """The seven response shapes of getInvoiceCollectionData (one per seed success example)."""
 
     VAT = "vat"  # example 1: 专票/普票/电子普票/卷票

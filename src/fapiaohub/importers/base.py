@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fapiaohub.domain.invoice import Invoice
+from fapiaohub.domain.validation import validate_invoice
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,3 +54,13 @@ class UnreadableFile(Exception):
 
 
 ImportRecord = Parsed | Rejected
+
+
+def checked(invoice: Invoice, source: SourceRef, flags: list[str] | None = None) -> Parsed | Rejected:
+    """An assembled invoice through the domain rules: rejected with every reject finding, or
+    parsed with the soft findings added to ``flags``."""
+    findings = validate_invoice(invoice)
+    rejects = [f"{f.field}: {f.message}" for f in findings if f.severity == "reject"]
+    if rejects:
+        return Rejected(source, "; ".join(rejects))
+    return Parsed(invoice, source, [*(flags or []), *(f.message for f in findings)])

@@ -23,8 +23,7 @@ import python_calamine
 
 from fapiaohub.domain.codes import FPLX, TDYWLX
 from fapiaohub.domain.invoice import Invoice, InvoiceLine
-from fapiaohub.domain.validation import validate_invoice
-from fapiaohub.importers.base import Parsed, Rejected, SourceRef, UnreadableFile
+from fapiaohub.importers.base import Parsed, Rejected, SourceRef, UnreadableFile, checked
 
 MAX_UNCOMPRESSED = 1024**3  # an export of a few hundred thousand rows is far below this
 STREAM_ABOVE = 100 * 1024**2  # worksheet XML bytes above which rows are streamed (see _sheets)
@@ -342,8 +341,7 @@ class _SheetReader:
             inv.jshj = pending.row_totals
         if pending.red and inv.jshj > 0:
             return Rejected(source, f"invoice {pending.key}: 是否正数发票 is 否 but 价税合计 {inv.jshj} is positive")
-        findings = validate_invoice(inv)
-        rejects = [f"{f.field}: {f.message}" for f in findings if f.severity == "reject"]
-        if rejects:
-            return Rejected(source, f"invoice {pending.key}: " + "; ".join(rejects))
-        return Parsed(inv, source, pending.flags + [f.message for f in findings])
+        result = checked(inv, source, pending.flags)
+        if isinstance(result, Rejected):
+            return Rejected(source, f"invoice {pending.key}: {result.reason}")
+        return result

@@ -20,8 +20,8 @@ from pathlib import Path
 from lxml import etree
 
 from fapiaohub.domain.invoice import Invoice, InvoiceLine
-from fapiaohub.domain.validation import describe_fpdm, validate_invoice
-from fapiaohub.importers.base import Parsed, Rejected, SourceRef, UnreadableFile
+from fapiaohub.domain.validation import describe_fpdm
+from fapiaohub.importers.base import Parsed, Rejected, SourceRef, UnreadableFile, checked
 from fapiaohub.importers.sdp_xml import parse_xml
 
 MAX_OFD_UNCOMPRESSED = 50 * 1024 * 1024
@@ -106,12 +106,7 @@ def read_ofd(path: Path) -> Iterator[Parsed | Rejected]:
             return
     finally:
         archive.close()
-    findings = validate_invoice(invoice)
-    rejects = [f"{f.field}: {f.message}" for f in findings if f.severity == "reject"]
-    if rejects:
-        yield Rejected(source, "; ".join(rejects))
-    else:
-        yield Parsed(invoice, source, flags + [f.message for f in findings])
+    yield checked(invoice, source, flags)
 
 
 def _digital(archive: _Archive) -> Invoice:

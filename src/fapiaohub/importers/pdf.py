@@ -14,8 +14,7 @@ from pdfminer.high_level import extract_text
 from pdfminer.pdfparser import PDFSyntaxError
 
 from fapiaohub.domain.invoice import Invoice
-from fapiaohub.domain.validation import validate_invoice
-from fapiaohub.importers.base import Parsed, Rejected, SourceRef, UnreadableFile
+from fapiaohub.importers.base import Parsed, Rejected, SourceRef, UnreadableFile, checked
 from fapiaohub.importers.ofd import NO_LINES
 
 MAX_PDF_BYTES = 20 * 1024 * 1024
@@ -56,12 +55,7 @@ def read_pdf(path: Path) -> Iterator[Parsed | Rejected]:
     except ValueError as exc:
         yield Rejected(source, f"cannot read the invoice from the PDF text: {exc}")
         return
-    findings = validate_invoice(invoice)
-    rejects = [f"{f.field}: {f.message}" for f in findings if f.severity == "reject"]
-    if rejects:
-        yield Rejected(source, "; ".join(rejects))
-    else:
-        yield Parsed(invoice, source, [NO_LINES, *(f.message for f in findings)])
+    yield checked(invoice, source, [NO_LINES])
 
 
 def _first(pattern: re.Pattern[str], text: str, what: str) -> re.Match[str]:

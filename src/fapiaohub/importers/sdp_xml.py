@@ -11,8 +11,7 @@ from pathlib import Path
 from lxml import etree
 
 from fapiaohub.domain.invoice import Invoice, InvoiceLine
-from fapiaohub.domain.validation import validate_invoice
-from fapiaohub.importers.base import Parsed, Rejected, SourceRef, UnreadableFile
+from fapiaohub.importers.base import Parsed, Rejected, SourceRef, UnreadableFile, checked
 
 MAX_XML_BYTES = 20 * 1024 * 1024
 PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, load_dtd=False,
@@ -78,12 +77,7 @@ def read_einvoice_xml(path: Path) -> Iterator[Parsed | Rejected]:
     except _Missing as exc:
         yield Rejected(source, str(exc))
         return
-    findings = validate_invoice(invoice)
-    rejects = [f"{f.field}: {f.message}" for f in findings if f.severity == "reject"]
-    if rejects:
-        yield Rejected(source, "; ".join(rejects))
-    else:
-        yield Parsed(invoice, source, [f.message for f in findings])
+    yield checked(invoice, source)
 
 
 def _invoice(root: etree._Element) -> Invoice:
