@@ -161,3 +161,39 @@ def test_unify_commands_with_the_documented_example(tmp_path: Path) -> None:
     broken = tmp_path / "broken.json"
     broken.write_text("{")
     assert "not valid JSON" in run("unify", "import", str(broken), db=db).stderr
+
+
+def test_demo_server_runs_tasks_and_serves_unify_batches(demo_server: tuple[str, str]) -> None:
+    base, db = demo_server
+    info = json.loads(run("demo", "--load-only", "--json", db=f"sqlite:///{db}").stdout)
+    token = httpx.post(f"{base}/api/openapi/v1/auth/getAccessToken",
+                       json={"appKey": info["appKey"], "appSecurity": info["appSecurity"]}).json()["value"]["accessToken"]
+    # the embedded worker of `serve` runs a task created over HTTP
+    created = httpx.post(f"{base}/api/openapi/v2/invoice/v2/collectionTask/create", params={"accessToken": token},
+                         json={"corpId": info["corpId"], "nsrsbh": info["taxpayers"][1]["nsrsbh"],
+                               "jxxbz": "xx", "kpyf": "202406"}).json()["value"]
+    assert created["code"] == "2000", created
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        status = httpx.post(f"{base}/api/openapi/v2/invoice/v2/collectionTask/status", params={"accessToken": token},
+                            json={"corpId": info["corpId"], "taskId": created["data"]["taskId"]}).json()["value"]["data"]
+        if status["state"] == "processed":
+            break
+        time.sleep(0.5)
+    assert status["state"] == "processed" and status["counts"]["inserted"] == 40
+    # the demo's unify platforms, each with a year of batches
+    corporations = httpx.get(f"{base}/api/openapi/v1/invoice/unify/corporation/list",
+                             params={"accessToken": token}).json()["items"]
+    assert len(corporations) == 4
+    kinds = set()
+    for corporation in corporations:
+        batches, index = [], 0
+        while items := httpx.get(f"{base}/api/openapi/v2.1/invoice/unify", params={
+                "accessToken": token, "unifyInvoiceCorporationId": corporation["id"], "index": index,
+                "count": 10}).json()["items"]:
+            batches += items
+            index = items[-1]["updateTime"]
+        assert len(batches) == 12
+        assert all(batch["relation"] and batch["relation"][0]["flowCode"].startswith("B") for batch in batches)
+        kinds |= {entry["master"]["form"]["E_system_发票主体_发票类别"] for b in batches for entry in b["invoices"]}
+    assert len(kinds) >= 2

@@ -100,8 +100,17 @@ def _bulk_load(
         written += len(chunk)
         if progress:
             progress(len(chunk))
+        if written in (CHUNK, 10 * CHUNK) or written % (50 * CHUNK) == 0:
+            _analyze(engine)  # fresh statistics as the table grows tenfold (autovacuum may be off)
     # positions and counts once at the end: renumbering per chunk would rewrite months repeatedly
     with engine.begin() as conn:
         repository.renumber_months(conn, touched)
+    _analyze(engine)
     return written
+
+
+def _analyze(engine: Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(sa.text("ANALYZE invoice"))
+        conn.execute(sa.text("ANALYZE invoice_month"))
 

@@ -48,10 +48,11 @@ def load_unify_demo(conn: Connection, corp_id: str, taxpayer_id: int, months: li
                 batch_no=f"{kpyf}{number:02d}{rng.randrange(10**8):08d}",
                 period=f"{kpyf // 100}-{kpyf % 100:02d}",
                 invoices=[service.InvoiceRef(nsrsbh=nsrsbh, key=key) for key in keys],
+                # one fee detail per invoice; a month without invoices still settles its expense document
                 relations=[
                     {"flowId": f"FL{rng.randrange(16**10):010x}", "flowCode": flow,
                      "feeDetailId": f"FD{rng.randrange(16**10):010x}"}
-                    for _ in keys
+                    for _ in keys or [None]
                 ],
             ))
             batches += 1
