@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -14,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from fapiaohub.client import AuthError, BusinessError, Client, FapiaohubError
+from fapiaohub.client import AsyncClient, AuthError, BusinessError, Client, FapiaohubError
 from fapiaohub.demo.generator import demo_taxpayers
 from fapiaohub.demo.load import DEMO_APP_KEY, DEMO_APP_SECURITY
 from tests.acceptance.test_cli import FAPIAOHUB, free_port
@@ -175,3 +176,20 @@ def test_connection_errors_are_retried_then_reported() -> None:
     with Client(f"http://127.0.0.1:{free_port()}", "k", "s", retries=2, backoff=0.01) as sdk:
         with pytest.raises(FapiaohubError, match="ConnectError"):
             sdk.token()
+
+
+def test_the_async_client_gives_the_same_answers(client: Client, server: str, tmp_path: Path) -> None:
+    async def scenario() -> tuple[list, list, dict]:
+        async with AsyncClient(server, DEMO_APP_KEY, DEMO_APP_SECURITY, backoff=0.01) as sdk:
+            items = [(kind, item) async for kind, item in sdk.iter_items(TAXPAYER, "202503", "jx", page_size=7)]
+            corporation = (await sdk.unify_corporations())[0]["id"]
+            batches = [b["id"] async for b in sdk.sync_unify(corporation, checkpoint=tmp_path / "a.json")]
+            with pytest.raises(BusinessError):
+                await sdk.collection_page(TAXPAYER, "202500", "jx", "82")
+            task = await sdk.create_task(demo_taxpayers()[1].nsrsbh, "xx", "202407")
+            return items, batches, await sdk.wait_for_task(task["taskId"], timeout=60, poll=0.2)
+
+    items, batches, task = asyncio.run(scenario())
+    assert items == list(client.iter_items(TAXPAYER, "202503", "jx"))
+    assert batches == [b["id"] for b in client.sync_unify(client.unify_corporations()[0]["id"])]
+    assert task["state"] == "processed"

@@ -113,7 +113,7 @@ class Client:
     def iter_items(self, nsrsbh: str, kpyf: str, jxxbz: str, fplx: str | None = None, *,
                    page_size: int = 100) -> Iterator[tuple[str, dict[str, Any]]]:
         """(fplx, item) for every invoice of the month, page after page, kind after kind."""
-        for kind in _kinds(jxxbz, fplx):
+        for kind in kinds(jxxbz, fplx):
             page = 1
             while True:
                 result = self.collection_page(nsrsbh, kpyf, jxxbz, kind, page=page, page_size=page_size)
@@ -175,7 +175,7 @@ class Client:
         generator cannot tell a deliberate ``break`` from a crash), so handle batches
         idempotently, by ``id`` and ``updateTime``.
         """
-        store = _Checkpoint(Path(checkpoint), corporation_id) if checkpoint else None
+        store = Checkpoint(Path(checkpoint), corporation_id) if checkpoint else None
         index = store.load(since) if store else since
         while batches := self.unify_batches(corporation_id, index):
             for batch in batches:
@@ -185,13 +185,13 @@ class Client:
                     store.save(index)
 
 
-def _kinds(jxxbz: str, fplx: str | None) -> list[str]:
+def kinds(jxxbz: str, fplx: str | None) -> list[str]:
     if fplx is not None:
         return [fplx]
     return [kind for kind in FPLX if not (jxxbz == "xx" and kind == CUSTOMS_PAYMENT)]
 
 
-class _Checkpoint:
+class Checkpoint:
     """The sync position, written atomically (write a temporary file, then rename)."""
 
     def __init__(self, path: Path, corporation_id: str) -> None:
