@@ -318,6 +318,52 @@ def sandbox_set(
     console.print(f"sandbox tasks of {nsrsbh} will {outcome}")
 
 
+@app.command("export")
+def export_command(
+    nsrsbh: Annotated[str, typer.Option("--nsrsbh", help="The taxpayer.")],
+    jxxbz: Annotated[str, typer.Option("--jxxbz", help="jx: invoices received; xx: issued.")],
+    first: Annotated[str, typer.Option("--from", help="First month, yyyyMM.")],
+    last: Annotated[str, typer.Option("--to", help="Last month, yyyyMM.")],
+    fmt: Annotated[str, typer.Option("--format", help="xlsx, csv or jsonl.")],
+    out: Annotated[Path, typer.Option("--out", help="File to write.")],
+    corp: Annotated[str | None, typer.Option("--corp", help="corpId (local store).")] = None,
+    remote: Annotated[str | None, typer.Option("--remote", help="Base URL of a compatible server.")] = None,
+    app_key: Annotated[str | None, typer.Option("--app-key", help="appKey for --remote.")] = None,
+    app_security: Annotated[str | None, typer.Option("--app-security", help="appSecurity for --remote.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Export a taxpayer's invoices of a range of months, from the local store or a remote server."""
+    from fapiaohub.client import FapiaohubError
+    from fapiaohub.collection.query import QueryError, check_direction, check_kpyf
+    from fapiaohub.exports import FORMATS, export, local_invoices, remote_invoices
+
+    try:
+        check_direction(jxxbz)
+        start, end = check_kpyf(first), check_kpyf(last)
+    except QueryError as err:
+        _fail(err.message)
+    if start > end:
+        _fail(f"--from {first} is after --to {last}")
+    if fmt not in FORMATS:
+        _fail(f"--format must be one of {', '.join(FORMATS)}")
+    if remote:
+        if not (app_key and app_security):
+            _fail("--remote needs --app-key and --app-security")
+        source = remote_invoices(remote, app_key, app_security, nsrsbh, jxxbz, start, end)
+    elif corp:
+        source = local_invoices(_engine(db), corp, nsrsbh, jxxbz, start, end)
+    else:
+        _fail("give --corp (local store) or --remote with --app-key and --app-security")
+    with Progress(TextColumn("exporting"), TextColumn("{task.completed} invoices"), console=err_console,
+                  disable=not err_console.is_terminal) as bar:
+        task = bar.add_task("export", total=None)
+        try:
+            count = export(source, fmt, out, progress=lambda n: bar.update(task, completed=n))
+        except (LookupError, FapiaohubError) as exc:
+            _fail(str(exc))
+    console.print(f"wrote {count} invoices to {out}")
+
+
 @app.command()
 def demo(
     db: DbOption = None,

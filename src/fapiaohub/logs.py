@@ -14,12 +14,18 @@ class RedactSecrets(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
-            record.args = tuple(
-                _SECRET_PARAM.sub(r"\1***", arg) if isinstance(arg, str) else arg for arg in record.args
-            )
+            record.args = tuple(_redacted(arg) for arg in record.args)
         if isinstance(record.msg, str):
             record.msg = _SECRET_PARAM.sub(r"\1***", record.msg)
         return True
+
+
+def _redacted(arg: object) -> object:
+    """The argument, or its text with secrets masked (httpx logs URL objects, not strings)."""
+    if isinstance(arg, (int, float)):
+        return arg
+    text = str(arg)
+    return _SECRET_PARAM.sub(r"\1***", text) if _SECRET_PARAM.search(text) else arg
 
 
 # uvicorn applies this in every worker process it starts (logging.config.dictConfig format)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import subprocess
 import threading
@@ -193,3 +194,28 @@ def test_the_async_client_gives_the_same_answers(client: Client, server: str, tm
     assert items == list(client.iter_items(TAXPAYER, "202503", "jx"))
     assert batches == [b["id"] for b in client.sync_unify(client.unify_corporations()[0]["id"])]
     assert task["state"] == "processed"
+
+
+def test_remote_export_matches_the_servers_invoices(client: Client, server: str, tmp_path: Path) -> None:
+    out = tmp_path / "remote.jsonl"
+    done = subprocess.run([*FAPIAOHUB, "export", "--remote", server, "--app-key", DEMO_APP_KEY,
+                           "--app-security", DEMO_APP_SECURITY, "--nsrsbh", TAXPAYER, "--jxxbz", "jx",
+                           "--from", "202502", "--to", "202503", "--format", "jsonl", "--out", str(out)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    exported = [json.loads(line)["fphm"] for line in out.read_text(encoding="utf-8").splitlines()]
+    expected = [inv.fphm for month in ("202502", "202503") for inv in client.iter_invoices(TAXPAYER, month, "jx")]
+    assert exported == expected and len(expected) > 20
+    wrong = subprocess.run([*FAPIAOHUB, "export", "--remote", server, "--app-key", DEMO_APP_KEY,
+                            "--app-security", "nope", "--nsrsbh", TAXPAYER, "--jxxbz", "jx", "--from", "202502",
+                            "--to", "202502", "--format", "csv", "--out", str(tmp_path / "x.csv")],
+                           capture_output=True, text=True)
+    assert wrong.returncode == 1 and "密钥无效" in wrong.stderr and "Traceback" not in wrong.stderr
+
+
+def test_tokens_do_not_reach_the_logs(client: Client, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG):
+        client.collection_page(TAXPAYER, "202503", "jx", "82")
+    token = client.token().access
+    assert any("accessToken=***" in record.getMessage() for record in caplog.records)
+    assert not any(token in record.getMessage() for record in caplog.records)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import random
 import time
 from dataclasses import dataclass
@@ -12,6 +13,10 @@ from typing import Any
 import httpx
 
 from fapiaohub.client.errors import AuthError, BusinessError, FapiaohubError
+from fapiaohub.logs import RedactSecrets
+
+# httpx logs every request's full URL at INFO, and the API carries accessToken in the query string
+logging.getLogger("httpx").addFilter(RedactSecrets())
 
 TOKEN_PATH = "/api/openapi/v1/auth/getAccessToken"
 REFRESH_PATH = "/api/openapi/v2/auth/refreshToken"

@@ -12,6 +12,7 @@ import httpx
 
 from fapiaohub.client import _core
 from fapiaohub.client.errors import AuthError, FapiaohubError
+from fapiaohub.client.types import CollectionItem, Task, UnifyBatch
 from fapiaohub.client.sync import Checkpoint, CollectionPage, kinds
 from fapiaohub.collection.parse import invoice_from_item
 from fapiaohub.domain.invoice import Invoice
@@ -96,7 +97,7 @@ class AsyncClient:
         return CollectionPage(int(data["page"]["totalCount"]), int(data["page"]["totalPage"]), data["list"])
 
     async def iter_items(self, nsrsbh: str, kpyf: str, jxxbz: str, fplx: str | None = None, *,
-                         page_size: int = 100) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+                         page_size: int = 100) -> AsyncIterator[tuple[str, CollectionItem]]:
         for kind in kinds(jxxbz, fplx):
             page = 1
             while True:
@@ -113,16 +114,16 @@ class AsyncClient:
             yield invoice_from_item(kind, item)
 
     async def create_task(self, nsrsbh: str, jxxbz: str, kpyf: str, *, fplx: str | None = None,
-                          source: str = "sandbox", upstream: dict[str, str] | None = None) -> dict[str, Any]:
+                          source: str = "sandbox", upstream: dict[str, str] | None = None) -> Task:
         body = {"corpId": await self.corporation_id(), "nsrsbh": nsrsbh, "jxxbz": jxxbz, "kpyf": kpyf,
                 "fplx": fplx or "", "source": source, **({"upstream": upstream} if upstream else {})}
         return _core.envelope_data(await self._call("POST", f"{_core.TASK_PATH}/create", json=body))
 
-    async def task(self, task_id: str) -> dict[str, Any]:
+    async def task(self, task_id: str) -> Task:
         body = {"corpId": await self.corporation_id(), "taskId": task_id}
         return _core.envelope_data(await self._call("POST", f"{_core.TASK_PATH}/status", json=body))
 
-    async def wait_for_task(self, task_id: str, *, timeout: float = 300.0, poll: float = 1.0) -> dict[str, Any]:
+    async def wait_for_task(self, task_id: str, *, timeout: float = 300.0, poll: float = 1.0) -> Task:
         deadline = time.monotonic() + timeout
         while True:
             task = await self.task(task_id)
@@ -137,14 +138,14 @@ class AsyncClient:
         _core.raise_for_status(response)
         return _core.decode(response)["items"]
 
-    async def unify_batches(self, corporation_id: str, index: int = 0, count: int = 10) -> list[dict[str, Any]]:
+    async def unify_batches(self, corporation_id: str, index: int = 0, count: int = 10) -> list[UnifyBatch]:
         response = await self._call("GET", _core.UNIFY_PATH, params={
             "unifyInvoiceCorporationId": corporation_id, "index": index, "count": count})
         _core.raise_for_status(response)
         return _core.decode(response)["items"]
 
     async def sync_unify(self, corporation_id: str, since: int = 0, *,
-                         checkpoint: Path | str | None = None) -> AsyncIterator[dict[str, Any]]:
+                         checkpoint: Path | str | None = None) -> AsyncIterator[UnifyBatch]:
         store = Checkpoint(Path(checkpoint), corporation_id) if checkpoint else None
         index = store.load(since) if store else since
         while batches := await self.unify_batches(corporation_id, index):

@@ -13,6 +13,7 @@ import httpx
 
 from fapiaohub.client import _core
 from fapiaohub.client.errors import AuthError, FapiaohubError
+from fapiaohub.client.types import CollectionItem, Task, UnifyBatch
 from fapiaohub.collection.parse import invoice_from_item
 from fapiaohub.domain.codes import CUSTOMS_PAYMENT, FPLX
 from fapiaohub.domain.invoice import Invoice
@@ -22,7 +23,7 @@ from fapiaohub.domain.invoice import Invoice
 class CollectionPage:
     total_count: int
     total_page: int
-    items: list[dict[str, Any]]  # the seed's item shape of the page's family, Decimal amounts
+    items: list[CollectionItem]  # the seed's item shape of the page's family, Decimal amounts
 
 
 class Client:
@@ -111,7 +112,7 @@ class Client:
         return CollectionPage(int(data["page"]["totalCount"]), int(data["page"]["totalPage"]), data["list"])
 
     def iter_items(self, nsrsbh: str, kpyf: str, jxxbz: str, fplx: str | None = None, *,
-                   page_size: int = 100) -> Iterator[tuple[str, dict[str, Any]]]:
+                   page_size: int = 100) -> Iterator[tuple[str, CollectionItem]]:
         """(fplx, item) for every invoice of the month, page after page, kind after kind."""
         for kind in kinds(jxxbz, fplx):
             page = 1
@@ -131,16 +132,16 @@ class Client:
     # --- tasks -------------------------------------------------------------------------------
 
     def create_task(self, nsrsbh: str, jxxbz: str, kpyf: str, *, fplx: str | None = None,
-                    source: str = "sandbox", upstream: dict[str, str] | None = None) -> dict[str, Any]:
+                    source: str = "sandbox", upstream: dict[str, str] | None = None) -> Task:
         body = {"corpId": self.corporation_id, "nsrsbh": nsrsbh, "jxxbz": jxxbz, "kpyf": kpyf,
                 "fplx": fplx or "", "source": source, **({"upstream": upstream} if upstream else {})}
         return _core.envelope_data(self._call("POST", f"{_core.TASK_PATH}/create", json=body))
 
-    def task(self, task_id: str) -> dict[str, Any]:
+    def task(self, task_id: str) -> Task:
         body = {"corpId": self.corporation_id, "taskId": task_id}
         return _core.envelope_data(self._call("POST", f"{_core.TASK_PATH}/status", json=body))
 
-    def wait_for_task(self, task_id: str, *, timeout: float = 300.0, poll: float = 1.0) -> dict[str, Any]:
+    def wait_for_task(self, task_id: str, *, timeout: float = 300.0, poll: float = 1.0) -> Task:
         """Poll until the task is no longer waiting or running; TimeoutError after ``timeout`` s."""
         deadline = time.monotonic() + timeout
         while True:
@@ -158,14 +159,14 @@ class Client:
         _core.raise_for_status(response)
         return _core.decode(response)["items"]
 
-    def unify_batches(self, corporation_id: str, index: int = 0, count: int = 10) -> list[dict[str, Any]]:
+    def unify_batches(self, corporation_id: str, index: int = 0, count: int = 10) -> list[UnifyBatch]:
         response = self._call("GET", _core.UNIFY_PATH, params={
             "unifyInvoiceCorporationId": corporation_id, "index": index, "count": count})
         _core.raise_for_status(response)
         return _core.decode(response)["items"]
 
     def sync_unify(self, corporation_id: str, since: int = 0, *,
-                   checkpoint: Path | str | None = None) -> Iterator[dict[str, Any]]:
+                   checkpoint: Path | str | None = None) -> Iterator[UnifyBatch]:
         """Every batch (and every later change of one) after ``since``, following the cursor.
 
         With ``checkpoint``, the position is read from that file at the start (it wins over

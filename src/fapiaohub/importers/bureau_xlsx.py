@@ -119,6 +119,7 @@ def read_bureau_export(path: Path) -> Iterator[Parsed | Rejected]:
     path = Path(path)
     sheet_bytes = _check_archive(path)
     found = False
+    with_lines: set[str] = set()
     for sheet_name, rows in _sheets(path, sheet_bytes):
         if sheet_name.strip() == SUMMARY_SHEET:
             continue
@@ -130,7 +131,7 @@ def read_bureau_export(path: Path) -> Iterator[Parsed | Rejected]:
         if missing:
             raise UnreadableFile(path, f"sheet {sheet_name!r} lacks the columns {'、'.join(missing)}")
         found = True
-        yield from _SheetReader(path.name, sheet_name, columns).invoices(rows, header_row)
+        yield from _SheetReader(path.name, sheet_name, columns, with_lines).invoices(rows, header_row)
     if not found:
         raise UnreadableFile(path, "no sheet has the 全量发票查询 header (发票号码, 开票日期, 金额, …)")
 
@@ -223,10 +224,13 @@ class _Pending:
 
 
 class _SheetReader:
-    def __init__(self, file: str, sheet: str, columns: dict[str, int]) -> None:
+    def __init__(self, file: str, sheet: str, columns: dict[str, int], with_lines: set[str]) -> None:
         self.file, self.sheet, self.columns = file, sheet, columns
         self.lines_layout = all(name in columns for name in ("货物或应税劳务名称", "税率"))
         self.completed: set[str] = set()
+        # keys read with their lines from a line-layout sheet of this workbook (fapiaohub's own
+        # export has both sheets): basic-layout rows of those invoices add nothing and are skipped
+        self.with_lines = with_lines
 
     def _cell(self, row: list[Any], name: str) -> Any:
         index = self.columns.get(name)
@@ -238,6 +242,8 @@ class _SheetReader:
             if not any(_text(c) for c in row) or _text(row[0]).startswith("合计"):
                 continue
             key = self._identity(row)
+            if not self.lines_layout and key in self.with_lines:
+                continue
             if pending is not None and key != pending.key:
                 yield self._finish(pending)
                 pending = None
@@ -256,7 +262,8 @@ class _SheetReader:
         digital = _text(self._cell(row, "数电发票号码"))
         if digital:
             return digital
-        return f"{_text(self._cell(row, '发票代码'))}:{_text(self._cell(row, '发票号码'))}"
+        code, number = _text(self._cell(row, "发票代码")), _text(self._cell(row, "发票号码"))
+        return f"{code}:{number}" if code else number  # the canonical Invoice.key
 
     def _add_row(self, pending: _Pending, row: list[Any], number: int) -> None:
         try:
@@ -331,6 +338,8 @@ class _SheetReader:
 
     def _finish(self, pending: _Pending) -> Parsed | Rejected:
         self.completed.add(pending.key)
+        if self.lines_layout:
+            self.with_lines.add(pending.key)
         source = SourceRef(self.file, self.sheet, pending.first_row)
         inv = pending.invoice
         if pending.errors or inv is None:

@@ -1,4 +1,7 @@
-"""Writes canonical invoices in the bureau's 全量发票查询 export format (for tests and exports)."""
+"""Writes canonical invoices in the bureau's 全量发票查询 export format (for tests and exports).
+
+Money cells hold the exact Decimal (an xlsx number) formatted with two decimals; layout "both"
+writes the line sheet and the invoice sheet of fapiaohub's own export in one pass."""
 
 from __future__ import annotations
 
@@ -6,9 +9,13 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from openpyxl import Workbook
+from decimal import Decimal
 
-from fapiaohub.domain.codes import CUSTOMS_PAYMENT, TDYWLX
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+
+from fapiaohub.domain.codes import TDYWLX
 from fapiaohub.domain.invoice import Invoice, InvoiceLine
 
 LINE_HEADER = ["序号", "发票代码", "发票号码", "数电发票号码", "销方识别号", "销方名称", "购方识别号", "购买方名称",
@@ -24,6 +31,7 @@ BUREAU_NAMES = {
     "61": "数电发票（航空运输电子客票行程单）", "84": "数电纸质发票（增值税专用发票）", "85": "数电纸质发票（普通发票）",
     "83": "数电发票（机动车销售统一发票）", "87": "数电纸质发票（机动车销售统一发票）",
     "70": "数电发票（二手车销售统一发票）", "88": "数电纸质发票（二手车销售统一发票）", "8208": "数电发票（通行费发票）",
+    "17": "海关缴款书",
 }
 STATUS_NAMES = {"0": "正常", "2": "已作废", "3": "已红冲", "7": "已红冲-部分", "8": "已红冲-全额"}
 DIGITAL_NUMBER_KINDS = {"81", "82", "83", "70", "51", "61", "8208"}
@@ -31,8 +39,8 @@ VARIATIONS = {"text_numbers", "text_dates", "percent_rates", "summary_sheet", "b
               "shuhao_header", "title_row"}
 
 
-def _money(amount: Any, variations: set[str]) -> Any:
-    return f"{amount:,.2f}" if "text_numbers" in variations else float(amount)
+def _money(amount: Decimal, variations: set[str]) -> Any:
+    return f"{amount:,.2f}" if "text_numbers" in variations else amount
 
 
 def _rate(line: InvoiceLine, variations: set[str]) -> Any:
@@ -65,36 +73,53 @@ def _rows(inv: Invoice, layout: str, variations: set[str]) -> list[list[Any]]:
     return rows
 
 
+def _cells(sheet: WriteOnlyWorksheet, row: list[Any]) -> list[Any]:
+    cells = []
+    for value in row:
+        if isinstance(value, Decimal):
+            cell = WriteOnlyCell(sheet, value=value)
+            cell.number_format = "0.00"
+            value = cell
+        cells.append(value)
+    return cells
+
+
 def write_bureau_export(path: Path, invoices: Iterable[Invoice], *, layout: str = "lines",
                         variations: set[str] | frozenset[str] = frozenset()) -> int:
-    """Write an export; returns the number of data rows. 海关缴款书 are not in this export."""
+    """Write an export; returns the number of data rows (of the line sheet, for layout "both")."""
     unknown = set(variations) - VARIATIONS
-    if unknown or layout not in ("lines", "basic"):
+    if unknown or layout not in ("lines", "basic", "both"):
         raise ValueError(f"unknown layout {layout!r} or variations {sorted(unknown)}")
-    header = list(LINE_HEADER if layout == "lines" else BASIC_HEADER)
-    if "shuhao_header" in variations:
-        header[header.index("数电发票号码")] = "数电票号码"
     workbook = Workbook(write_only=True)
-    sheets = [workbook.create_sheet("发票基础信息")]
-    if "two_sheets" in variations:
-        sheets.append(workbook.create_sheet("发票基础信息(2)"))
-    for sheet in sheets:
-        if "title_row" in variations:
-            sheet.append(["全量发票查询导出结果"])
-        sheet.append(header)
-    written = 0
-    for number, inv in enumerate(i for i in invoices if i.fplx != CUSTOMS_PAYMENT):
-        sheet = sheets[number % len(sheets)]
-        for row in _rows(inv, layout, set(variations)):
-            written += 1
-            sheet.append([written, *row[1:]])
-        if "blank_rows" in variations and number % 7 == 0:
-            sheet.append([])
+    layouts = ["lines", "basic"] if layout == "both" else [layout]
+    names = {"lines": "发票明细", "basic": "发票信息"} if layout == "both" else {layout: "发票基础信息"}
+    sheets: dict[str, list[WriteOnlyWorksheet]] = {}
+    for kind in layouts:
+        header = list(LINE_HEADER if kind == "lines" else BASIC_HEADER)
+        if "shuhao_header" in variations:
+            header[header.index("数电发票号码")] = "数电票号码"
+        sheets[kind] = [workbook.create_sheet(names[kind])]
+        if "two_sheets" in variations:
+            sheets[kind].append(workbook.create_sheet(f"{names[kind]}(2)"))
+        for sheet in sheets[kind]:
+            if "title_row" in variations:
+                sheet.append(["全量发票查询导出结果"])
+            sheet.append(header)
+    counts = dict.fromkeys(layouts, 0)
+    for number, inv in enumerate(invoices):
+        for kind in layouts:
+            sheet = sheets[kind][number % len(sheets[kind])]
+            for row in _rows(inv, kind, set(variations)):
+                counts[kind] += 1
+                sheet.append(_cells(sheet, [counts[kind], *row[1:]]))
+            if "blank_rows" in variations and number % 7 == 0:
+                sheet.append([])
     if "summary_sheet" in variations:
-        for sheet in sheets:
-            sheet.append(["合计", *[""] * (len(header) - 1)])
+        for kind in layouts:
+            for sheet in sheets[kind]:
+                sheet.append(["合计"])
         summary = workbook.create_sheet("信息汇总表")
         summary.append(["发票份数", "金额合计"])
-        summary.append([written, 0])
+        summary.append([counts[layouts[0]], 0])
     workbook.save(path)
-    return written
+    return counts[layouts[0]]
