@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from fapiaohub import wire
 from fapiaohub.api.responses import INVALID_KEYS, JSON, UNAUTHORIZED, ApiError
@@ -30,6 +32,23 @@ def _token_body(pair: service.TokenPair) -> Response:
     )
 
 
+async def _token_answer(
+    request: Request, issue: Callable[[Connection, int], service.TokenPair | None], refused: str
+) -> Response:
+    """Run ``issue`` in a transaction off the event loop; its pair, or 403 with ``refused``."""
+    engine: Engine = request.app.state.engine
+    settings: Settings = request.app.state.settings
+
+    def run() -> service.TokenPair | None:
+        with engine.begin() as conn:
+            return issue(conn, settings.token_ttl_seconds)
+
+    pair = await run_in_threadpool(run)
+    if pair is None:
+        raise ApiError(403, refused)
+    return _token_body(pair)
+
+
 @router.post("/api/openapi/v1/auth/getAccessToken")
 async def get_access_token(request: Request) -> Response:
     # Keys belong in the JSON body; keys sent as query parameters are refused like wrong keys.
@@ -41,17 +60,9 @@ async def get_access_token(request: Request) -> Response:
     app_security = body.get("appSecurity") if isinstance(body, dict) else None
     if not isinstance(app_key, str) or not isinstance(app_security, str) or not app_key:
         raise ApiError(403, INVALID_KEYS)
-    engine: Engine = request.app.state.engine
-    settings: Settings = request.app.state.settings
-
-    def issue() -> service.TokenPair | None:
-        with engine.begin() as conn:
-            return service.get_access_token(conn, app_key, app_security, settings.token_ttl_seconds)
-
-    pair = await run_in_threadpool(issue)
-    if pair is None:
-        raise ApiError(403, INVALID_KEYS)
-    return _token_body(pair)
+    return await _token_answer(
+        request, lambda conn, ttl: service.get_access_token(conn, app_key, app_security, ttl), INVALID_KEYS
+    )
 
 
 @router.post("/api/openapi/v2/auth/refreshToken")
@@ -63,14 +74,6 @@ async def refresh_token(
 ) -> Response:
     if not accessToken or not refreshToken:
         raise ApiError(403, UNAUTHORIZED)
-    engine: Engine = request.app.state.engine
-    settings: Settings = request.app.state.settings
-
-    def rotate() -> service.TokenPair | None:
-        with engine.begin() as conn:
-            return service.refresh_token(conn, accessToken, refreshToken, settings.token_ttl_seconds)
-
-    pair = await run_in_threadpool(rotate)
-    if pair is None:
-        raise ApiError(403, UNAUTHORIZED)
-    return _token_body(pair)
+    return await _token_answer(
+        request, lambda conn, ttl: service.refresh_token(conn, accessToken, refreshToken, ttl), UNAUTHORIZED
+    )

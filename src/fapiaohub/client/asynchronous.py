@@ -12,8 +12,8 @@ import httpx
 
 from fapiaohub.client import _core
 from fapiaohub.client.errors import AuthError, FapiaohubError
-from fapiaohub.client.types import CollectionItem, Task, UnifyBatch
 from fapiaohub.client.sync import Checkpoint, CollectionPage, kinds
+from fapiaohub.client.types import CollectionItem, Task, UnifyBatch
 from fapiaohub.collection.parse import invoice_from_item
 from fapiaohub.domain.invoice import Invoice
 

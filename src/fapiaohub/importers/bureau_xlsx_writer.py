@@ -6,10 +6,9 @@ writes the line sheet and the invoice sheet of fapiaohub's own export in one pas
 from __future__ import annotations
 
 from collections.abc import Iterable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
-
-from decimal import Decimal
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
