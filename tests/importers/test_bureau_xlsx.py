@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import zipfile
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from fapiaohub.importers import read_invoices
 from fapiaohub.importers.base import Parsed, Rejected, UnreadableFile
 from fapiaohub.importers.bureau_xlsx import read_bureau_export
 from fapiaohub.importers.bureau_xlsx_writer import VARIATIONS, write_bureau_export
+from fapiaohub.importers.xlsx_stream import StreamingWorkbook
 
 
 def sample(count: int = 240) -> list[Invoice]:
@@ -221,3 +223,20 @@ def test_a_200000_row_export_is_read_in_bounded_memory(tmp_path: Path) -> None:
     count, peak_mb = map(int, probe.stdout.split())
     assert count > 50_000
     assert peak_mb < 300, f"peak memory {peak_mb} MB reading {written} rows"
+
+
+def test_the_streaming_reader_handles_formulas_gaps_and_inline_strings(tmp_path: Path) -> None:
+    path = tmp_path / "cells.xlsx"
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet["A1"], sheet["C1"], sheet["D1"] = "文本", 1.5, "=C1*2"
+    sheet["B3"] = datetime(2025, 3, 14, 9, 26, 53)
+    book.save(path)
+    with zipfile.ZipFile(path) as archive:
+        reader = StreamingWorkbook(archive)
+        ((name, member),) = reader.sheets()
+        rows = list(reader.rows(member))
+    assert name == "Sheet"
+    # openpyxl writes the formula without a cached value: the reader gives its (missing) value
+    assert rows[0] == ["文本", None, 1.5, None]
+    assert rows[1] == [] and rows[2] == [None, datetime(2025, 3, 14, 9, 26, 53)]

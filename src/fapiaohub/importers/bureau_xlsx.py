@@ -18,12 +18,13 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-import openpyxl
 import python_calamine
+from lxml import etree
 
 from fapiaohub.domain.codes import FPLX, TDYWLX
 from fapiaohub.domain.invoice import Invoice, InvoiceLine
 from fapiaohub.importers.base import Parsed, Rejected, SourceRef, UnreadableFile, checked
+from fapiaohub.importers.xlsx_stream import StreamingWorkbook
 
 MAX_UNCOMPRESSED = 1024**3  # an export of a few hundred thousand rows is far below this
 STREAM_ABOVE = 100 * 1024**2  # worksheet XML bytes above which rows are streamed (see _sheets)
@@ -87,8 +88,8 @@ def _check_archive(path: Path) -> int:
 
 def _sheets(path: Path, sheet_bytes: int) -> Iterator[tuple[str, Iterator[list[Any]]]]:
     """(name, rows) of each sheet. calamine is the fastest reader but holds a whole sheet in memory
-    (about 1.6× its XML); sheets larger than STREAM_ABOVE are streamed by openpyxl's read-only
-    mode instead, slower but flat in memory."""
+    (about 1.6× its XML); sheets larger than STREAM_ABOVE are streamed instead (xlsx_stream),
+    slower but flat in memory."""
     if sheet_bytes <= STREAM_ABOVE:
         try:
             workbook = python_calamine.CalamineWorkbook.from_path(str(path))
@@ -104,14 +105,16 @@ def _sheets(path: Path, sheet_bytes: int) -> Iterator[tuple[str, Iterator[list[A
             workbook.close()
         return
     try:
-        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # noqa: BLE001 - openpyxl raises several types for broken workbooks
+        archive = zipfile.ZipFile(path)
+        book = StreamingWorkbook(archive)
+        sheets = book.sheets()
+    except (KeyError, ValueError, etree.XMLSyntaxError) as exc:
         raise UnreadableFile(path, f"cannot open the workbook: {exc}") from None
     try:
-        for sheet in book.worksheets:
-            yield sheet.title, (list(row) for row in sheet.iter_rows(values_only=True))
+        for name, member in sheets:
+            yield name, book.rows(member)
     finally:
-        book.close()
+        archive.close()
 
 
 def read_bureau_export(path: Path) -> Iterator[Parsed | Rejected]:
