@@ -195,10 +195,12 @@ def test_the_streaming_reader_reads_the_same(tmp_path: Path, monkeypatch: pytest
 
 
 MEMORY_PROBE = """
-import resource, sys
+import re, sys
 from fapiaohub.importers.bureau_xlsx import read_bureau_export
 count = sum(1 for _ in read_bureau_export(sys.argv[1]))
-print(count, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+# VmHWM belongs to this process image; ru_maxrss would carry the parent's peak across exec
+status = open("/proc/self/status").read()
+print(count, int(re.search(r"VmHWM:\\s+(\\d+) kB", status).group(1)) // 1024)
 """
 
 
