@@ -1,4 +1,4 @@
-"""The `fapiaohub` command: serve, demo, tenants, taxpayers and database migrations."""
+"""The `fapiaohub` command: serve, workers, the demo, imports and exports, tenants, unify, migrations."""
 
 from __future__ import annotations
 
@@ -6,13 +6,14 @@ import json
 import os
 import shlex
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from fapiaohub import config
@@ -44,13 +45,13 @@ DbOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
-def _engine(db: str | None):  # type: ignore[no-untyped-def]
+def _engine(db: str | None) -> Engine:
     engine = make_engine(config.database_url(db))
     upgrade(engine)
     return engine
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     # soft_wrap: one line per error even when stderr is a pipe; escape: file names may hold [ ]
     err_console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
     raise typer.Exit(1)
@@ -127,7 +128,7 @@ def taxpayer_add(
                   f" (collection {'on' if tp.collection_enabled else 'off'})")
 
 
-def _require_corporation(conn, corp: str) -> None:  # type: ignore[no-untyped-def]
+def _require_corporation(conn: Connection, corp: str) -> None:
     import sqlalchemy as sa
 
     from fapiaohub.storage.tables import corporation
