@@ -1,0 +1,80 @@
+"""Scale-out: two API processes and two workers on one PostgreSQL serve and collect correctly."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from sqlalchemy.engine import Engine
+
+from fapiaohub.auth.service import create_tenant
+from fapiaohub.collection.repository import add_taxpayer
+from fapiaohub.domain.validation import uscc_check_char
+from tests.acceptance.test_cli import FAPIAOHUB, free_port
+from tests.acceptance.test_workers import wait_for
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def cluster(database_url: str) -> Iterator[list[str]]:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("scale-out is several processes on one PostgreSQL; SQLite is the single-machine default")
+    ports = [free_port(), free_port()]
+    procs = [subprocess.Popen([*FAPIAOHUB, "serve", "--db", database_url, "--port", str(port), "--no-worker"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for port in ports]
+    procs += [subprocess.Popen([*FAPIAOHUB, "worker", "--db", database_url, "--poll", "0.2"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(2)]
+    bases = [f"http://127.0.0.1:{port}" for port in ports]
+    try:
+        for base in bases:
+            wait_for(lambda base=base: _up(base), 60, f"the API at {base}")
+        yield bases
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=30)
+
+
+def _up(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def test_two_apis_and_two_workers_share_one_database(cluster: list[str], engine: Engine) -> None:
+    with engine.begin() as conn:
+        creds = create_tenant(conn, "横向扩展测试")
+        numbers = []
+        for n in range(8):
+            first17 = f"91310115MA1T{n:04d}0"
+            numbers.append(first17 + uscc_check_char(first17))
+            add_taxpayer(conn, creds.corp_id, numbers[-1], f"扩展{n}号")
+    # a token from one API process is good on the other: nothing lives in process memory
+    token = httpx.post(f"{cluster[0]}/api/openapi/v1/auth/getAccessToken",
+                       json={"appKey": creds.app_key, "appSecurity": creds.app_security}).json()["value"]["accessToken"]
+    task_ids = []
+    for n, nsrsbh in enumerate(numbers):
+        created = httpx.post(f"{cluster[n % 2]}/api/openapi/v2/invoice/v2/collectionTask/create",
+                             params={"accessToken": token},
+                             json={"corpId": creds.corp_id, "nsrsbh": nsrsbh, "jxxbz": "jx", "kpyf": "202503"})
+        task_ids.append(created.json()["value"]["data"]["taskId"])
+
+    def status(base: str, task_id: str) -> dict:
+        return httpx.post(f"{base}/api/openapi/v2/invoice/v2/collectionTask/status", params={"accessToken": token},
+                          json={"corpId": creds.corp_id, "taskId": task_id}).json()["value"]["data"]
+
+    wait_for(lambda: all(status(cluster[1], t)["state"] == "processed" for t in task_ids), 120, "the workers")
+    assert all(status(cluster[0], t)["attempts"] == 1 for t in task_ids)
+    for nsrsbh in numbers:
+        answers = [httpx.post(f"{base}/api/openapi/v2/invoice/v2/getInvoiceCollectionData",
+                              params={"accessToken": token},
+                              json={"corpId": creds.corp_id, "nsrsbh": nsrsbh, "fplx": "82", "kpyf": "202503",
+                                    "jxxbz": "jx", "page": {"pageSize": 100, "currentPage": 1}}).json()["value"]
+                   for base in cluster]
+        assert answers[0]["success"] and answers[0]["data"] == answers[1]["data"]
+        assert answers[0]["data"]["page"]["totalCount"] > 0
