@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import resource
+import shutil
 import socket
 import statistics
 import subprocess
@@ -26,7 +28,8 @@ import sqlalchemy as sa
 
 from fapiaohub.auth.service import create_tenant
 from fapiaohub.collection.repository import add_taxpayer, store_invoices
-from fapiaohub.demo.generator import generate_taxpayer_month, iter_demo_invoices
+from fapiaohub.demo.generator import DEMO_CORP_ID, generate_taxpayer_month, iter_demo_invoices
+from fapiaohub.demo.load import DEMO_APP_KEY, DEMO_APP_SECURITY, load_demo
 from fapiaohub.importers.bureau_xlsx_writer import write_bureau_export
 from fapiaohub.storage.engine import make_engine, upgrade
 
@@ -152,17 +155,80 @@ def import_figures(rows: int) -> list[tuple[str, float, str]]:
             ("import peak memory, MB", float(peak), "< 300")]
 
 
+WRK_SCRIPT = """wrk.method = "POST"
+wrk.body = [[%s]]
+wrk.headers["Content-Type"] = "application/json"
+"""
+
+
+def wrk_rps(url: str, body: str, seconds: int, connections: int) -> float:
+    """Requests per second that wrk (a separate process) reaches against ``url``."""
+    script = DATA / "post.lua"
+    script.write_text(WRK_SCRIPT % body)
+    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", str(script), url],
+                         capture_output=True, text=True, check=True).stdout
+    errors = [line for line in out.splitlines() if "Non-2xx" in line or "Socket errors" in line]
+    if errors:
+        raise RuntimeError(f"wrk saw errors: {errors}")
+    return float(next(line for line in out.splitlines() if line.startswith("Requests/sec")).split()[1])
+
+
+def floor_figures(db: str, seconds: int, connections: int) -> list[tuple[str, float, str]]:
+    """The real endpoint vs the same server answering the same bytes from memory."""
+    if shutil.which("wrk") is None:
+        print("  wrk not found (apt-get install wrk): skipping the endpoint-vs-floor figure")
+        return []
+    engine = make_engine(db)
+    load_demo(engine)  # the demo corporation, if the database does not hold it yet
+    with engine.connect() as conn:
+        count = conn.execute(sa.text("SELECT count(*) FROM invoice")).scalar_one()
+    engine.dispose()
+    port = free_port()
+    env = {**os.environ, "FAPIAOHUB_DATABASE_URL": db, "FAPIAOHUB_BENCH_FLOOR": str(DATA / "floor.json")}
+    server = subprocess.Popen([sys.executable, "-m", "uvicorn", "bench.app:create_bench_app", "--factory",
+                               "--port", str(port), "--log-level", "warning", "--no-access-log"],
+                              env=env, cwd=Path(__file__).parents[1])
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client(base_url=base, timeout=30) as client:
+            for _ in range(200):
+                try:
+                    client.get("/healthz")
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.2)
+            token = client.post("/api/openapi/v1/auth/getAccessToken", json={
+                "appKey": DEMO_APP_KEY, "appSecurity": DEMO_APP_SECURITY}).json()["value"]["accessToken"]
+            body = json.dumps({"corpId": DEMO_CORP_ID, "nsrsbh": NSRSBH, "fplx": "82", "kpyf": "202503",
+                               "jxxbz": "jx", "page": {"pageSize": 100, "currentPage": 1}})
+            answer = client.post(URL, params={"accessToken": token}, content=body,
+                                 headers={"Content-Type": "application/json"}).content
+            items = len(json.loads(answer)["value"]["data"]["list"])
+            (DATA / "floor.json").write_bytes(answer)
+        print(f"  {count} invoices in the database; the page holds {items} items, {len(answer)} bytes")
+        real = wrk_rps(f"{base}{URL}?accessToken={token}", body, seconds, connections)
+        floor = wrk_rps(f"{base}/bench/floor", body, seconds, connections)
+        print(f"  real endpoint {real:.0f} req/s, floor {floor:.0f} req/s ({connections} connections)")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return [("collection page / framework floor, req/s", real / floor, "≥ 0.5")]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--db", default=os.environ.get("FAPIAOHUB_BENCH_DB", f"sqlite:///{DATA / 'bench.db'}"))
     parser.add_argument("--month-size", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=50)
     parser.add_argument("--import-rows", type=int, default=200_000)
+    parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
+    parser.add_argument("--connections", type=int, default=16)
     args = parser.parse_args()
     DATA.mkdir(exist_ok=True)
     print(f"database {args.db}")
     print(f"\n{'figure':48} {'value':>8}  target")
-    for measure in (lambda: paging_figures(args.db, args.month_size, args.repeat),
+    for measure in (lambda: floor_figures(args.db, args.seconds, args.connections),
+                    lambda: paging_figures(args.db, args.month_size, args.repeat),
                     lambda: import_figures(args.import_rows)):
         for name, value, target in measure():
             print(f"{name:48} {value:8.2f}  {target}", flush=True)

@@ -28,7 +28,9 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         return engine
     # No server-side prepared statements: PostgreSQL would keep a generic plan made while a table
     # was small (a sequential scan) and reuse it after the table has grown to millions of rows.
-    return sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
+    # No pre-ping either: it costs a round trip per checkout on the hot path; connections are
+    # recycled instead, and one lost to a database restart fails a single request.
+    return sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800,
                             connect_args={"prepare_threshold": None})
 
 
