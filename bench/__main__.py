@@ -68,6 +68,17 @@ def prepare(db: str, month_size: int) -> tuple[str, str, str]:
     return creds.corp_id, creds.app_key, creds.app_security
 
 
+def wait_until_up(client: httpx.Client, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if client.get("/healthz").status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise RuntimeError(f"the server at {client.base_url} did not come up in {timeout} s")
+
+
 def latency(client: httpx.Client, token: str, body: dict, repeat: int) -> float:
     """Median seconds of ``repeat`` sequential requests (after a warm-up)."""
     for _ in range(5):
@@ -88,12 +99,7 @@ def paging_figures(db: str, month_size: int, repeat: int) -> list[tuple[str, flo
                                "--no-worker"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-            for _ in range(200):
-                try:
-                    client.get("/healthz")
-                    break
-                except httpx.TransportError:
-                    time.sleep(0.2)
+            wait_until_up(client)
             token = client.post("/api/openapi/v1/auth/getAccessToken",
                                 json={"appKey": key, "appSecurity": secret}).json()["value"]["accessToken"]
 
@@ -191,12 +197,7 @@ def floor_figures(db: str, seconds: int, connections: int) -> list[tuple[str, fl
     base = f"http://127.0.0.1:{port}"
     try:
         with httpx.Client(base_url=base, timeout=30) as client:
-            for _ in range(200):
-                try:
-                    client.get("/healthz")
-                    break
-                except httpx.TransportError:
-                    time.sleep(0.2)
+            wait_until_up(client)
             token = client.post("/api/openapi/v1/auth/getAccessToken", json={
                 "appKey": DEMO_APP_KEY, "appSecurity": DEMO_APP_SECURITY}).json()["value"]["accessToken"]
             body = json.dumps({"corpId": DEMO_CORP_ID, "nsrsbh": NSRSBH, "fplx": "82", "kpyf": "202503",

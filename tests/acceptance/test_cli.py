@@ -30,6 +30,20 @@ def run(*args: str, db: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*FAPIAOHUB, *args], capture_output=True, text=True, env=env, timeout=300)
 
 
+def wait_until_up(base: str, proc: subprocess.Popen | None = None, timeout: float = 120) -> None:
+    """Wait for a server's /healthz; fail with its output if its process ends first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            if proc is not None and proc.poll() is not None:
+                pytest.fail(f"the server at {base} exited: {proc.stdout.read() if proc.stdout else ''}")
+            time.sleep(0.3)
+    pytest.fail(f"the server at {base} did not come up in {timeout} s")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -55,16 +69,7 @@ def demo_server(tmp_path: Path) -> Iterator[tuple[str, str]]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-                time.sleep(0.3)
-        else:
-            pytest.fail("demo server did not come up in 120 s")
+        wait_until_up(base, proc)
         assert db.exists()
         yield base, str(db)
     finally:

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from fapiaohub.auth.service import create_tenant
 from fapiaohub.collection.repository import add_taxpayer
 from fapiaohub.domain.validation import uscc_check_char
-from tests.acceptance.test_cli import FAPIAOHUB, free_port
+from tests.acceptance.test_cli import FAPIAOHUB, free_port, wait_until_up
 from tests.acceptance.test_workers import wait_for
 
 pytestmark = pytest.mark.slow
@@ -30,7 +30,7 @@ def cluster(database_url: str) -> Iterator[list[str]]:
     bases = [f"http://127.0.0.1:{port}" for port in ports]
     try:
         for base in bases:
-            wait_for(lambda base=base: _up(base), 60, f"the API at {base}")
+            wait_until_up(base)
         yield bases
     finally:
         for proc in procs:
@@ -38,12 +38,6 @@ def cluster(database_url: str) -> Iterator[list[str]]:
         for proc in procs:
             proc.wait(timeout=30)
 
-
-def _up(base: str) -> bool:
-    try:
-        return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
-    except httpx.TransportError:
-        return False
 
 
 def test_two_apis_and_two_workers_share_one_database(cluster: list[str], engine: Engine) -> None:

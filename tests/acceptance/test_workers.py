@@ -26,7 +26,7 @@ from fapiaohub.domain.codes import FPLX
 from fapiaohub.domain.validation import uscc_check_char
 from fapiaohub.storage.engine import make_engine, upgrade
 from fapiaohub.storage.tables import collection_task, invoice
-from tests.acceptance.test_cli import FAPIAOHUB, free_port
+from tests.acceptance.test_cli import FAPIAOHUB, free_port, wait_until_up
 
 pytestmark = pytest.mark.slow
 
@@ -133,18 +133,12 @@ def upstream_server(tmp_path: Path) -> Iterator[str]:
                              "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: _healthy(base), 120, "the upstream server")
+        wait_until_up(base, proc)
         yield base
     finally:
         proc.terminate()
         proc.wait(timeout=30)
 
-
-def _healthy(base: str) -> bool:
-    try:
-        return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
-    except httpx.TransportError:
-        return False
 
 
 def test_mirroring_an_upstream_server_reproduces_its_items(upstream_server: str, engine: Engine,

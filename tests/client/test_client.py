@@ -19,7 +19,7 @@ import pytest
 from fapiaohub.client import AsyncClient, AuthError, BusinessError, Client, FapiaohubError
 from fapiaohub.demo.generator import demo_taxpayers
 from fapiaohub.demo.load import DEMO_APP_KEY, DEMO_APP_SECURITY
-from tests.acceptance.test_cli import FAPIAOHUB, free_port
+from tests.acceptance.test_cli import FAPIAOHUB, free_port, wait_until_up
 
 pytestmark = pytest.mark.slow
 TAXPAYER = demo_taxpayers()[0].nsrsbh
@@ -34,13 +34,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     proc = subprocess.Popen([*FAPIAOHUB, "demo", "--db", f"sqlite:///{db}", "--port", str(port)],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.3)
+    wait_until_up(base)
     yield base
     proc.terminate()
     proc.wait(timeout=30)
