@@ -233,14 +233,16 @@ _RECOUNT = sa.text(
     """
     UPDATE invoice_month
     SET invoice_count = (SELECT count(*) FROM invoice WHERE invoice.month_id = invoice_month.id),
-        updated_at = :now
+        version = version + 1, updated_at = :now
     WHERE id IN :month_ids
     """
 ).bindparams(sa.bindparam("month_ids", expanding=True))
 
 
 def renumber_months(conn: Connection, month_ids: Iterable[int]) -> None:
-    """Recompute positions and counts of the given months (after their invoices changed)."""
+    """Recompute positions and counts of the given months (after their invoices changed) and bump
+    their versions: every write that changes a month's invoices must end here, or API processes
+    keep serving the pages they cached under the old version."""
     ids = sorted(set(month_ids))
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
@@ -263,6 +265,7 @@ class MonthSlot:
     collection_enabled: bool
     month_id: int | None
     invoice_count: int
+    version: int  # invoice_month.version: rendered pages are cached under it
     collecting: bool  # a task that may write this month has not finished
 
 
@@ -293,7 +296,7 @@ def find_month(
     row = conn.execute(
         sa.select(
             taxpayer.c.id, taxpayer.c.collection_enabled, invoice_month.c.id.label("month_id"),
-            invoice_month.c.invoice_count, running.label("collecting"),
+            invoice_month.c.invoice_count, invoice_month.c.version, running.label("collecting"),
         )
         .select_from(join)
         .where(taxpayer.c.corp_id == corp_id, taxpayer.c.nsrsbh == nsrsbh)
@@ -301,15 +304,35 @@ def find_month(
     if row is None:
         return None
     return MonthSlot(
-        row.id, row.collection_enabled, row.month_id, row.invoice_count or 0, bool(row.collecting)
+        row.id, row.collection_enabled, row.month_id, row.invoice_count or 0, row.version or 0,
+        bool(row.collecting),
     )
 
 
-def page_items(conn: Connection, month_id: int, offset: int, limit: int) -> list[str]:
-    """The pre-rendered collection items at positions offset+1 .. offset+limit, in order."""
+@dataclass(frozen=True, slots=True)
+class MonthPage:
+    """Items of one page and the month's count and version they belong to (one snapshot)."""
+
+    invoice_count: int
+    version: int
+    items: bytes  # the pre-rendered JSON items joined by commas, in position order
+
+
+def month_page(conn: Connection, month_id: int, offset: int, limit: int) -> MonthPage:
+    """The pre-rendered items at positions offset+1 .. offset+limit with the month's count and
+    version, read in one statement so that the three agree."""
+    def month_column(column: sa.Column[int]) -> sa.ScalarSelect[int]:
+        return sa.select(column).where(invoice_month.c.id == month_id).scalar_subquery()
+
     rows = conn.execute(
-        sa.select(invoice.c.rendered)
+        sa.select(month_column(invoice_month.c.invoice_count).label("invoice_count"),
+                  month_column(invoice_month.c.version).label("version"), invoice.c.rendered)
         .where(invoice.c.month_id == month_id, invoice.c.pos > offset, invoice.c.pos <= offset + limit)
         .order_by(invoice.c.pos)
-    )
-    return list(rows.scalars())
+    ).all()
+    if not rows:  # the month shrank since it was looked up: its count now, and no items
+        month = conn.execute(
+            sa.select(invoice_month.c.invoice_count, invoice_month.c.version).where(invoice_month.c.id == month_id)
+        ).first()
+        return MonthPage(month.invoice_count, month.version, b"") if month else MonthPage(0, 0, b"")
+    return MonthPage(rows[0].invoice_count, rows[0].version, b",".join(row.rendered.encode() for row in rows))

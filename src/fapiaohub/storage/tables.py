@@ -100,6 +100,8 @@ invoice_month = sa.Table(
     sa.Column("fplx", sa.String(4), nullable=False),
     sa.Column("kpyf", sa.Integer, nullable=False),
     sa.Column("invoice_count", sa.Integer, nullable=False),
+    # +1 on every renumbering: API processes cache rendered pages under (month id, version)
+    sa.Column("version", sa.Integer, nullable=False, server_default="0"),
     sa.Column("updated_at", Timestamp, nullable=False),
     sa.UniqueConstraint("taxpayer_id", "direction", "fplx", "kpyf"),
 )
@@ -129,7 +131,8 @@ invoice = sa.Table(
     # 1-based rank within its month in (kprq, invoice_key) order: pages are ranges of pos
     sa.Column("pos", sa.Integer, nullable=True),
     sa.Column("doc", sa.Text, nullable=False),  # the canonical Invoice as JSON (Invoice.to_doc)
-    sa.Column("rendered", sa.Text, nullable=False),  # the collection item JSON, rendered on write
+    # the collection item JSON, rendered on write; kept inline on PostgreSQL (STORAGE MAIN, 0004)
+    sa.Column("rendered", sa.Text, nullable=False),
     sa.Column("flags", sa.Text, nullable=False),  # JSON list of soft validation findings
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("updated_at", Timestamp, nullable=False),
