@@ -15,6 +15,7 @@ class Settings:
     data_dir: str = "fapiaohub-data"  # uploaded files; shared storage when workers are on other machines
     max_upload_bytes: int = 200 * 1024 * 1024
     embedded_worker: bool = False  # `fapiaohub serve` turns it on
+    page_cache_bytes: int = 64 * 1024 * 1024  # rendered collection pages kept per API process
 
 
 def database_url(flag: str | None = None) -> str:
@@ -32,5 +33,7 @@ def load_settings(database_url_flag: str | None = None) -> Settings:
         overrides["data_dir"] = data_dir
     if max_upload := env("FAPIAOHUB_MAX_UPLOAD_BYTES"):
         overrides["max_upload_bytes"] = int(max_upload)
+    if cache_mb := env("FAPIAOHUB_PAGE_CACHE_MB"):
+        overrides["page_cache_bytes"] = int(float(cache_mb) * 1024 * 1024)
     overrides["embedded_worker"] = env("FAPIAOHUB_EMBEDDED_WORKER", "0") == "1"
     return Settings(database_url=database_url(database_url_flag), **overrides)  # type: ignore[arg-type]

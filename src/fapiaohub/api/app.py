@@ -13,6 +13,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fapiaohub.api.responses import ApiError, error_response
 from fapiaohub.auth.routes import router as auth_router
+from fapiaohub.collection.page_cache import PageCache
+from fapiaohub.collection.page_reads import open_page_reads
 from fapiaohub.collection.routes import router as collection_router
 from fapiaohub.collection.task_routes import router as task_router
 from fapiaohub.collection.worker import Worker
@@ -38,6 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             thread.start()
         yield
         stop.set()
+        await app.state.page_reads.close()
         if thread is not None:
             thread.join(timeout=30)
         app.state.engine.dispose()
@@ -46,6 +49,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   lifespan=lifespan)
     app.state.settings = settings
     app.state.engine = make_engine(settings.database_url)
+    # getInvoiceCollectionData's reads and this process's cache of its rendered pages
+    app.state.page_reads = open_page_reads(app.state.engine)
+    app.state.page_cache = PageCache(settings.page_cache_bytes)
     app.include_router(auth_router)
     app.include_router(collection_router)
     app.include_router(task_router)

@@ -39,7 +39,7 @@ class TokenPair:
         return f"TokenPair(corporation_id={self.corporation_id!r}, expire_time={self.expire_time})"
 
 
-def _hash(secret: str) -> str:
+def secret_digest(secret: str) -> str:
     # Secrets here are 32+ random bytes, so a fast hash is safe; the database never holds them.
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -69,7 +69,7 @@ def create_tenant(
     conn.execute(sa.insert(corporation).values(id=corp_id, name=name, created_at=created))
     conn.execute(
         sa.insert(api_app).values(
-            app_key=app_key, corp_id=corp_id, secret_hash=_hash(app_security), created_at=created
+            app_key=app_key, corp_id=corp_id, secret_hash=secret_digest(app_security), created_at=created
         )
     )
     return TenantCredentials(corp_id, app_key, app_security)
@@ -84,8 +84,8 @@ def _issue(conn: Connection, corp_id: str, ttl_seconds: int) -> TokenPair:
     )
     conn.execute(
         sa.insert(access_token).values(
-            token_hash=_hash(pair.access_token),
-            refresh_hash=_hash(pair.refresh_token),
+            token_hash=secret_digest(pair.access_token),
+            refresh_hash=secret_digest(pair.refresh_token),
             corp_id=corp_id,
             expires_at=pair.expire_time,
             created_at=datetime.now(UTC),
@@ -108,8 +108,8 @@ def get_access_token(
         sa.select(api_app.c.corp_id, api_app.c.secret_hash).where(api_app.c.app_key == app_key)
     ).first()
     # Compare even when the key is unknown, so timing does not tell which half was wrong.
-    expected = row.secret_hash if row else _hash(secrets.token_hex(16))
-    if not hmac.compare_digest(expected, _hash(app_security)) or row is None:
+    expected = row.secret_hash if row else secret_digest(secrets.token_hex(16))
+    if not hmac.compare_digest(expected, secret_digest(app_security)) or row is None:
         return None
     return _issue(conn, row.corp_id, ttl_seconds)
 
@@ -120,15 +120,15 @@ def refresh_token(
     """Replace a live token pair by a new one; None for an unknown, mismatched or expired pair."""
     row = conn.execute(
         sa.select(access_token.c.corp_id, access_token.c.refresh_hash, access_token.c.expires_at)
-        .where(access_token.c.token_hash == _hash(token))
+        .where(access_token.c.token_hash == secret_digest(token))
         .with_for_update()
     ).first()
     if row is None or row.expires_at <= now_ms():
         return None
-    if not hmac.compare_digest(row.refresh_hash, _hash(refresh)):
+    if not hmac.compare_digest(row.refresh_hash, secret_digest(refresh)):
         return None
     deleted = conn.execute(
-        sa.delete(access_token).where(access_token.c.token_hash == _hash(token))
+        sa.delete(access_token).where(access_token.c.token_hash == secret_digest(token))
     ).rowcount
     if deleted != 1:  # a concurrent refresh won the race
         return None
@@ -137,10 +137,13 @@ def refresh_token(
 
 def corporation_for_token(conn: Connection, token: str) -> str | None:
     """The corporation a live access token belongs to, or None."""
+    return corporation_for_digest(conn, secret_digest(token))
+
+
+def corporation_for_digest(conn: Connection, digest: str) -> str | None:
+    """The corporation of the live access token whose :func:`secret_digest` is ``digest``, or None."""
     row = conn.execute(
-        sa.select(access_token.c.corp_id, access_token.c.expires_at).where(
-            access_token.c.token_hash == _hash(token)
-        )
+        sa.select(access_token.c.corp_id, access_token.c.expires_at).where(access_token.c.token_hash == digest)
     ).first()
     if row is None or row.expires_at <= now_ms():
         return None

@@ -1,71 +1,81 @@
-"""The getInvoiceCollectionData use case: authorise, validate, read one page, wrap it in the envelope."""
+"""The getInvoiceCollectionData use case: authorise, validate, read one page, wrap it in the envelope.
+
+A request costs one month lookup (token, taxpayer, month row with its count and version, running
+tasks: batched with concurrent requests on PostgreSQL) and, unless this process holds the page
+under the month's current version, one range read of pre-rendered items.
+"""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-
-from sqlalchemy.engine import Connection, Engine
 
 from fapiaohub import wire
 from fapiaohub.api.responses import UNAUTHORIZED, ApiError, envelope
-from fapiaohub.auth.service import corporation_for_token
-from fapiaohub.collection import repository
+from fapiaohub.auth.service import secret_digest
+from fapiaohub.collection.page_cache import PageCache, PageKey
+from fapiaohub.collection.page_reads import MonthLookup, PageReads
 from fapiaohub.collection.query import CollectionQuery, QueryError, parse_collection_query
+from fapiaohub.collection.repository import MonthSlot
 from fapiaohub.domain.codes import RESULT_CODES
 
 NOT_ENABLED = RESULT_CODES["500"]
+COLLECTING = f"{RESULT_CODES['4008']}：该月份的归集任务尚未完成，请稍后再查询"
 
 
-@dataclass(frozen=True, slots=True)
-class CollectionPage:
-    total_count: int
-    items: list[str]  # pre-rendered JSON items
-
-
-def read_page(conn: Connection, corp_id: str, query: CollectionQuery) -> CollectionPage:
-    """One page of a taxpayer's month; QueryError when the taxpayer is unknown or switched off."""
-    slot = repository.find_month(conn, corp_id, query.nsrsbh, query.jxxbz, query.fplx, query.kpyf)
-    if slot is None or not slot.collection_enabled:
-        raise QueryError("500", NOT_ENABLED)
-    if slot.collecting:
-        raise QueryError("4008", f"{RESULT_CODES['4008']}：该月份的归集任务尚未完成，请稍后再查询")
-    if slot.month_id is None or slot.invoice_count == 0:
-        return CollectionPage(0, [])
-    offset = (query.current_page - 1) * query.page_size
-    if offset >= slot.invoice_count:
-        return CollectionPage(slot.invoice_count, [])
-    return CollectionPage(slot.invoice_count, repository.page_items(conn, slot.month_id, offset, query.page_size))
-
-
-def answer(engine: Engine, access_token: str | None, body: bytes) -> bytes:
-    """The whole request, as bytes of the seed's envelope; raises ApiError for HTTP-level failures.
-    One connection serves the token check and the page: a request is three indexed reads."""
+async def answer(reads: PageReads, cache: PageCache, access_token: str | None, body: bytes) -> bytes:
+    """The whole request, as bytes of the seed's envelope; raises ApiError for HTTP-level failures
+    (403 before anything else, then 400 for a body that is not JSON)."""
     if not access_token:
         raise ApiError(403, UNAUTHORIZED)
-    with engine.connect() as conn:
-        corp_id = corporation_for_token(conn, access_token)
-        if corp_id is None:
-            raise ApiError(403, UNAUTHORIZED)
-        try:
-            decoded = wire.loads(body)
-        except wire.JSONDecodeError as exc:
-            raise ApiError(400, f"请求体不是合法的JSON：{exc}") from None
-        try:
-            query = parse_collection_query(decoded)
-            if query.corp_id != corp_id:
-                raise ApiError(403, UNAUTHORIZED)
-            page = read_page(conn, corp_id, query)
-        except QueryError as err:
-            return envelope(corp_id, err.code, err.message, None)
+    digest = secret_digest(access_token)
+    try:
+        query = parse_collection_query(wire.loads(body))
+    except wire.JSONDecodeError as exc:
+        await _token_corporation(reads, digest)
+        raise ApiError(400, f"请求体不是合法的JSON：{exc}") from None
+    except QueryError as err:
+        return envelope(await _token_corporation(reads, digest), err.code, err.message, None)
+    state = await reads.month_state(
+        MonthLookup(digest, query.corp_id, query.nsrsbh, query.jxxbz, query.fplx, query.kpyf)
+    )
+    if not state.authorized:  # a dead token, or a corpId that is not the token's corporation
+        raise ApiError(403, UNAUTHORIZED)
+    slot = state.slot
+    if slot is None or not slot.collection_enabled:
+        return envelope(query.corp_id, "500", NOT_ENABLED, None)
+    if slot.collecting:
+        return envelope(query.corp_id, "4008", COLLECTING, None)
+    total, items = await _page(reads, cache, slot, query)
     data = {
         "page": {
-            "totalPage": math.ceil(page.total_count / query.page_size),
+            "totalPage": math.ceil(total / query.page_size),
             "pageSize": query.page_size,
             "currentPage": query.current_page,
-            "totalCount": page.total_count,
+            "totalCount": total,
         },
         # items are already JSON: embedded verbatim, never parsed and re-encoded
-        "list": [wire.Fragment(item) for item in page.items],
+        "list": wire.Fragment(b"[" + items + b"]"),
     }
-    return envelope(corp_id, "2000", "", data)
+    return envelope(query.corp_id, "2000", "", data)
+
+
+async def _token_corporation(reads: PageReads, digest: str) -> str:
+    corp_id = await reads.token_corporation(digest)
+    if corp_id is None:
+        raise ApiError(403, UNAUTHORIZED)
+    return corp_id
+
+
+async def _page(reads: PageReads, cache: PageCache, slot: MonthSlot, query: CollectionQuery) -> tuple[int, bytes]:
+    """(totalCount, the page's items joined by commas): from this process's cache when it holds
+    the page under the month's current version, else from the database (and then cached)."""
+    offset = (query.current_page - 1) * query.page_size
+    if slot.month_id is None or offset >= slot.invoice_count:
+        return slot.invoice_count, b""
+    items = cache.get(PageKey(slot.month_id, slot.version, offset, query.page_size))
+    if items is not None:
+        return slot.invoice_count, items
+    # the month may have changed since the lookup: count and items come from this one read
+    page = await reads.month_page(slot.month_id, offset, query.page_size)
+    cache.put(PageKey(slot.month_id, page.version, offset, query.page_size), page.items)
+    return page.invoice_count, page.items
