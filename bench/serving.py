@@ -1,0 +1,192 @@
+"""The serving figures: collection page vs its floor, deep pages, totalCount, the unify cursor,
+and latency under a steady load. Each is a ratio (or a percentile) of measurements taken in the
+same run, over real HTTP on 127.0.0.1, against a separate server process."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+import sqlalchemy as sa
+
+from bench.data import (
+    BENCH,
+    BENCH_NSRSBH,
+    BIG_MONTH,
+    DEMO,
+    SMALL_MONTH,
+    ensure_demo,
+    ensure_paging_months,
+    ensure_unify_batches,
+    prepared_engine,
+)
+from bench.server import COLLECT, DATA, Server, WrkRun, bench_server, fapiaohub_serve, wrk, wrk_available
+from fapiaohub.demo.generator import DEMO_MONTHS, demo_taxpayers
+from fapiaohub.storage.tables import invoice_month, taxpayer, unify_batch
+
+Figure = tuple[str, float, str]
+UNIFY = "/api/openapi/v2.1/invoice/unify"
+
+
+def collection_body(corp_id: str, nsrsbh: str, fplx: str, kpyf: int, page: int, size: int = 100) -> str:
+    return json.dumps({"corpId": corp_id, "nsrsbh": nsrsbh, "fplx": fplx, "kpyf": str(kpyf), "jxxbz": "jx",
+                       "page": {"pageSize": size, "currentPage": page}})
+
+
+def _mean_rps(runs: list[WrkRun]) -> float:
+    errors = sum(run.errors for run in runs)
+    if errors:
+        raise RuntimeError(f"wrk saw {errors} errors")
+    return statistics.mean(run.requests_per_second for run in runs)
+
+
+def floor_figures(db: str, invoices: int, seconds: int, connections: int) -> list[Figure]:
+    """getInvoiceCollectionData (pageSize 100, kind 82, ~4 lines an invoice) vs the same server
+    answering the same bytes from memory, req/s with wrk: with this process's page cache (the
+    same page again and again) and with the cache off (every request reads the database)."""
+    if not wrk_available():
+        print("  wrk not found (apt-get install wrk): skipping the endpoint-vs-floor figures")
+        return []
+    engine = prepared_engine(db)
+    total = ensure_demo(engine, invoices)
+    engine.dispose()
+    body = collection_body(DEMO.corp_id, demo_taxpayers()[0].nsrsbh, "82", DEMO_MONTHS[2], 1)
+    figures = []
+    for label, cache_mb in (("page cached", None), ("cache off", 0.0)):
+        with bench_server(db, page_cache_mb=cache_mb) as server:
+            token = server.token(DEMO)
+            answer = server.client.post(COLLECT, params={"accessToken": token}, content=body,
+                                        headers={"Content-Type": "application/json"})
+            page = answer.json()["value"]["data"]
+            if len(page["list"]) != 100:
+                raise RuntimeError(f"the measured page holds {len(page['list'])} items, not 100")
+            (DATA / "floor.json").write_bytes(answer.content)
+            real_url, floor_url = f"{server.base}{COLLECT}?accessToken={token}", f"{server.base}/bench/floor"
+            wrk(real_url, [body], seconds=2, connections=connections)  # warm the database's caches
+            real, floor = [], []
+            for _ in range(2):  # interleaved, so that a noisy neighbour hurts both sides alike
+                floor.append(wrk(floor_url, [body], seconds=seconds, connections=connections))
+                real.append(wrk(real_url, [body], seconds=seconds, connections=connections))
+            real_rps, floor_rps = _mean_rps(real), _mean_rps(floor)
+        print(f"  {label}: endpoint {real_rps:.0f} req/s, floor {floor_rps:.0f} req/s "
+              f"({total} invoices, a page of {len(answer.content)} bytes, wrk -c{connections})", flush=True)
+        target = "≥ 0.5" if cache_mb is None else "(reported)"
+        figures.append((f"collection page / floor, req/s ({label})", real_rps / floor_rps, target))
+    return figures
+
+
+def paired_medians(client: httpx.Client, requests: dict[str, Callable[[], httpx.Response]], repeat: int) -> dict[str, float]:
+    """Median seconds of each request, sent in turn (A, B, A, B, ...) so that noise hits all alike."""
+    samples: dict[str, list[float]] = {name: [] for name in requests}
+    for round_ in range(repeat + 5):
+        for name, send in requests.items():
+            start = time.perf_counter()
+            response = send()
+            elapsed = time.perf_counter() - start
+            response.raise_for_status()
+            if round_ >= 5:  # the first rounds warm caches up
+                samples[name].append(elapsed)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def paging_figures(db: str, month_size: int, batches: int, repeat: int) -> list[Figure]:
+    """Deep page vs page 1, totalCount of a big month vs a small one, and the unify cursor at the
+    end of ``batches`` batches vs at the start: latency medians, page cache off (the database
+    path is what is measured)."""
+    engine = prepared_engine(db)
+    ensure_paging_months(engine, month_size)
+    platform = ensure_unify_batches(engine, batches)
+    with engine.connect() as conn:
+        times = conn.execute(sa.select(unify_batch.c.update_time).where(unify_batch.c.unify_corp_id == platform)
+                             .order_by(unify_batch.c.update_time)).scalars().all()
+    engine.dispose()
+    end_index = times[-11]  # the last ten batches follow it
+    with bench_server(db, page_cache_mb=0) as server:
+        token = server.token(BENCH)
+
+        def page(kpyf: int, number: int) -> Callable[[], httpx.Response]:
+            body = collection_body(BENCH.corp_id, BENCH_NSRSBH, "82", kpyf, number)
+            return lambda: _checked_page(server, token, body)
+
+        def cursor(index: int) -> Callable[[], httpx.Response]:
+            params = {"accessToken": token, "unifyInvoiceCorporationId": platform, "index": str(index), "count": "10"}
+            return lambda: _checked_batches(server, params)
+
+        medians = paired_medians(server.client, {
+            "first": page(BIG_MONTH, 1), "deep": page(BIG_MONTH, int(month_size / 100 * 0.9)),
+            "small": page(SMALL_MONTH, 1), "cursor start": cursor(0), "cursor end": cursor(end_index),
+        }, repeat)
+    print("  medians, ms: " + ", ".join(f"{name} {value * 1000:.2f}" for name, value in medians.items()), flush=True)
+    return [
+        (f"deep page (90% of {month_size}) / page 1, latency", medians["deep"] / medians["first"], "≤ 1.5"),
+        (f"month of {month_size} / month of 100 (totalCount), latency", medians["first"] / medians["small"], "≤ 1.5"),
+        (f"unify count=10 at the end of {len(times)} batches / at the start", medians["cursor end"] / medians["cursor start"],
+         "≤ 1.5"),
+    ]
+
+
+def _checked_page(server: Server, token: str, body: str) -> httpx.Response:
+    response = server.client.post(COLLECT, params={"accessToken": token}, content=body,
+                                  headers={"Content-Type": "application/json"})
+    value = response.json()["value"]
+    if not value["success"] or len(value["data"]["list"]) != 100:
+        raise RuntimeError(f"unexpected page: {response.text[:300]}")
+    return response
+
+
+def _checked_batches(server: Server, params: dict[str, str]) -> httpx.Response:
+    response = server.client.get(UNIFY, params=params)
+    if len(response.json()["items"]) != 10:
+        raise RuntimeError(f"unexpected batches: {response.text[:300]}")
+    return response
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    capacity: float
+    held: WrkRun
+
+
+def load_figures(db: str, invoices: int, workers: int, seconds: int, connections: int) -> list[Figure]:
+    """`fapiaohub serve --workers N` as deployed, a mix of pages over a year of months and five
+    kinds: first its capacity (wrk flat out), then p99 latency at about half of it for ``seconds``."""
+    if not wrk_available():
+        print("  wrk not found (apt-get install wrk): skipping the serving-under-load figure")
+        return []
+    engine = prepared_engine(db)
+    ensure_demo(engine, invoices)
+    bodies = _page_mix(engine)
+    engine.dispose()
+    with fapiaohub_serve(db, workers) as server:
+        url = f"{server.base}{COLLECT}?accessToken={server.token(DEMO)}"
+        capacity = wrk(url, bodies, seconds=15, connections=connections)
+        if capacity.errors:
+            raise RuntimeError(f"wrk saw {capacity.errors} errors at full speed")
+        # each connection waits delay() after every answer: about half the capacity is offered
+        delay_ms = max(1, round(connections * 1000 / (capacity.requests_per_second / 2)))
+        held = wrk(url, bodies, seconds=seconds, connections=connections, delay_ms=delay_ms)
+    print(f"  {len(bodies)} distinct pages; capacity {capacity.requests_per_second:.0f} req/s; held "
+          f"{held.requests_per_second:.0f} req/s for {seconds} s: "
+          + ", ".join(f"p{p.rstrip('%')} {ms:.1f} ms" for p, ms in held.latency_ms.items())
+          + f", {held.errors} errors", flush=True)
+    name = f"serve --workers {workers}, {held.requests_per_second:.0f} req/s for {seconds} s"
+    return [(f"{name}: p99 latency, ms", held.latency_ms["99%"], "(reported)"),
+            (f"{name}: errors", float(held.errors), "= 0")]
+
+
+def _page_mix(engine: sa.Engine) -> list[str]:
+    """Every page (size 100) of five common kinds over the demo year, for the first taxpayer."""
+    nsrsbh = demo_taxpayers()[0].nsrsbh
+    with engine.connect() as conn:
+        months = conn.execute(
+            sa.select(invoice_month.c.fplx, invoice_month.c.kpyf, invoice_month.c.invoice_count)
+            .join(taxpayer, taxpayer.c.id == invoice_month.c.taxpayer_id)
+            .where(taxpayer.c.corp_id == DEMO.corp_id, taxpayer.c.nsrsbh == nsrsbh, invoice_month.c.direction == "jx",
+                   invoice_month.c.fplx.in_(("81", "82", "01", "04", "10")))
+        ).all()
+    return [collection_body(DEMO.corp_id, nsrsbh, fplx, kpyf, page)
+            for fplx, kpyf, count in months for page in range(1, count // 100 + 1)]
