@@ -393,12 +393,12 @@ def demo(
         _print_json({"corpId": summary.corp_id, "appKey": summary.app_key,
                      "appSecurity": summary.app_security, "taxpayers": summary.taxpayers})
     else:
-        _print_demo(summary, host, port)
+        _print_demo(summary, host, port, serving=not load_only)
     if not load_only:
         _run_server(url, host, port, 1)
 
 
-def _print_demo(summary: Any, host: str, port: int) -> None:
+def _print_demo(summary: Any, host: str, port: int, *, serving: bool) -> None:
     from fapiaohub.demo.generator import DEMO_MONTHS
 
     table = Table(title="fapiaohub demo", show_header=False)
@@ -420,10 +420,12 @@ def _print_demo(summary: Any, host: str, port: int) -> None:
              "| python3 -c 'import sys,json; print(json.load(sys.stdin)[\"value\"][\"accessToken\"])')")
     call = (f"curl -s -X POST \"{base}/api/openapi/v2/invoice/v2/getInvoiceCollectionData"
             f"?accessToken=$TOKEN\" -H 'Content-Type: application/json' -d {shlex.quote(query)}")
-    console.print("\nTry it (paste into another terminal):", style="bold")
+    console.print("\nTry it (paste into another terminal):" if serving else
+                  "\nWith the server running (fapiaohub serve, same database), try:", style="bold")
     # soft_wrap keeps each command on one line, so it pastes as it is
     console.print(f"{token} && {call}", soft_wrap=True, markup=False, highlight=False)
-    console.print(f"\nServing on {base} (API docs at {base}/docs); Ctrl+C stops.\n")
+    if serving:
+        console.print(f"\nServing on {base} (API docs at {base}/docs); Ctrl+C stops.\n")
 
 
 if __name__ == "__main__":

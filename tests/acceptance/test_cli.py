@@ -114,6 +114,13 @@ def test_demo_load_only_json_is_deterministic(tmp_path: Path) -> None:
     assert all(is_valid_uscc(tp["nsrsbh"]) for tp in info["taxpayers"])
 
 
+def test_demo_load_only_prints_the_credentials_and_does_not_claim_to_serve(tmp_path: Path) -> None:
+    done = run("demo", "--load-only", db=f"sqlite:///{tmp_path / 'c.db'}")
+    assert done.returncode == 0, done.stderr
+    assert "demo-app-key" in done.stdout and "getInvoiceCollectionData" in done.stdout
+    assert "Serving on" not in done.stdout
+
+
 def test_tenant_and_taxpayer_commands(cli_db: str) -> None:
     assert run("db", "upgrade", db=cli_db).returncode == 0
     created = run("tenant", "create", "--name", "杭州示例科技有限公司", "--json", db=cli_db)

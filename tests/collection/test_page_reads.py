@@ -132,3 +132,29 @@ def test_batched_month_lookups_answer_each_request_as_one_lookup_would(
             assert state.slot is not None and state.slot.month_id is None  # no invoices yet
         if kind == "unknown-taxpayer":
             assert state.slot is None
+
+
+def test_a_failing_batch_fails_its_requests_and_the_next_batch_runs(
+    engine: Engine, batch_world: list[tuple[MonthLookup, str]]
+) -> None:
+    """A database error reaches every request of the batch (each answers 500); nothing waits forever."""
+    from fapiaohub.collection.pg_page_reads import PostgresPageReads
+
+    lookups = [lookup for lookup, _ in batch_world][:10]
+    missing = engine.url.set(database=f"fapiaohub_missing_{uuid.uuid4().hex[:8]}")
+
+    async def run() -> list[object]:
+        reads = PostgresPageReads(missing)
+        try:
+            first = await asyncio.wait_for(
+                asyncio.gather(*(reads.month_state(lk) for lk in lookups), return_exceptions=True), timeout=30)
+            second = await asyncio.wait_for(reads.month_state(lookups[0]), timeout=30)
+        except Exception as exc:  # noqa: BLE001 - the second call fails too: what matters is that it returns
+            second = exc
+        finally:
+            await reads.close()
+        return [*first, second]
+
+    outcomes = asyncio.run(run())
+    assert len(outcomes) == len(lookups) + 1
+    assert all(isinstance(outcome, Exception) and not isinstance(outcome, TimeoutError) for outcome in outcomes)
