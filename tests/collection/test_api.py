@@ -310,6 +310,21 @@ def test_malformed_bodies_get_clear_errors(tenant: Tenant, raw: bytes) -> None:
         assert "JSON" in body["errorMessage"]
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "needle"),
+    [("nsrsbh", "9144030\u0000MA5DEM0019", "nsrsbh"), ("nsrsbh", "x" * 5000, "nsrsbh"),
+     ("nsrsbh", "91440300-MA5DEM001", "nsrsbh"), ("corpId", "abc\u0000", "corpId"),
+     ("jxxbz", "j\u0000x", "jxxbz")],
+)
+def test_text_no_identifier_can_hold_is_a_business_error(seeded: Seeded, field: str, value: str,
+                                                         needle: str) -> None:
+    body = body_for(seeded, next(iter(seeded.taxpayers)), "jx", "01", 202503)
+    body[field] = value
+    response = seeded.tenant.client.post(URL, params={"accessToken": seeded.tenant.token()}, json=body)
+    assert response.status_code == 200, response.text
+    assert_business_error(response.json()["value"], "500", needle)
+
+
 def test_oversized_body_is_refused(tenant: Tenant) -> None:
     response = tenant.client.post(URL, params={"accessToken": tenant.token()},
                                   content=b'{"x":"' + b"a" * 200_000 + b'"}')

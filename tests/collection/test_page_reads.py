@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import uuid
 
 import pytest
@@ -158,3 +159,28 @@ def test_a_failing_batch_fails_its_requests_and_the_next_batch_runs(
     outcomes = asyncio.run(run())
     assert len(outcomes) == len(lookups) + 1
     assert all(isinstance(outcome, Exception) and not isinstance(outcome, TimeoutError) for outcome in outcomes)
+
+
+def test_a_lookup_the_database_refuses_fails_alone(engine: Engine, batch_world: list[tuple[MonthLookup, str]]) -> None:
+    """Values the query layer lets through but PostgreSQL refuses (a NUL in text) fail only their own
+    request, not the others batched with it."""
+    good = [lookup for lookup, _ in batch_world][:12]
+    poison = dataclasses.replace(good[0], nsrsbh="91440300\x00MA5DEM001")
+
+    async def run() -> list[object]:
+        reads = open_page_reads(engine)
+        try:
+            return await asyncio.gather(*(reads.month_state(lk) for lk in [*good[:6], poison, *good[6:]]),
+                                        return_exceptions=True)
+        finally:
+            await reads.close()
+
+    outcomes = asyncio.run(run())
+    expected = asyncio.run(_one_by_one(engine, good))
+    assert isinstance(outcomes[6], Exception)
+    assert [*outcomes[:6], *outcomes[7:]] == expected
+
+
+async def _one_by_one(engine: Engine, lookups: list[MonthLookup]) -> list[object]:
+    reads = SqlPageReads(engine)
+    return [await reads.month_state(lookup) for lookup in lookups]

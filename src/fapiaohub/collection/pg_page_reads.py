@@ -58,6 +58,12 @@ _MONTH = "SELECT invoice_count, version FROM invoice_month WHERE id = $1"
 _TOKEN = "SELECT corp_id FROM access_token WHERE token_hash = $1 AND expires_at > $2"
 
 
+def _fail(batch: list[tuple[MonthLookup, asyncio.Future[MonthState]]], error: Exception) -> None:
+    for _, future in batch:
+        if not future.done():
+            future.set_exception(error)
+
+
 async def _keep_session(_: asyncpg.Connection) -> None:
     """Pool connections are returned as they are: these reads are single autocommit statements
     that set nothing, and asyncpg's default reset would cost a round trip per request."""
@@ -121,18 +127,28 @@ class PostgresPageReads:
             while self._waiting:
                 batch = self._waiting[: self._max_batch]
                 del self._waiting[: self._max_batch]
-                try:
-                    states = await self._month_states([lookup for lookup, _ in batch])
-                except Exception as exc:  # noqa: BLE001 - handed to the requests, which answer 500
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
-                    continue
-                for (_, future), state in zip(batch, states, strict=True):
-                    if not future.done():  # a request whose client went away was cancelled
-                        future.set_result(state)
+                await self._answer(batch)
         finally:
             self._draining -= 1
+
+    async def _answer(self, batch: list[tuple[MonthLookup, asyncio.Future[MonthState]]]) -> None:
+        try:
+            states = await self._month_states([lookup for lookup, _ in batch])
+        except asyncpg.DataError as exc:
+            if len(batch) == 1:
+                _fail(batch, exc)
+                return
+            # the database refused one lookup's values (the query layer lets none through that
+            # it knows of): answer each alone, so that one request cannot fail its batch
+            for one in batch:
+                await self._answer([one])
+            return
+        except Exception as exc:  # noqa: BLE001 - handed to the requests, which answer 500
+            _fail(batch, exc)
+            return
+        for (_, future), state in zip(batch, states, strict=True):
+            if not future.done():  # a request whose client went away was cancelled
+                future.set_result(state)
 
     async def _month_states(self, lookups: list[MonthLookup]) -> list[MonthState]:
         rows = await self._fetch(

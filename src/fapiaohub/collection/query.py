@@ -10,6 +10,7 @@ from fapiaohub.domain.codes import CUSTOMS_PAYMENT, DIRECTIONS, FPLX
 
 MAX_PAGE_SIZE = 100
 _KPYF = re.compile(r"\d{6}")
+_NSRSBH = re.compile(r"[0-9A-Za-z]{15,20}")  # 统一社会信用代码 (18) and the older 15/17/20-character ids
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,8 @@ def text_field(body: dict[str, Any], name: str, *, allow_int: bool = False) -> s
         return str(value)
     if not isinstance(value, str):
         raise QueryError("500", f"{name}类型错误：应为字符串")
+    if "\x00" in value:  # no identifier holds one, and PostgreSQL text cannot
+        raise QueryError("500", f"{name}格式错误：含有空字符(\\u0000)")
     return value.strip()
 
 
@@ -104,6 +107,8 @@ def parse_collection_query(body: Any) -> CollectionQuery:
     kpyf_text = text_field(body, "kpyf", allow_int=True)
     jxxbz = text_field(body, "jxxbz")
 
+    if not _NSRSBH.fullmatch(nsrsbh):
+        raise QueryError("500", f"纳税人识别号nsrsbh格式错误：应为15到20位字母或数字，收到{nsrsbh[:40]!r}")
     check_fplx(fplx)
     kpyf = check_kpyf(kpyf_text)
     check_direction(jxxbz)
