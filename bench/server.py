@@ -132,8 +132,11 @@ def wrk(url: str, bodies: list[str], *, seconds: int, connections: int, delay_ms
     script = DATA / f"bench-{os.getpid()}.lua"
     quoted = ", ".join("[==[" + body + "]==]" for body in bodies)
     script.write_text(WRK_SCRIPT % {"bodies": quoted, "start": 0, "delay_ms": delay_ms})
-    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
-                         capture_output=True, text=True, check=True).stdout
+    try:
+        out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script),
+                              url], capture_output=True, text=True, check=True).stdout
+    finally:
+        script.unlink()
     latency = {}
     for percentile, value, unit in re.findall(r"^\s+(\d+%)\s+([\d.]+)(us|ms|s)\s*$", out, re.MULTILINE):
         latency[percentile] = float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
