@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Iterator
 
@@ -10,7 +11,8 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from fapiaohub.auth.service import create_tenant
-from fapiaohub.collection.repository import add_taxpayer
+from fapiaohub.collection.repository import add_taxpayer, find_month, find_taxpayer, month_page
+from fapiaohub.collection.sources import set_sandbox_behaviour
 from fapiaohub.domain.validation import uscc_check_char
 from tests.acceptance.test_cli import FAPIAOHUB, free_port, wait_until_up
 from tests.acceptance.test_workers import wait_for
@@ -64,11 +66,33 @@ def test_two_apis_and_two_workers_share_one_database(cluster: list[str], engine:
 
     wait_for(lambda: all(status(cluster[1], t)["state"] == "processed" for t in task_ids), 120, "the workers")
     assert all(status(cluster[0], t)["attempts"] == 1 for t in task_ids)
+
+    def pages(nsrsbh: str) -> list[dict]:
+        return [httpx.post(f"{base}/api/openapi/v2/invoice/v2/getInvoiceCollectionData",
+                           params={"accessToken": token},
+                           json={"corpId": creds.corp_id, "nsrsbh": nsrsbh, "fplx": "82", "kpyf": "202503",
+                                 "jxxbz": "jx", "page": {"pageSize": 100, "currentPage": 1}}).json()["value"]
+                for base in cluster]
+
     for nsrsbh in numbers:
-        answers = [httpx.post(f"{base}/api/openapi/v2/invoice/v2/getInvoiceCollectionData",
-                              params={"accessToken": token},
-                              json={"corpId": creds.corp_id, "nsrsbh": nsrsbh, "fplx": "82", "kpyf": "202503",
-                                    "jxxbz": "jx", "page": {"pageSize": 100, "currentPage": 1}}).json()["value"]
-                   for base in cluster]
+        answers = pages(nsrsbh)
         assert answers[0]["success"] and answers[0]["data"] == answers[1]["data"]
         assert answers[0]["data"]["page"]["totalCount"] > 0
+
+    # both processes now hold the first taxpayer's page; a collection through one API changes
+    # the month, and neither process serves the page it cached before
+    before = pages(numbers[0])[0]["data"]["page"]["totalCount"]
+    with engine.connect() as conn:
+        first = find_taxpayer(conn, creds.corp_id, numbers[0])
+    set_sandbox_behaviour(engine, first.id, None, invoices_per_month=400)
+    again = httpx.post(f"{cluster[0]}/api/openapi/v2/invoice/v2/collectionTask/create", params={"accessToken": token},
+                       json={"corpId": creds.corp_id, "nsrsbh": numbers[0], "jxxbz": "jx", "kpyf": "202503"})
+    task_id = again.json()["value"]["data"]["taskId"]
+    wait_for(lambda: status(cluster[1], task_id)["state"] == "processed", 120, "the second collection")
+    after = pages(numbers[0])
+    assert after[0]["data"] == after[1]["data"]
+    assert after[0]["data"]["page"]["totalCount"] > before
+    with engine.connect() as conn:
+        slot = find_month(conn, creds.corp_id, numbers[0], "jx", "82", 202503)
+        truth = month_page(conn, slot.month_id, 0, 100)
+    assert after[0]["data"]["list"] == json.loads(b"[" + truth.items + b"]")
