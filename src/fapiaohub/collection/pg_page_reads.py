@@ -3,7 +3,7 @@
 Why not SQLAlchemy and psycopg, as everywhere else: a page request is one small lookup plus, on
 a cache miss, one range read, and the driver's own cost decides how close the endpoint gets to
 its floor. Measured on this project's 2-core machine (docs/performance.md): a prepared lookup
-costs about 56 µs of the API process's CPU through asyncpg and 150 µs through psycopg's async
+costs about 56 µs of the API process's CPU through asyncpg and 185 µs through psycopg's async
 connection and pool; the SQLAlchemy connection in a worker thread cost 2.3 ms per request.
 
 Every request must see the month as it is now (the database is the truth: a cached page is
