@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import openpyxl
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -138,3 +139,27 @@ def test_soft_findings_are_stored_as_flags(tenant: Tenant, engine: Engine, tmp_p
     assert "旧式税号" in stored[single[0].key]
     assert "疑点发票" in stored[single[1].key]
     assert stored[single[2].key] == "[]"
+
+
+def test_a_file_broken_halfway_stores_nothing_from_it(tenant: Tenant, engine: Engine, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Streamed (as files over 100 MB are), the break is found after invoices were stored: the
+    file's transaction takes them back."""
+    from tests.importers.test_bureau_xlsx import truncated
+
+    monkeypatch.setattr("fapiaohub.importers.bureau_xlsx.STREAM_ABOVE", 0)
+    monkeypatch.setattr("fapiaohub.collection.repository.BATCH_SIZE", 10)
+    with engine.begin() as conn:
+        add_taxpayer(conn, tenant.corp_id, TAXPAYER.nsrsbh, TAXPAYER.name)
+    good, jx, _ = export(tmp_path)
+    broken = truncated(good, keep=0.8)
+    token = tenant.token()
+    task = upload(tenant, token, [broken]).json()["value"]["data"]
+    Worker(engine).run_task(task["taskId"])
+    done = tenant.client.post(f"{BASE}/status", params={"accessToken": token},
+                              json={"corpId": tenant.corp_id, "taskId": task["taskId"]}).json()["value"]["data"]
+    assert done["state"] == "failed" and broken.name in done["message"]
+    assert done["counts"]["inserted"] == 0
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(invoice)
+                            .where(invoice.c.corp_id == tenant.corp_id)).scalar_one() == 0

@@ -180,14 +180,16 @@ def test_an_invalid_tax_id_is_rejected_by_validation(tmp_path: Path) -> None:
     assert len(rejected) == 1 and "gfsbh" in rejected[0].reason and "校验位" in rejected[0].reason
 
 
+@pytest.mark.parametrize("child", [False, True], ids=["in process", "child process"])
 @pytest.mark.parametrize("variation", ["text_dates", "summary_sheet", "two_sheets", "title_row"])
 def test_the_streaming_reader_reads_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                             variation: str) -> None:
+                                             variation: str, child: bool) -> None:
     invoices = sample()
     path = tmp_path / "stream.xlsx"
     write_bureau_export(path, invoices, variations={variation, "text_numbers"})
     fast = sorted(header_fields(p.invoice) + tuple(line_fields(p.invoice)) for p in read_all(path)[0])
     monkeypatch.setattr("fapiaohub.importers.bureau_xlsx.STREAM_ABOVE", 0)
+    monkeypatch.setattr("fapiaohub.importers.bureau_xlsx.CHILD_ABOVE", 0 if child else 1024**3)
     parsed, rejected = read_all(path)
     assert rejected == []
     assert sorted(header_fields(p.invoice) + tuple(line_fields(p.invoice)) for p in parsed) == fast
@@ -195,12 +197,31 @@ def test_the_streaming_reader_reads_the_same(tmp_path: Path, monkeypatch: pytest
 
 
 MEMORY_PROBE = """
-import re, sys
+import glob, re, sys, threading
 from fapiaohub.importers.bureau_xlsx import read_bureau_export
+
+def peak_mb(pid="self"):
+    # VmHWM belongs to this process image; ru_maxrss would carry the parent's peak across exec
+    status = open(f"/proc/{pid}/status").read()
+    return int(re.search(r"VmHWM:\\s+(\\d+) kB", status).group(1)) // 1024
+
+children, done = {}, threading.Event()
+
+def watch():  # the sheet is read by a child process: its memory counts too
+    while not done.wait(0.05):
+        for listing in glob.glob("/proc/self/task/*/children"):
+            for pid in open(listing).read().split():
+                try:
+                    children[pid] = peak_mb(pid)
+                except (OSError, AttributeError):
+                    pass
+
+watcher = threading.Thread(target=watch, daemon=True)
+watcher.start()
 count = sum(1 for _ in read_bureau_export(sys.argv[1]))
-# VmHWM belongs to this process image; ru_maxrss would carry the parent's peak across exec
-status = open("/proc/self/status").read()
-print(count, int(re.search(r"VmHWM:\\s+(\\d+) kB", status).group(1)) // 1024)
+done.set()
+watcher.join()
+print(count, peak_mb() + max(children.values(), default=0), len(children))
 """
 
 
@@ -222,9 +243,9 @@ def test_a_200000_row_export_is_read_in_bounded_memory(tmp_path: Path) -> None:
     assert written >= 200_000
     probe = subprocess.run([sys.executable, "-c", MEMORY_PROBE, str(path)], capture_output=True, text=True,
                            check=True)
-    count, peak_mb = map(int, probe.stdout.split())
-    assert count > 50_000
-    assert peak_mb < 300, f"peak memory {peak_mb} MB reading {written} rows"
+    count, peak_mb, children = map(int, probe.stdout.split())
+    assert count > 50_000 and children == 1
+    assert peak_mb < 300, f"peak memory {peak_mb} MB reading {written} rows (with the reader child)"
 
 
 def test_the_streaming_reader_handles_formulas_gaps_and_inline_strings(tmp_path: Path) -> None:
@@ -242,3 +263,29 @@ def test_the_streaming_reader_handles_formulas_gaps_and_inline_strings(tmp_path:
     # openpyxl writes the formula without a cached value: the reader gives its (missing) value
     assert rows[0] == ["文本", None, 1.5, None]
     assert rows[1] == [] and rows[2] == [None, datetime(2025, 3, 14, 9, 26, 53)]
+
+
+def truncated(path: Path, keep: float = 0.6) -> Path:
+    """The same workbook with its sheet's XML cut off after ``keep`` of it (a broken writer)."""
+    broken = path.with_name("truncated-" + path.name)
+    with zipfile.ZipFile(path) as archive, zipfile.ZipFile(broken, "w", zipfile.ZIP_DEFLATED) as out:
+        for item in archive.infolist():
+            data = archive.read(item)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = data[: int(len(data) * keep)]
+            out.writestr(item.filename, data)
+    return broken
+
+
+@pytest.mark.parametrize("child", [False, True], ids=["in process", "child process"])
+def test_a_sheet_broken_halfway_makes_the_file_unreadable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          child: bool) -> None:
+    path = tmp_path / "broken.xlsx"
+    write_bureau_export(path, sample())
+    monkeypatch.setattr("fapiaohub.importers.bureau_xlsx.STREAM_ABOVE", 0)
+    monkeypatch.setattr("fapiaohub.importers.bureau_xlsx.CHILD_ABOVE", 0 if child else 1024**3)
+    records = read_invoices(truncated(path))
+    if not child:  # rows before the break are read (the child sends rows a thousand at a time)
+        assert isinstance(next(records), Parsed)
+    with pytest.raises(UnreadableFile, match="发票基础信息"):
+        list(records)

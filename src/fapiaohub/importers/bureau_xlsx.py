@@ -9,8 +9,10 @@ that reappear after it was completed are rejected, not merged.
 
 from __future__ import annotations
 
+import functools
 import re
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -24,10 +26,12 @@ from lxml import etree
 from fapiaohub.domain.codes import FPLX, TDYWLX
 from fapiaohub.domain.invoice import Invoice, InvoiceLine
 from fapiaohub.importers.base import Parsed, Rejected, SourceRef, UnreadableFile, checked
-from fapiaohub.importers.xlsx_stream import StreamingWorkbook
+from fapiaohub.importers.row_process import rows_in_child
+from fapiaohub.importers.xlsx_stream import SheetError, StreamingWorkbook
 
 MAX_UNCOMPRESSED = 1024**3  # an export of a few hundred thousand rows is far below this
 STREAM_ABOVE = 100 * 1024**2  # worksheet XML bytes above which rows are streamed (see _sheets)
+CHILD_ABOVE = 32 * 1024**2  # a streamed sheet larger than this is read by a child process (row_process)
 MAX_RATIO = 200  # a member this much larger than its compressed size, and over 100 MB, is a bomb
 SUMMARY_SHEET = "信息汇总表"
 CENT = Decimal("0.01")
@@ -67,6 +71,12 @@ KIND_BY_NAME = {_normalise(name): code for name, code in _BUREAU_KINDS.items()}
 KIND_BY_NAME.update({_normalise(name): code for code, (name, _) in FPLX.items() if _normalise(name) not in KIND_BY_NAME})
 
 
+@functools.lru_cache(maxsize=1024)
+def _kind_code(name: str) -> str | None:
+    """The fplx of a bureau kind name (an export has a handful: each is normalised once)."""
+    return KIND_BY_NAME.get(_normalise(name))
+
+
 class RowError(ValueError):
     """A cell that cannot be read; the message names the column and the value."""
 
@@ -88,8 +98,9 @@ def _check_archive(path: Path) -> int:
 
 def _sheets(path: Path, sheet_bytes: int) -> Iterator[tuple[str, Iterator[list[Any]]]]:
     """(name, rows) of each sheet. calamine is the fastest reader but holds a whole sheet in memory
-    (about 1.6× its XML); sheets larger than STREAM_ABOVE are streamed instead (xlsx_stream),
-    slower but flat in memory."""
+    (about 1.3× its XML); workbooks whose sheets are larger than STREAM_ABOVE are streamed instead
+    (xlsx_stream: about as fast, flat in memory), and a streamed sheet over CHILD_ABOVE is read by
+    a child process (row_process), so that reading and the rest of the import use two cores."""
     if sheet_bytes <= STREAM_ABOVE:
         try:
             workbook = python_calamine.CalamineWorkbook.from_path(str(path))
@@ -108,13 +119,24 @@ def _sheets(path: Path, sheet_bytes: int) -> Iterator[tuple[str, Iterator[list[A
         archive = zipfile.ZipFile(path)
         book = StreamingWorkbook(archive)
         sheets = book.sheets()
-    except (KeyError, ValueError, etree.XMLSyntaxError) as exc:
+    except (KeyError, ValueError, etree.XMLSyntaxError, zipfile.BadZipFile, zlib.error, EOFError) as exc:
         raise UnreadableFile(path, f"cannot open the workbook: {exc}") from None
     try:
         for name, member in sheets:
-            yield name, book.rows(member)
+            big = member in book.names and archive.getinfo(member).file_size > CHILD_ABOVE
+            rows = rows_in_child(path, member) if big else book.rows(member)
+            yield name, _readable(path, name, rows)
     finally:
         archive.close()
+
+
+def _readable(path: Path, sheet: str, rows: Iterator[list[Any]]) -> Iterator[list[Any]]:
+    """Rows of a streamed sheet; a sheet that turns out to be broken halfway makes the whole file
+    unreadable (the caller's transaction then stores nothing from it)."""
+    try:
+        yield from rows
+    except (SheetError, etree.XMLSyntaxError, zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        raise UnreadableFile(path, f"sheet {sheet!r} cannot be read: {exc}") from None
 
 
 def read_bureau_export(path: Path) -> Iterator[Parsed | Rejected]:
@@ -152,6 +174,8 @@ def _find_header(rows: Iterator[list[Any]]) -> tuple[dict[str, int], int] | None
 
 
 def _text(value: Any) -> str:
+    if value.__class__ is str:  # most cells: tested first
+        return value.strip()
     if value is None:
         return ""
     if isinstance(value, float):
@@ -162,7 +186,7 @@ def _text(value: Any) -> str:
 
 
 def _amount(value: Any, column: str) -> Decimal:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+    if value.__class__ is float or (isinstance(value, (int, float)) and not isinstance(value, bool)):
         return Decimal(repr(value)).quantize(CENT, ROUND_HALF_UP)
     text = _text(value).replace(",", "").replace("，", "").replace("¥", "").replace("￥", "")
     try:
@@ -174,8 +198,20 @@ def _amount(value: Any, column: str) -> Decimal:
     return amount.quantize(CENT, ROUND_HALF_UP)
 
 
+_RATES: dict[tuple[type, Any], tuple[Decimal, str | None]] = {}  # a sheet has a handful of distinct rates
+
+
 def _rate(value: Any) -> tuple[Decimal, str | None]:
     """The rate as a fraction, and a flag for 免税/不征税 (stored as 0)."""
+    known = _RATES.get((value.__class__, value))
+    if known is None:
+        known = _read_rate(value)
+        if len(_RATES) < 1024:
+            _RATES[(value.__class__, value)] = known
+    return known
+
+
+def _read_rate(value: Any) -> tuple[Decimal, str | None]:
     text = _text(value).replace(" ", "")
     if text in ("免税", "不征税", "免征", "***", "*"):
         return Decimal(0), f"税率为{text}"
@@ -227,23 +263,45 @@ class _Pending:
 
 
 class _SheetReader:
+    """Assembles the invoices of one sheet from its rows. Cells are found by column index: every
+    row is padded to the header's width plus one always-empty cell, where the columns a sheet
+    lacks point."""
+
     def __init__(self, file: str, sheet: str, columns: dict[str, int], with_lines: set[str]) -> None:
-        self.file, self.sheet, self.columns = file, sheet, columns
+        self.file, self.sheet = file, sheet
         self.lines_layout = all(name in columns for name in ("货物或应税劳务名称", "税率"))
         self.completed: set[str] = set()
         # keys read with their lines from a line-layout sheet of this workbook (fapiaohub's own
         # export has both sheets): basic-layout rows of those invoices add nothing and are skipped
         self.with_lines = with_lines
+        self.empty = max(columns.values()) + 1
+        self.width = self.empty + 1
 
-    def _cell(self, row: list[Any], name: str) -> Any:
-        index = self.columns.get(name)
-        return row[index] if index is not None and index < len(row) else None
+        def at(name: str) -> int:
+            return columns.get(name, self.empty)
+
+        self.fpdm, self.fphm, self.digital = at("发票代码"), at("发票号码"), at("数电发票号码")
+        self.kind, self.kprq, self.status, self.risk = at("发票票种"), at("开票日期"), at("发票状态"), at("发票风险等级")
+        self.xfsbh, self.xfmc, self.gfsbh, self.gfmc = at("销方识别号"), at("销方名称"), at("购方识别号"), at("购买方名称")
+        self.kpr, self.bz, self.business, self.positive = at("开票人"), at("备注"), at("特定业务类型"), at("是否正数发票")
+        self.je, self.se, self.jshj, self.rate = at("金额"), at("税额"), at("价税合计"), at("税率")
+        self.mc, self.spbm, self.ggxh = at("货物或应税劳务名称"), at("税收分类编码"), at("规格型号")
+        self.sl, self.jldw, self.dj = at("数量"), at("单位"), at("单价")
+        self.repeated = [at(name) for name in REPEATED]
 
     def invoices(self, rows: Iterator[list[Any]], header_row: int) -> Iterator[Parsed | Rejected]:
         pending: _Pending | None = None
+        width, empty = self.width, self.empty
         for number, row in enumerate(rows, start=header_row + 1):
-            if not any(_text(c) for c in row) or _text(row[0]).startswith("合计"):
+            if _blank(row):
                 continue
+            first = row[0]
+            if first.__class__ is str and first.lstrip().startswith("合计"):
+                continue
+            if len(row) < width:
+                row.extend([None] * (width - len(row)))
+            else:
+                row[empty] = None  # a cell right of the header: nobody reads it
             key = self._identity(row)
             if not self.lines_layout and key in self.with_lines:
                 continue
@@ -262,23 +320,23 @@ class _SheetReader:
             yield self._finish(pending)
 
     def _identity(self, row: list[Any]) -> str:
-        digital = _text(self._cell(row, "数电发票号码"))
+        digital = _text(row[self.digital])
         if digital:
             return digital
-        code, number = _text(self._cell(row, "发票代码")), _text(self._cell(row, "发票号码"))
+        code, number = _text(row[self.fpdm]), _text(row[self.fphm])
         return f"{code}:{number}" if code else number  # the canonical Invoice.key
 
     def _add_row(self, pending: _Pending, row: list[Any], number: int) -> None:
         try:
             if pending.invoice is None:
                 pending.invoice = self._header(row, pending)
-                pending.repeated = [self._cell(row, name) for name in REPEATED]
-            else:
+                pending.repeated = [row[index] for index in self.repeated]
+            elif [row[index] for index in self.repeated] != pending.repeated:
                 self._check_repeated(pending, row)
             if self.lines_layout:
                 line, flag = self._line(row)
                 pending.invoice.lines.append(line)
-                pending.row_totals += _amount(self._cell(row, "价税合计"), "价税合计")
+                pending.row_totals += _amount(row[self.jshj], "价税合计")
                 if flag and flag not in pending.flags:
                     pending.flags.append(flag)
         except RowError as exc:
@@ -286,57 +344,56 @@ class _SheetReader:
 
     def _check_repeated(self, pending: _Pending, row: list[Any]) -> None:
         """Every row of an invoice repeats its header cells; a row that disagrees is corrupt."""
-        for name, first in zip(REPEATED, pending.repeated, strict=True):
-            value = self._cell(row, name)
+        for name, index, first in zip(REPEATED, self.repeated, pending.repeated, strict=True):
+            value = row[index]
             if value != first:
                 if name == "开票日期" and _date(value) == _date(first):
                     continue  # the same moment written differently
                 raise RowError(f"{name} {_text(value)!r} differs from the invoice's first row ({_text(first)!r})")
 
     def _header(self, row: list[Any], pending: _Pending) -> Invoice:
-        kind_name = _text(self._cell(row, "发票票种"))
-        fplx = KIND_BY_NAME.get(_normalise(kind_name))
+        kind_name = _text(row[self.kind])
+        fplx = _kind_code(kind_name)
         if fplx is None:
             raise RowError(f"发票票种 {kind_name!r} is not a known invoice kind")
-        digital = _text(self._cell(row, "数电发票号码"))
-        fpdm, fphm = ("", digital) if digital else (_text(self._cell(row, "发票代码")), _text(self._cell(row, "发票号码")))
+        digital = _text(row[self.digital])
+        fpdm, fphm = ("", digital) if digital else (_text(row[self.fpdm]), _text(row[self.fphm]))
         if not fphm:
             raise RowError("发票号码 and 数电发票号码 are both empty")
         if fpdm and len(fpdm) == 11:  # a 12-digit code stored as a number lost its leading 0
             fpdm = "0" + fpdm
         if fphm.isdigit() and len(fphm) < 8 and not digital:
             fphm = fphm.zfill(8)
-        status_text = _text(self._cell(row, "发票状态")) or "正常"
+        status_text = _text(row[self.status]) or "正常"
         status = STATUSES.get(status_text.replace(" ", ""))
         if status is None:
             raise RowError(f"发票状态 {status_text!r} is not a known status")
-        risk = _text(self._cell(row, "发票风险等级"))
+        risk = _text(row[self.risk])
         if risk and risk != "正常":
             pending.flags.append(f"发票风险等级：{risk}")
-        business = _text(self._cell(row, "特定业务类型"))
+        business = _text(row[self.business])
         inv = Invoice(
-            fplx=fplx, fpdm=fpdm, fphm=fphm, kprq=_date(self._cell(row, "开票日期")),
+            fplx=fplx, fpdm=fpdm, fphm=fphm, kprq=_date(row[self.kprq]),
             je=Decimal(0), se=Decimal(0), jshj=Decimal(0),
-            xfsbh=_text(self._cell(row, "销方识别号")).upper(), xfmc=_text(self._cell(row, "销方名称")),
-            gfsbh=_text(self._cell(row, "购方识别号")).upper(), gfmc=_text(self._cell(row, "购买方名称")),
-            kpr=_text(self._cell(row, "开票人")), bz=_text(self._cell(row, "备注")), fpzt_dm=status,
+            xfsbh=_text(row[self.xfsbh]).upper(), xfmc=_text(row[self.xfmc]),
+            gfsbh=_text(row[self.gfsbh]).upper(), gfmc=_text(row[self.gfmc]),
+            kpr=_text(row[self.kpr]), bz=_text(row[self.bz]), fpzt_dm=status,
             tdywlx=TDYWLX_BY_NAME.get(business, business if business in TDYWLX else ""),
         )
         if not self.lines_layout:
-            inv.je = _amount(self._cell(row, "金额"), "金额")
-            inv.se = _amount(self._cell(row, "税额"), "税额")
-            inv.jshj = _amount(self._cell(row, "价税合计"), "价税合计")
-        pending.red = _text(self._cell(row, "是否正数发票")) == "否"
+            inv.je = _amount(row[self.je], "金额")
+            inv.se = _amount(row[self.se], "税额")
+            inv.jshj = _amount(row[self.jshj], "价税合计")
+        pending.red = _text(row[self.positive]) == "否"
         return inv
 
     def _line(self, row: list[Any]) -> tuple[InvoiceLine, str | None]:
-        rate, flag = _rate(self._cell(row, "税率"))
+        rate, flag = _rate(row[self.rate])
         return InvoiceLine(
-            mc=_text(self._cell(row, "货物或应税劳务名称")), je=_amount(self._cell(row, "金额"), "金额"),
-            se=_amount(self._cell(row, "税额"), "税额"), slv=rate,
-            spbm=_text(self._cell(row, "税收分类编码")), ggxh=_text(self._cell(row, "规格型号")),
-            sl=_text(self._cell(row, "数量")).replace(",", ""), jldw=_text(self._cell(row, "单位")),
-            dj=_text(self._cell(row, "单价")).replace(",", ""),
+            mc=_text(row[self.mc]), je=_amount(row[self.je], "金额"), se=_amount(row[self.se], "税额"),
+            slv=rate, spbm=_text(row[self.spbm]), ggxh=_text(row[self.ggxh]),
+            sl=_text(row[self.sl]).replace(",", ""), jldw=_text(row[self.jldw]),
+            dj=_text(row[self.dj]).replace(",", ""),
         ), flag
 
     def _finish(self, pending: _Pending) -> Parsed | Rejected:
@@ -357,3 +414,11 @@ class _SheetReader:
         if isinstance(result, Rejected):
             return Rejected(source, f"invoice {pending.key}: {result.reason}")
         return result
+
+
+def _blank(row: list[Any]) -> bool:
+    """Whether a row has no value (cells of only spaces count as empty)."""
+    for value in row:
+        if value is not None and (value.__class__ is not str or value.strip()):
+            return False
+    return True
