@@ -26,7 +26,10 @@ CUSTOMS_KEYS = ("jkdw2nsrsbh", "jkdw2mc", "jkkadm", "shxx", "srjg", "yskmdm", "s
 
 
 def _kprq(inv: Invoice) -> str:
-    return inv.kprq.strftime("%Y-%m-%d %H:%M:%S")
+    kprq = inv.kprq
+    if not kprq.microsecond and kprq.tzinfo is None:  # the same text, without strftime's cost
+        return kprq.isoformat(sep=" ")
+    return kprq.strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _rate(inv: Invoice) -> Decimal:

@@ -1,16 +1,20 @@
 """All SQL of taxpayers and the invoice store: idempotent bulk upserts and page reads by position.
 
 Pages are ranges of ``invoice.pos``, a dense 1-based rank kept per invoice_month in (kprq,
-invoice_key) order. Writers renumber the months they touched before they commit, so a page at
-any depth is one indexed range scan and totalCount is a column, never a COUNT(*).
+invoice_key) order. Writers renumber the months they touched before they commit (an import copies
+the rows of months it creates with their positions already), so a page at any depth is one
+indexed range scan and totalCount is a column, never a COUNT(*).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -101,12 +105,29 @@ def store_invoices(
     An invoice whose content changed keeps its earlier state in invoice_history. ``flags`` maps an
     invoice's key to its soft validation findings (it may still be filled while ``invoices`` is
     being consumed: importers stream).
+
+    The caller's thread consumes ``invoices`` (an importer reading a file) and renders each batch;
+    on PostgreSQL a writer thread looks the batch up and copies it in meanwhile, so reading and
+    the database's work overlap (psycopg releases the GIL while it waits for the server). Exports
+    list invoices by date, so months come in runs: that thread holds the new invoices of a month
+    this call created until a batch no longer touches it, then copies them with their positions
+    (no renumbering UPDATE rewrites them), and renumbers the other months written to as soon as
+    the batches have moved past them. The renumbering at the end covers whatever came back later.
+    While ``invoices`` is consumed it must not use ``conn``: on PostgreSQL that thread owns it.
     """
     counts = WriteCounts()
-    for batch in _batched(invoices, BATCH_SIZE):
-        _store_batch(conn, tp, direction, batch, counts, task_id, flags or {})
+    writer = _BatchWriter(conn, tp, direction, counts, task_id)
+    if writer.postgres:
+        writer.settle_early(renumber)
+        with _WriterThread(writer) as thread:
+            for batch in _batched(invoices, BATCH_SIZE):
+                thread.write(_prepare(batch, flags or {}))
+    else:
+        for batch in _batched(invoices, BATCH_SIZE):
+            writer.write(_prepare(batch, flags or {}))
+        writer.finish()
     if renumber:
-        renumber_months(conn, counts.months)
+        renumber_months(conn, writer.months_to_renumber())
     return counts
 
 
@@ -116,62 +137,236 @@ def _batched(items: Iterable[Invoice], size: int) -> Iterator[list[Invoice]]:
         yield batch
 
 
-def _store_batch(
-    conn: Connection,
-    tp: Taxpayer,
-    direction: str,
-    batch: list[Invoice],
-    counts: WriteCounts,
-    task_id: str | None,
-    flags: Mapping[str, list[str]],
-) -> None:
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """An invoice with its stored JSON: the canonical document, the collection item, the flags."""
+
+    invoice: Invoice
+    doc: str
+    rendered: str
+    flags: str
+
+
+def _prepare(batch: list[Invoice], flags: Mapping[str, list[str]]) -> list[_Prepared]:
     by_key: dict[str, Invoice] = {inv.key: inv for inv in batch}  # a later duplicate wins
-    month_ids = _month_ids(conn, tp.id, direction, {(inv.fplx, inv.kpyf) for inv in by_key.values()})
-    existing = {
-        row.invoice_key: row
-        for row in conn.execute(
-            sa.select(
-                invoice.c.id, invoice.c.invoice_key, invoice.c.doc, invoice.c.month_id, invoice.c.fpzt_dm,
-                invoice.c.flags,
-            ).where(
-                invoice.c.taxpayer_id == tp.id,
-                invoice.c.direction == direction,
-                invoice.c.invoice_key.in_(list(by_key)),
-            )
-        )
-    }
-    now = datetime.now(UTC)
-    inserts: list[dict[str, object]] = []
-    history: list[dict[str, object]] = []
-    for key, inv in by_key.items():
-        doc = wire.dumps(inv.to_doc()).decode()
-        found = wire.dumps(flags.get(key, [])).decode()
-        month_id = month_ids[(inv.fplx, inv.kpyf)]
-        old = existing.get(key)
-        if old is not None and old.doc == doc and old.flags == found:
-            counts.unchanged += 1
-            continue
-        values = _row_values(inv, doc, found, month_id, now)
-        if old is None:
-            inserts.append(
-                values | {"corp_id": tp.corp_id, "taxpayer_id": tp.id, "direction": direction,
-                          "invoice_key": key, "created_at": now}
-            )
-            counts.inserted += 1
+    return [
+        _Prepared(inv, inv.doc_json().decode(), render_collection_item(inv).decode(),
+                  wire.dumps(flags[key]).decode() if key in flags else "[]")
+        for key, inv in by_key.items()
+    ]
+
+
+# invoice columns a new row gets, in COPY order (id is the sequence's; pos is known for the rows
+# of months this import created, else left to renumbering)
+_NEW_COLUMNS = ("corp_id", "taxpayer_id", "direction", "invoice_key", "fplx", "fpdm", "fphm", "kprq", "kpyf",
+                "xfsbh", "xfmc", "gfsbh", "gfmc", "je", "se", "jshj", "fpzt_dm", "month_id", "doc", "rendered",
+                "flags", "created_at", "updated_at", "pos")
+_KEY, _KPRQ = _NEW_COLUMNS.index("invoice_key"), _NEW_COLUMNS.index("kprq")
+HOLD_LIMIT = 10_000  # new invoices held back at most (about 30 MB): then the largest month goes
+# collations under which PostgreSQL orders invoice keys by code point, as Python sorts them
+CODE_POINT_COLLATIONS = {"c", "posix", "c.utf-8", "c.utf8", "ucs_basic"}
+_COPY_NEW = f"COPY invoice ({', '.join(_NEW_COLUMNS)}) FROM STDIN"
+# One index probe per key. PostgreSQL's statistics cannot know the rows this very import has
+# inserted so far: with the keys as an ANY(…) filter it scanned every row of the taxpayer for each
+# batch (quadratic in the file's size); LIMIT 1 keeps the lateral lookup a probe of the unique index.
+_EXISTING_PG = sa.text(
+    "SELECT found.* FROM unnest(CAST(:keys AS text[])) AS wanted(key) CROSS JOIN LATERAL ("
+    " SELECT id, invoice_key, doc, month_id, fpzt_dm, flags FROM invoice"
+    " WHERE taxpayer_id = :taxpayer_id AND direction = :direction AND invoice_key = wanted.key LIMIT 1) AS found"
+)
+
+
+class _BatchWriter:
+    """Writes prepared batches: new invoices in one COPY (PostgreSQL) or executemany (SQLite),
+    changed ones updated with their earlier state kept in invoice_history, unchanged ones only
+    counted."""
+
+    def __init__(self, conn: Connection, tp: Taxpayer, direction: str, counts: WriteCounts,
+                 task_id: str | None) -> None:
+        self.conn, self.tp, self.direction, self.counts, self.task_id = conn, tp, direction, counts, task_id
+        self.postgres = conn.dialect.name == "postgresql"
+        self.month_ids: dict[tuple[str, int], int] = {}
+        # settling months early (see store_invoices); off unless settle_early() says otherwise
+        self.renumber_settled = False
+        self.hold_fresh = False
+        self.fresh: set[int] = set()  # months this call created: empty before it
+        self.held: dict[int, list[tuple[object, ...]]] = {}  # new rows of fresh months, not copied yet
+        self.held_keys: dict[str, int] = {}
+        self.copied: set[int] = set()  # fresh months copied with their positions
+        self.unsettled: set[int] = set()  # months written to without positions, not renumbered since
+        self.settled: set[int] = set()  # months renumbered early: once is enough
+
+    def settle_early(self, renumber: bool) -> None:
+        """Settle months while the import goes on: when the caller renumbers at the end anyway,
+        and (holding rows back to give them positions) when PostgreSQL orders invoice keys as
+        Python does."""
+        self.renumber_settled = renumber
+        if renumber:
+            collation = self.conn.execute(sa.text(
+                "SELECT coalesce(c.collname, d.datcollate) FROM pg_attribute a"
+                " JOIN pg_database d ON d.datname = current_database()"
+                " LEFT JOIN pg_collation c ON c.oid = a.attcollation AND c.collname <> 'default'"
+                " WHERE a.attrelid = 'invoice'::regclass AND a.attname = 'invoice_key'")).scalar()
+            self.hold_fresh = str(collation).lower() in CODE_POINT_COLLATIONS
+
+    def write(self, batch: list[_Prepared]) -> None:
+        conn, counts, tp = self.conn, self.counts, self.tp
+        wanted = {(p.invoice.fplx, p.invoice.kpyf) for p in batch} - self.month_ids.keys()
+        if wanted:
+            created: set[int] = set()
+            self.month_ids |= _month_ids(conn, tp.id, self.direction, wanted, created)
+            if self.hold_fresh:
+                self.fresh |= created
+        seen_again = {self.held_keys[p.invoice.key] for p in batch if p.invoice.key in self.held_keys}
+        if seen_again:  # an invoice held back comes again: it must be in the table to compare with
+            self._copy_held(seen_again)
+        existing = self._existing([p.invoice.key for p in batch])
+        now = datetime.now(UTC)
+        new_rows: list[tuple[object, ...]] = []
+        history: list[dict[str, object]] = []
+        held_now: set[int] = set()
+        unpositioned: set[int] = set()  # months given rows whose positions renumbering must set
+        for prepared in batch:
+            inv = prepared.invoice
+            month_id = self.month_ids[(inv.fplx, inv.kpyf)]
+            old = existing.get(inv.key)
+            if old is not None and old.doc == prepared.doc and old.flags == prepared.flags:
+                counts.unchanged += 1
+                continue
+            if old is None:
+                row = (tp.corp_id, tp.id, self.direction, inv.key, inv.fplx, inv.fpdm, inv.fphm, inv.kprq, inv.kpyf,
+                       inv.xfsbh, inv.xfmc, inv.gfsbh, inv.gfmc, inv.je, inv.se, inv.jshj, inv.fpzt_dm, month_id,
+                       prepared.doc, prepared.rendered, prepared.flags, now, now, None)
+                counts.inserted += 1
+                if month_id in self.fresh and month_id not in self.copied:
+                    self.held.setdefault(month_id, []).append(row)
+                    self.held_keys[inv.key] = month_id
+                    held_now.add(month_id)
+                    continue
+                new_rows.append(row)
+            else:
+                history.append({"invoice_id": old.id, "fpzt_dm": old.fpzt_dm, "doc": old.doc,
+                                "replaced_at": now, "task_id": self.task_id})
+                conn.execute(sa.update(invoice).where(invoice.c.id == old.id)
+                             .values(_row_values(inv, prepared, month_id, now)))
+                unpositioned.add(old.month_id)
+                counts.updated += 1
+            unpositioned.add(month_id)
+        if new_rows:
+            self._insert(new_rows)
+        if history:
+            conn.execute(sa.insert(invoice_history), history)
+        counts.months |= held_now | unpositioned
+        if self.renumber_settled:
+            self._copy_held(self.held.keys() - held_now)  # fresh months the batches have moved past
+            while len(self.held_keys) > HOLD_LIMIT:
+                self._copy_held({max(self.held, key=lambda month: len(self.held[month]))})
+            self._renumber_settled(unpositioned, touched=unpositioned | held_now)
+
+    def finish(self) -> None:
+        """Copy what is still held (the last months of the file)."""
+        self._copy_held(set(self.held))
+
+    def _copy_held(self, months: set[int]) -> None:
+        """Copy the held rows of fresh months, numbered in (kprq, invoice_key) order as
+        renumbering would number them, and count them; rows that come later for these months are
+        copied without positions and renumbered."""
+        if not months:
+            return
+        rows: list[tuple[object, ...]] = []
+        for month in months:
+            held = self.held.pop(month)
+            held.sort(key=lambda row: (row[_KPRQ], row[_KEY]))
+            rows += [(*row[:-1], position) for position, row in enumerate(held, start=1)]
+            for row in held:
+                del self.held_keys[row[_KEY]]  # type: ignore[arg-type]
+        self._insert(rows)
+        self.copied |= months
+        count_months(self.conn, months)
+
+    def _renumber_settled(self, unpositioned: set[int], touched: set[int]) -> None:
+        """Renumber the months earlier batches wrote to without positions and this one did not
+        touch (each at most once: a month that comes back is left to the final renumbering)."""
+        settled = self.unsettled - touched - self.settled
+        self.unsettled = (self.unsettled | unpositioned) - settled
+        if settled:
+            renumber_months(self.conn, settled)
+            self.settled |= settled
+
+    def months_to_renumber(self) -> set[int]:
+        """The months the final renumbering must cover: all that were written to, less those
+        copied with positions or renumbered early and not written to since. (Counting and
+        renumbering lock a month: no other transaction can add to it before this one ends.)"""
+        return self.unsettled if self.renumber_settled else self.counts.months
+
+    def _existing(self, keys: list[str]) -> dict[str, Any]:
+        if self.postgres:  # one array parameter instead of a thousand: nothing to compile per batch
+            rows = self.conn.execute(_EXISTING_PG, {"taxpayer_id": self.tp.id, "direction": self.direction,
+                                                    "keys": keys})
         else:
-            history.append({"invoice_id": old.id, "fpzt_dm": old.fpzt_dm, "doc": old.doc,
-                            "replaced_at": now, "task_id": task_id})
-            conn.execute(sa.update(invoice).where(invoice.c.id == old.id).values(values))
-            counts.months.add(old.month_id)
-            counts.updated += 1
-        counts.months.add(month_id)
-    if inserts:
-        conn.execute(sa.insert(invoice), inserts)
-    if history:
-        conn.execute(sa.insert(invoice_history), history)
+            rows = self.conn.execute(
+                sa.select(invoice.c.id, invoice.c.invoice_key, invoice.c.doc, invoice.c.month_id,
+                          invoice.c.fpzt_dm, invoice.c.flags)
+                .where(invoice.c.taxpayer_id == self.tp.id, invoice.c.direction == self.direction,
+                       invoice.c.invoice_key.in_(keys))
+            )
+        return {row.invoice_key: row for row in rows}
+
+    def _insert(self, rows: list[tuple[object, ...]]) -> None:
+        if self.postgres:
+            driver = self.conn.connection.driver_connection  # psycopg, in the caller's transaction
+            with driver.cursor() as cursor, cursor.copy(_COPY_NEW) as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            self.conn.execute(sa.insert(invoice), [dict(zip(_NEW_COLUMNS, row, strict=True)) for row in rows])
 
 
-def _row_values(inv: Invoice, doc: str, flags: str, month_id: int, now: datetime) -> dict[str, object]:
+class _WriterThread:
+    """Runs a _BatchWriter on its own thread, at most QUEUED batches behind the caller. The
+    connection belongs to that thread until the ``with`` block has ended: on its way out the block
+    waits for the queued batches (or, when the caller failed, drops them) and re-raises what the
+    writer hit."""
+
+    QUEUED = 2
+
+    def __init__(self, writer: _BatchWriter) -> None:
+        self.writer = writer
+        self.queue: queue.Queue[list[_Prepared] | None] = queue.Queue(self.QUEUED)
+        self.error: BaseException | None = None
+        self.cancelled = False
+        self.thread = threading.Thread(target=self._run, name="invoice-writer", daemon=True)
+
+    def __enter__(self) -> _WriterThread:
+        self.thread.start()
+        return self
+
+    def _run(self) -> None:
+        while (batch := self.queue.get()) is not None:
+            self._do(self.writer.write, batch)
+        self._do(self.writer.finish)
+
+    def _do(self, step: Callable[..., None], *args: object) -> None:
+        if self.error is None and not self.cancelled:
+            try:
+                step(*args)
+            except BaseException as exc:  # noqa: BLE001 - re-raised on the caller's thread
+                self.error = exc  # later batches are only taken off the queue
+
+    def write(self, batch: list[_Prepared]) -> None:
+        if self.error is not None:  # stop reading the file: the transaction is lost anyway
+            raise self.error
+        self.queue.put(batch)
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        self.cancelled = kind is not None
+        self.queue.put(None)
+        self.thread.join()
+        if self.error is not None and kind is None:
+            raise self.error
+
+
+def _row_values(inv: Invoice, prepared: _Prepared, month_id: int, now: datetime) -> dict[str, object]:
     return {
         "fplx": inv.fplx,
         "fpdm": inv.fpdm,
@@ -188,17 +383,19 @@ def _row_values(inv: Invoice, doc: str, flags: str, month_id: int, now: datetime
         "fpzt_dm": inv.fpzt_dm,
         "month_id": month_id,
         "pos": None,
-        "doc": doc,
-        "rendered": render_collection_item(inv).decode(),
-        "flags": flags,
+        "doc": prepared.doc,
+        "rendered": prepared.rendered,
+        "flags": prepared.flags,
         "updated_at": now,
     }
 
 
 def _month_ids(
-    conn: Connection, taxpayer_id: int, direction: str, wanted: set[tuple[str, int]]
+    conn: Connection, taxpayer_id: int, direction: str, wanted: set[tuple[str, int]],
+    created: set[int] | None = None,
 ) -> dict[tuple[str, int], int]:
-    """Ids of the invoice_month rows for (fplx, kpyf) pairs, creating the missing ones."""
+    """Ids of the invoice_month rows for (fplx, kpyf) pairs, creating the missing ones (whose
+    ids are added to ``created``)."""
     query = sa.select(invoice_month.c.id, invoice_month.c.fplx, invoice_month.c.kpyf).where(
         invoice_month.c.taxpayer_id == taxpayer_id, invoice_month.c.direction == direction
     )
@@ -215,19 +412,25 @@ def _month_ids(
             ],
         )
         found = {(r.fplx, r.kpyf): r.id for r in conn.execute(query) if (r.fplx, r.kpyf) in wanted}
+        if created is not None:
+            created |= {found[pair] for pair in missing}
     return found
 
 
+# One month per statement, both of its scans by month_id: PostgreSQL's statistics lag behind bulk
+# imports (a month just written may be missing from them), and for a list of months at once it
+# took a plan that scanned the whole invoice table twice, however few rows those months held.
 _RENUMBER = sa.text(
     """
     UPDATE invoice SET pos = ranked.rn
     FROM (
-        SELECT id, row_number() OVER (PARTITION BY month_id ORDER BY kprq, invoice_key) AS rn
-        FROM invoice WHERE month_id IN :month_ids
+        SELECT id, row_number() OVER (ORDER BY kprq, invoice_key) AS rn
+        FROM invoice WHERE month_id = :month_id
     ) AS ranked
-    WHERE invoice.id = ranked.id AND (invoice.pos IS NULL OR invoice.pos <> ranked.rn)
+    WHERE invoice.month_id = :month_id AND invoice.id = ranked.id
+      AND (invoice.pos IS NULL OR invoice.pos <> ranked.rn)
     """
-).bindparams(sa.bindparam("month_ids", expanding=True))
+)
 
 _RECOUNT = sa.text(
     """
@@ -243,6 +446,16 @@ def renumber_months(conn: Connection, month_ids: Iterable[int]) -> None:
     """Recompute positions and counts of the given months (after their invoices changed) and bump
     their versions: every write that changes a month's invoices must end here, or API processes
     keep serving the pages they cached under the old version."""
+    _settle_months(conn, month_ids, renumber=True)
+
+
+def count_months(conn: Connection, month_ids: Iterable[int]) -> None:
+    """What renumber_months does for months whose positions are right already (rows copied in
+    with them): recount, bump the version."""
+    _settle_months(conn, month_ids, renumber=False)
+
+
+def _settle_months(conn: Connection, month_ids: Iterable[int], *, renumber: bool) -> None:
     ids = sorted(set(month_ids))
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
@@ -253,7 +466,9 @@ def renumber_months(conn: Connection, month_ids: Iterable[int]) -> None:
             .order_by(invoice_month.c.id)
             .with_for_update()
         ).all()
-        conn.execute(_RENUMBER, {"month_ids": chunk})
+        if renumber:
+            for month_id in chunk:
+                conn.execute(_RENUMBER, {"month_id": month_id})
         conn.execute(_RECOUNT, {"month_ids": chunk, "now": datetime.now(UTC)})
 
 

@@ -12,6 +12,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import orjson
+
 from fapiaohub.domain.codes import FPLX, Family, family_of
 
 
@@ -105,6 +107,11 @@ class Invoice:
             doc[f.name] = value
         return doc
 
+    def doc_json(self) -> bytes:
+        """``wire.dumps(self.to_doc())``, byte for byte, serialised by orjson from the dataclass
+        itself: about ten times faster, and imports store tens of thousands of invoices a run."""
+        return orjson.dumps(self, default=_doc_value, option=orjson.OPT_PASSTHROUGH_DATETIME)
+
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> Invoice:
         kwargs = dict(doc)
@@ -113,6 +120,15 @@ class Invoice:
             kwargs[money] = Decimal(doc[money])
         kwargs["lines"] = [_line_from_doc(line) for line in doc.get("lines", [])]
         return cls(**kwargs)
+
+
+def _doc_value(value: Any) -> str:
+    """Values orjson leaves to us, as to_doc writes them."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    raise TypeError(f"{type(value).__name__} is not part of an invoice document")
 
 
 _LINE_DECIMALS = ("je", "se", "slv")

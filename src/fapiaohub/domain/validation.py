@@ -6,6 +6,7 @@ flag travels with it).
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from decimal import Decimal
@@ -43,6 +44,7 @@ def is_valid_uscc(code: str) -> bool:
     return bool(_USCC.fullmatch(code)) and uscc_check_char(code[:17]) == code[17]
 
 
+@functools.lru_cache(maxsize=65536)  # an import sees the same few hundred parties again and again
 def classify_taxpayer_id(code: str) -> Literal["uscc", "legacy", "invalid"]:
     """uscc: a valid 18-character code; legacy: an older 15/17/20-character id (flag, never
     reject); invalid: anything else, including an 18-character code with a wrong check character."""

@@ -1,0 +1,161 @@
+"""store_invoices: positions, counts, versions and history however invoices arrive, on both databases.
+
+On PostgreSQL a writer thread settles months while the stream goes on: the new invoices of months
+the call creates are held back and copied with their positions, other months are renumbered once
+the batches have moved past them, and the final renumbering covers what came back later. Small
+batches and a small hold limit make every one of those paths run here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import threading
+from collections import defaultdict
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from fapiaohub.collection import repository
+from fapiaohub.collection.repository import Taxpayer, add_taxpayer, store_invoices
+from fapiaohub.demo.generator import demo_taxpayers, generate_taxpayer_month
+from fapiaohub.domain.invoice import Invoice
+from fapiaohub.storage.tables import invoice, invoice_history, invoice_month
+from tests.conftest import Tenant
+
+OWN = demo_taxpayers()[0]
+
+
+@pytest.fixture(autouse=True)
+def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(repository, "BATCH_SIZE", 7)
+    monkeypatch.setattr(repository, "HOLD_LIMIT", 12)
+
+
+@pytest.fixture
+def taxpayer(engine: Engine, tenant: Tenant) -> Taxpayer:
+    with engine.begin() as conn:
+        return add_taxpayer(conn, tenant.corp_id, OWN.nsrsbh, OWN.name)
+
+
+def months_in_runs(per_month: int = 24) -> list[Invoice]:
+    """Invoices received over four months, month after month (as bureau exports list them)."""
+    return [inv for kpyf in (202501, 202502, 202503, 202504)
+            for inv in generate_taxpayer_month(OWN.nsrsbh, OWN.name, "jx", kpyf, per_month)]
+
+
+def assert_settled(engine: Engine, tp: Taxpayer) -> dict[str, int]:
+    """Every month's positions are 1..n in (kprq, invoice_key) order, its count is n and its
+    version was bumped; returns each invoice's position by key."""
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(invoice.c.month_id, invoice.c.kprq, invoice.c.invoice_key, invoice.c.pos)
+                            .where(invoice.c.taxpayer_id == tp.id)).all()
+        months = conn.execute(sa.select(invoice_month.c.id, invoice_month.c.invoice_count, invoice_month.c.version)
+                              .where(invoice_month.c.taxpayer_id == tp.id)).all()
+    by_month: dict[int, list] = defaultdict(list)
+    for row in rows:
+        by_month[row.month_id].append(row)
+    for items in by_month.values():
+        ordered = sorted(items, key=lambda row: (row.kprq, row.invoice_key))
+        assert [row.pos for row in ordered] == list(range(1, len(items) + 1))
+    assert {month.id: month.invoice_count for month in months} == {m: len(v) for m, v in by_month.items()}
+    assert all(month.version >= 1 for month in months)
+    return {row.invoice_key: row.pos for row in rows}
+
+
+@pytest.fixture
+def settling(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """How often the writer copied held months and renumbered months early."""
+    seen = {"copied": 0, "renumbered": 0}
+    copy_held, renumber = repository._BatchWriter._copy_held, repository.renumber_months
+
+    def counting_copy(self: repository._BatchWriter, months: set[int]) -> None:
+        seen["copied"] += len(months)
+        copy_held(self, months)
+
+    def counting_renumber(conn: sa.engine.Connection, month_ids: object) -> None:
+        if threading.current_thread().name == "invoice-writer":
+            seen["renumbered"] += 1
+        renumber(conn, month_ids)
+
+    monkeypatch.setattr(repository._BatchWriter, "_copy_held", counting_copy)
+    monkeypatch.setattr(repository, "renumber_months", counting_renumber)
+    return seen
+
+
+def test_months_in_runs_with_a_repeat_and_a_straggler(engine: Engine, taxpayer: Taxpayer,
+                                                      settling: dict[str, int]) -> None:
+    invoices = months_in_runs()
+    january = [inv for inv in invoices if inv.kpyf == 202501]
+    voided = dataclasses.replace(january[1], fpzt_dm="2")  # seen again while its month is held back
+    straggler = january[-1]
+    stream = [*january[:-1][:15], voided, *january[:-1][15:],
+              *[inv for inv in invoices if inv.kpyf != 202501], straggler]
+    with engine.begin() as conn:
+        counts = store_invoices(conn, taxpayer, "jx", stream, task_id="T-store")
+    assert (counts.inserted, counts.updated, counts.unchanged) == (len(invoices), 1, 0)
+    assert len(assert_settled(engine, taxpayer)) == len(invoices)
+    with engine.connect() as conn:
+        history = conn.execute(sa.select(invoice_history.c.fpzt_dm, invoice_history.c.task_id)).all()
+        status = conn.execute(sa.select(invoice.c.fpzt_dm).where(
+            invoice.c.taxpayer_id == taxpayer.id, invoice.c.invoice_key == voided.key)).scalar_one()
+    assert ("0", "T-store") in [tuple(row) for row in history] and status == "2"
+    if engine.dialect.name == "postgresql":  # the writer thread settled months as it went
+        assert settling["copied"] > 0 and settling["renumbered"] > 0
+
+
+def test_months_interleaved(engine: Engine, taxpayer: Taxpayer) -> None:
+    invoices = months_in_runs()
+    random.Random(7).shuffle(invoices)
+    with engine.begin() as conn:
+        counts = store_invoices(conn, taxpayer, "jx", invoices)
+    assert counts.inserted == len(invoices)
+    assert_settled(engine, taxpayer)
+
+
+def test_a_second_import_into_months_that_have_invoices(engine: Engine, taxpayer: Taxpayer) -> None:
+    invoices = months_in_runs()
+    with engine.begin() as conn:
+        store_invoices(conn, taxpayer, "jx", invoices[::3])
+    with engine.begin() as conn:
+        counts = store_invoices(conn, taxpayer, "jx", invoices)
+    assert (counts.inserted, counts.unchanged) == (len(invoices) - len(invoices[::3]), len(invoices[::3]))
+    positions = assert_settled(engine, taxpayer)
+    with engine.begin() as conn:  # the same again: nothing changes, nothing moves
+        again = store_invoices(conn, taxpayer, "jx", invoices)
+    assert (again.inserted, again.updated, again.unchanged) == (0, 0, len(invoices))
+    assert assert_settled(engine, taxpayer) == positions
+
+
+def test_a_stream_that_fails_halfway_stores_nothing(engine: Engine, taxpayer: Taxpayer) -> None:
+    def failing() -> Iterator[Invoice]:
+        for number, inv in enumerate(months_in_runs()):
+            if number == 60:
+                raise ValueError("the file broke off")
+            yield inv
+
+    with pytest.raises(ValueError, match="broke off"), engine.begin() as conn:
+        store_invoices(conn, taxpayer, "jx", failing())
+    assert not [t for t in threading.enumerate() if t.name == "invoice-writer"]
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(invoice)
+                            .where(invoice.c.taxpayer_id == taxpayer.id)).scalar_one() == 0
+
+
+def test_a_failing_write_fails_the_store(engine: Engine, taxpayer: Taxpayer,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+    real_insert = repository._BatchWriter._insert
+
+    def insert(self: repository._BatchWriter, rows: list) -> None:
+        calls.append(len(rows))
+        if len(calls) == 2:
+            raise RuntimeError("disk full")
+        real_insert(self, rows)
+
+    monkeypatch.setattr(repository._BatchWriter, "_insert", insert)
+    with pytest.raises(RuntimeError, match="disk full"), engine.begin() as conn:
+        store_invoices(conn, taxpayer, "jx", months_in_runs())
+    assert not [t for t in threading.enumerate() if t.name == "invoice-writer"]
