@@ -1,0 +1,250 @@
+"""Benchmark of bureau-export imports (issue 6, figure 5): end to end vs python-calamine's bare read.
+
+    python -m bench.importing [--db URL] [--rows 200000] [--repeat 2]
+
+The import side is exactly what a collection task does for an uploaded file (the `fapiaohub
+import` command): a task with the file is created for a fresh tenant's taxpayer, and
+Worker.run_task reads, validates and stores it in one transaction. Each side runs in its own
+process, so the peak memory reported is the importer's own (VmHWM; ru_maxrss of a child carries
+the parent's peak across fork/exec). Data is generated once under bench/.data (git-ignored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(__file__).resolve().with_name(".data")
+MONTHS = [202500 + month for month in range(1, 13)]
+
+
+def peak_mb(pid: str = "self") -> float:
+    """A process's peak resident memory (VmHWM), in MB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024
+
+
+class ChildPeaks(threading.Thread):
+    """Watches the peak memory of this process's children (the importer reads big sheets in a
+    child process: its memory is the import's too). VmHWM only grows, so the last reading of a
+    child, taken at most INTERVAL before it ends, is its peak or close to it."""
+
+    INTERVAL = 0.05
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.peaks: dict[str, float] = {}
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(self.INTERVAL):
+            for children in Path("/proc/self/task").glob("*/children"):
+                for pid in children.read_text().split():
+                    try:
+                        self.peaks[pid] = peak_mb(pid)
+                    except (OSError, AttributeError):
+                        pass  # it has just ended
+
+    def stop(self) -> float:
+        """The largest peak of any child, in MB (0 when there was none)."""
+        self.done.set()
+        self.join()
+        return max(self.peaks.values(), default=0.0)
+
+
+def taxpayer() -> tuple[str, str]:
+    from fapiaohub.demo.generator import demo_taxpayers
+
+    tp = demo_taxpayers()[0]
+    return tp.nsrsbh, tp.name
+
+
+def _invoices(rows: int) -> Iterator:
+    """Demo invoices received by one taxpayer (进项) over a year, until ``rows`` line rows. A real
+    export is per taxpayer and direction, so every row belongs to the importing taxpayer. 海关缴款书
+    are left out: the bureau's 全量发票查询 does not list them."""
+    from fapiaohub.demo.generator import generate_taxpayer_month
+
+    nsrsbh, name = taxpayer()
+    written = 0
+    while True:
+        for kpyf in MONTHS:
+            for inv in generate_taxpayer_month(nsrsbh, name, "jx", kpyf, rows // 30 + 1):
+                if inv.fplx == "17":
+                    continue
+                yield inv
+                written += len(inv.lines)
+                if written >= rows:
+                    return
+
+
+def build_export(rows: int) -> Path:
+    """The line-layout export of ``rows`` rows (written once, then reused)."""
+    from fapiaohub.importers.bureau_xlsx_writer import write_bureau_export
+
+    DATA.mkdir(exist_ok=True)
+    path = DATA / f"import-jx-{rows}.xlsx"
+    if not path.exists():
+        print(f"  writing a {rows}-row line-layout export (once; kept in {path.parent.name}/)", flush=True)
+        partial = path.with_suffix(".partial.xlsx")
+        write_bureau_export(partial, _invoices(rows))
+        partial.rename(path)
+    return path
+
+
+def new_taxpayer(db_url: str) -> str:
+    """A fresh tenant holding the exporting taxpayer; returns its corpId."""
+    from fapiaohub.auth.service import create_tenant
+    from fapiaohub.collection.repository import add_taxpayer
+    from fapiaohub.storage.engine import make_engine, upgrade
+
+    engine = make_engine(db_url)
+    upgrade(engine)
+    nsrsbh, name = taxpayer()
+    with engine.begin() as conn:
+        creds = create_tenant(conn, f"导入基准{uuid.uuid4().hex[:6]}")
+        add_taxpayer(conn, creds.corp_id, nsrsbh, name)
+    engine.dispose()
+    return creds.corp_id
+
+
+# --- what each child process measures ------------------------------------------------------
+
+def _probe_calamine(path: str) -> dict:
+    import python_calamine
+
+    start = time.perf_counter()
+    book = python_calamine.CalamineWorkbook.from_path(path)
+    rows = sum(1 for name in book.sheet_names for _ in book.get_sheet_by_name(name).iter_rows())
+    return {"seconds": time.perf_counter() - start, "rows": rows}
+
+
+def _probe_read(path: str) -> dict:
+    """The importer's read, invoice assembly and validation, without a database."""
+    from fapiaohub.importers import read_invoices
+    from fapiaohub.importers.base import Parsed
+
+    start = time.perf_counter()
+    parsed = rejected = 0
+    for record in read_invoices(Path(path)):
+        if isinstance(record, Parsed):
+            parsed += 1
+        else:
+            rejected += 1
+    return {"seconds": time.perf_counter() - start, "parsed": parsed, "rejected": rejected}
+
+
+def _probe_import(path: str, db_url: str, corp_id: str) -> dict:
+    """What `fapiaohub import --corp C --nsrsbh N --jxxbz jx FILE` does, timed from the claim on."""
+    from fapiaohub.collection import tasks
+    from fapiaohub.collection.worker import Worker
+    from fapiaohub.storage.engine import make_engine
+
+    engine = make_engine(db_url)
+    nsrsbh, _ = taxpayer()
+    file = Path(path)
+    with engine.begin() as conn:
+        task = tasks.create_task(conn, tasks.NewTask(corp_id, nsrsbh, "jx", None, None, "files", {}))
+        tasks.add_task_file(conn, task["taskId"], 0, file.name, str(file), file.stat().st_size)
+    start = time.perf_counter()
+    Worker(engine).run_task(task["taskId"])
+    seconds = time.perf_counter() - start
+    with engine.connect() as conn:
+        done = tasks.get_task(conn, corp_id, task["taskId"])
+    engine.dispose()
+    return {"seconds": seconds, "state": done["state"], "message": done["message"], "counts": done["counts"]}
+
+
+PROBES = {"calamine": _probe_calamine, "read": _probe_read, "import": _probe_import}
+
+
+def _child(kind: str, *args: str) -> dict:
+    """Run one probe in a fresh Python process; its result with its peak memory (MB)."""
+    done = subprocess.run([sys.executable, "-m", "bench.importing", "--probe", kind, *args], cwd=ROOT,
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"probe {kind} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# --- the figures -----------------------------------------------------------------------------
+
+def import_figures(db_url: str, rows: int = 200_000, repeat: int = 1) -> list[tuple[str, float, str]]:
+    """Import end to end vs calamine's read of the same workbook, interleaved (calamine, import,
+    calamine, import, …, calamine) so that both sides see the same machine load; each import is a
+    first import, into a fresh tenant. Figures are medians."""
+    path = build_export(rows)
+    calamine, imports, peaks = [], [], []
+    corp_id = ""
+    for _ in range(repeat):
+        cal = _child("calamine", str(path))
+        calamine.append(cal["seconds"])
+        corp_id = new_taxpayer(db_url)
+        done = _child("import", str(path), db_url, corp_id)
+        counts = done["counts"]
+        if done["state"] != "processed" or counts["rejected"] or not counts["inserted"]:
+            raise RuntimeError(f"the import did not store every invoice: {done}")
+        imports.append(done["seconds"])
+        peaks.append(done["peak_mb"])
+        print(f"  calamine read {cal['rows']} rows in {cal['seconds']:.1f} s (peak {cal['peak_mb']:.0f} MB);"
+              f" import stored {counts['inserted']} invoices in {done['seconds']:.1f} s"
+              f" (peak {done['peak_mb']:.0f} MB, of which the reader child {done['child_mb']:.0f})", flush=True)
+    calamine.append(_child("calamine", str(path))["seconds"])
+    again = _child("import", str(path), db_url, corp_id)
+    if again["counts"]["inserted"] or again["counts"]["updated"]:
+        raise RuntimeError(f"re-importing the same file changed the store: {again}")
+    print(f"  calamine {calamine[-1]:.1f} s; re-import of the same file (all unchanged)"
+          f" {again['seconds']:.1f} s", flush=True)
+    ratio = statistics.median(imports) / statistics.median(calamine)
+    return [
+        (f"import end to end / calamine read ({rows // 1000}k rows)", ratio, "≤ 3"),
+        ("import peak memory, MB", max(peaks), "< 300"),
+    ]
+
+
+def phase_figures(rows: int = 200_000) -> None:
+    """Where the import's time goes without a database: read + assemble + validate."""
+    path = build_export(rows)
+    cal = _child("calamine", str(path))
+    read = _child("read", str(path))
+    print(f"  calamine {cal['seconds']:.1f} s; read+assemble+validate {read['seconds']:.1f} s"
+          f" ({read['parsed']} invoices, {read['rejected']} rejected, peak {read['peak_mb']:.0f} MB)", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.importing", description=__doc__.splitlines()[0])
+    parser.add_argument("--db", default=f"sqlite:///{DATA / 'import-bench.db'}")
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--phases", action="store_true", help="also time the read without a database")
+    parser.add_argument("--probe", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.probe:
+        kind, *probe_args = args.probe
+        children = ChildPeaks()
+        children.start()
+        result = PROBES[kind](*probe_args)
+        child_mb = children.stop()
+        # the import's memory: this process's peak plus its reader child's (an upper bound)
+        print(json.dumps({**result, "peak_mb": peak_mb() + child_mb, "child_mb": child_mb}))
+        return
+    DATA.mkdir(exist_ok=True)
+    print(f"database {args.db}")
+    if args.phases:
+        phase_figures(args.rows)
+    for name, value, target in import_figures(args.db, args.rows, args.repeat):
+        print(f"{name:48} {value:8.2f}  {target}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
