@@ -32,6 +32,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=100_000, help="unify batches for the cursor figure")
     parser.add_argument("--repeat", type=int, default=50, help="latency samples per request")
     parser.add_argument("--import-rows", type=int, default=200_000)
+    parser.add_argument("--import-repeat", type=int, default=3, help="imports timed (the median counts)")
     parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run of the floor figures")
     parser.add_argument("--load-seconds", type=int, default=60)
     parser.add_argument("--workers", type=int, default=2, help="server processes for the load figure")
@@ -46,7 +47,7 @@ def main() -> None:
     def imports() -> list[Figure]:
         from bench.importing import import_figures
 
-        return import_figures(args.db, args.import_rows)
+        return import_figures(args.db, args.import_rows, args.import_repeat)
 
     measures: dict[str, Callable[[], list[Figure]]] = {
         "floor": lambda: floor_figures(args.db, args.invoices, args.seconds, args.connections),
