@@ -1,9 +1,9 @@
 """store_invoices: positions, counts, versions and history however invoices arrive, on both databases.
 
-On PostgreSQL a writer thread settles months while the stream goes on: the new invoices of months
-the call creates are held back and copied with their positions, other months are renumbered once
-the batches have moved past them, and the final renumbering covers what came back later. Small
-batches and a small hold limit make every one of those paths run here.
+On PostgreSQL a writer thread settles the months the call creates while the stream goes on: their
+new invoices are held back and copied with their positions; months that existed before, and
+whatever came back to a copied month, are renumbered at the end, in id order on the caller's
+thread. Small batches and a small hold limit make every one of those paths run here.
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from __future__ import annotations
 import dataclasses
 import random
 import threading
+import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -67,7 +68,7 @@ def assert_settled(engine: Engine, tp: Taxpayer) -> dict[str, int]:
 
 @pytest.fixture
 def settling(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
-    """How often the writer copied held months and renumbered months early."""
+    """How often the writer copied held months, and renumbered months on its own thread."""
     seen = {"copied": 0, "renumbered": 0}
     copy_held, renumber = repository._BatchWriter._copy_held, repository.renumber_months
 
@@ -102,8 +103,10 @@ def test_months_in_runs_with_a_repeat_and_a_straggler(engine: Engine, taxpayer: 
         status = conn.execute(sa.select(invoice.c.fpzt_dm).where(
             invoice.c.taxpayer_id == taxpayer.id, invoice.c.invoice_key == voided.key)).scalar_one()
     assert ("0", "T-store") in [tuple(row) for row in history] and status == "2"
-    if engine.dialect.name == "postgresql":  # the writer thread settled months as it went
-        assert settling["copied"] > 0 and settling["renumbered"] > 0
+    if engine.dialect.name == "postgresql":  # the writer thread settled new months as it went
+        assert settling["copied"] > 0
+    # months are locked only at the end, all in id order: never one by one as the stream goes
+    assert settling["renumbered"] == 0
 
 
 def test_months_interleaved(engine: Engine, taxpayer: Taxpayer) -> None:
@@ -159,3 +162,40 @@ def test_a_failing_write_fails_the_store(engine: Engine, taxpayer: Taxpayer,
     with pytest.raises(RuntimeError, match="disk full"), engine.begin() as conn:
         store_invoices(conn, taxpayer, "jx", months_in_runs())
     assert not [t for t in threading.enumerate() if t.name == "invoice-writer"]
+
+
+def test_two_writers_of_one_taxpayer_in_opposite_month_orders_both_finish(engine: Engine, taxpayer: Taxpayer) -> None:
+    """Two imports of one taxpayer at once, listing months in opposite orders, would each create
+    and lock months the other then waits for; the second waits for the first instead."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite serialises writers with its database lock: they cannot interleave")
+    invoices = months_in_runs()  # the same kinds every month: both writers need every month
+    forward = invoices[::2]
+    backward = sorted(invoices[1::2], key=lambda inv: -inv.kpyf)
+    first_month_written = threading.Event()
+    failures: list[BaseException] = []
+
+    def pausing(items: list[Invoice]) -> Iterator[Invoice]:
+        for inv in items:
+            if inv.kpyf != items[0].kpyf and not first_month_written.is_set():
+                first_month_written.set()
+                time.sleep(1.0)  # the other writer starts meanwhile
+            yield inv
+
+    def write(items: Iterable[Invoice]) -> None:
+        try:
+            with engine.begin() as conn:
+                store_invoices(conn, taxpayer, "jx", items)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+            first_month_written.set()
+
+    first = threading.Thread(target=write, args=(pausing(forward),))
+    first.start()
+    assert first_month_written.wait(timeout=30)
+    second = threading.Thread(target=write, args=(backward,))
+    second.start()
+    for writer in (first, second):
+        writer.join(timeout=120)
+    assert failures == []
+    assert len(assert_settled(engine, taxpayer)) == len(invoices)

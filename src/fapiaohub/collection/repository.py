@@ -111,12 +111,15 @@ def store_invoices(
     the database's work overlap (psycopg releases the GIL while it waits for the server). Exports
     list invoices by date, so months come in runs: that thread holds the new invoices of a month
     this call created until a batch no longer touches it, then copies them with their positions
-    (no renumbering UPDATE rewrites them), and renumbers the other months written to as soon as
-    the batches have moved past them. The renumbering at the end covers whatever came back later.
-    While ``invoices`` is consumed it must not use ``conn``: on PostgreSQL that thread owns it.
+    (no renumbering UPDATE rewrites them). Months that existed before are renumbered at the end,
+    all together and in id order, as every writer locks them, so that concurrent writers of one
+    taxpayer serialise and never deadlock (a month created here is seen by no one else until
+    commit). While ``invoices`` is consumed it must not use ``conn``: on PostgreSQL that thread
+    owns it.
     """
     counts = WriteCounts()
     writer = _BatchWriter(conn, tp, direction, counts, task_id)
+    lock_writers(conn, tp.id, direction)
     if writer.postgres:
         writer.settle_early(renumber)
         with _WriterThread(writer) as thread:
@@ -129,6 +132,20 @@ def store_invoices(
     if renumber:
         renumber_months(conn, writer.months_to_renumber())
     return counts
+
+
+WRITERS_LOCK = 0x66706862  # "fphb": the namespace of fapiaohub's advisory locks
+
+
+def lock_writers(conn: Connection, taxpayer_id: int, direction: str) -> None:
+    """Make this transaction the only writer of a taxpayer's invoices of one direction until it
+    ends. Writers create months as their files reach them and lock months to renumber them; two
+    at once (a collection task and a unify push, say) could each hold what the other waits for.
+    On PostgreSQL a transaction-scoped advisory lock, which blocks nothing else (task creation
+    locks the taxpayer row, which stays free); SQLite has one writer at a time anyway."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:space, :key)"),
+                     {"space": WRITERS_LOCK, "key": taxpayer_id * 2 + (direction == "xx")})
 
 
 def _batched(items: Iterable[Invoice], size: int) -> Iterator[list[Invoice]]:
@@ -186,20 +203,19 @@ class _BatchWriter:
         self.conn, self.tp, self.direction, self.counts, self.task_id = conn, tp, direction, counts, task_id
         self.postgres = conn.dialect.name == "postgresql"
         self.month_ids: dict[tuple[str, int], int] = {}
-        # settling months early (see store_invoices); off unless settle_early() says otherwise
+        # copying new months with their positions (see store_invoices); off unless settle_early() says so
         self.renumber_settled = False
         self.hold_fresh = False
         self.fresh: set[int] = set()  # months this call created: empty before it
         self.held: dict[int, list[tuple[object, ...]]] = {}  # new rows of fresh months, not copied yet
         self.held_keys: dict[str, int] = {}
         self.copied: set[int] = set()  # fresh months copied with their positions
-        self.unsettled: set[int] = set()  # months written to without positions, not renumbered since
-        self.settled: set[int] = set()  # months renumbered early: once is enough
+        self.unsettled: set[int] = set()  # months written to without positions: renumbered at the end
 
     def settle_early(self, renumber: bool) -> None:
-        """Settle months while the import goes on: when the caller renumbers at the end anyway,
-        and (holding rows back to give them positions) when PostgreSQL orders invoice keys as
-        Python does."""
+        """Settle the months this call creates while the import goes on (holding their rows back
+        to copy them with positions): when the caller renumbers at the end anyway, and when
+        PostgreSQL orders invoice keys as Python does."""
         self.renumber_settled = renumber
         if renumber:
             collation = self.conn.execute(sa.text(
@@ -257,11 +273,11 @@ class _BatchWriter:
         if history:
             conn.execute(sa.insert(invoice_history), history)
         counts.months |= held_now | unpositioned
+        self.unsettled |= unpositioned
         if self.renumber_settled:
             self._copy_held(self.held.keys() - held_now)  # fresh months the batches have moved past
             while len(self.held_keys) > HOLD_LIMIT:
                 self._copy_held({max(self.held, key=lambda month: len(self.held[month]))})
-            self._renumber_settled(unpositioned, touched=unpositioned | held_now)
 
     def finish(self) -> None:
         """Copy what is still held (the last months of the file)."""
@@ -284,19 +300,9 @@ class _BatchWriter:
         self.copied |= months
         count_months(self.conn, months)
 
-    def _renumber_settled(self, unpositioned: set[int], touched: set[int]) -> None:
-        """Renumber the months earlier batches wrote to without positions and this one did not
-        touch (each at most once: a month that comes back is left to the final renumbering)."""
-        settled = self.unsettled - touched - self.settled
-        self.unsettled = (self.unsettled | unpositioned) - settled
-        if settled:
-            renumber_months(self.conn, settled)
-            self.settled |= settled
-
     def months_to_renumber(self) -> set[int]:
         """The months the final renumbering must cover: all that were written to, less those
-        copied with positions or renumbered early and not written to since. (Counting and
-        renumbering lock a month: no other transaction can add to it before this one ends.)"""
+        copied with their positions and not written to since."""
         return self.unsettled if self.renumber_settled else self.counts.months
 
     def _existing(self, keys: list[str]) -> dict[str, Any]:
