@@ -82,8 +82,7 @@ class PostgresPageReads:
         self._waiting: list[tuple[MonthLookup, asyncio.Future[MonthState]]] = []
         self._draining = 0
         self._tasks: set[asyncio.Task[None]] = set()
-        self.batches = 0  # statements sent for month lookups (for tests and benchmarks)
-        self.lookups = 0
+        self.batches = 0  # statements sent for month lookups (the tests check that lookups share them)
 
     async def _connections(self) -> asyncpg.Pool:
         if self._pool is None:
@@ -158,7 +157,6 @@ class PostgresPageReads:
             now_ms(),
         )
         self.batches += 1
-        self.lookups += len(lookups)
         found = {row["i"]: row for row in rows}
         states = []
         for position in range(1, len(lookups) + 1):
