@@ -121,7 +121,8 @@ def store_invoices(
     writer = _BatchWriter(conn, tp, direction, counts, task_id)
     lock_writers(conn, tp.id, direction)
     if writer.postgres:
-        writer.settle_early(renumber)
+        if renumber:  # positions given at copy time must agree with the renumbering they replace
+            writer.hold_new_months()
         with _WriterThread(writer) as thread:
             for batch in _batched(invoices, BATCH_SIZE):
                 thread.write(_prepare(batch, flags or {}))
@@ -203,27 +204,22 @@ class _BatchWriter:
         self.conn, self.tp, self.direction, self.counts, self.task_id = conn, tp, direction, counts, task_id
         self.postgres = conn.dialect.name == "postgresql"
         self.month_ids: dict[tuple[str, int], int] = {}
-        # copying new months with their positions (see store_invoices); off unless settle_early() says so
-        self.renumber_settled = False
-        self.hold_fresh = False
+        self.hold_fresh = False  # hold new months' rows to copy them with positions (see store_invoices)
         self.fresh: set[int] = set()  # months this call created: empty before it
         self.held: dict[int, list[tuple[object, ...]]] = {}  # new rows of fresh months, not copied yet
         self.held_keys: dict[str, int] = {}
         self.copied: set[int] = set()  # fresh months copied with their positions
         self.unsettled: set[int] = set()  # months written to without positions: renumbered at the end
 
-    def settle_early(self, renumber: bool) -> None:
-        """Settle the months this call creates while the import goes on (holding their rows back
-        to copy them with positions): when the caller renumbers at the end anyway, and when
-        PostgreSQL orders invoice keys as Python does."""
-        self.renumber_settled = renumber
-        if renumber:
-            collation = self.conn.execute(sa.text(
-                "SELECT coalesce(c.collname, d.datcollate) FROM pg_attribute a"
-                " JOIN pg_database d ON d.datname = current_database()"
-                " LEFT JOIN pg_collation c ON c.oid = a.attcollation AND c.collname <> 'default'"
-                " WHERE a.attrelid = 'invoice'::regclass AND a.attname = 'invoice_key'")).scalar()
-            self.hold_fresh = str(collation).lower() in CODE_POINT_COLLATIONS
+    def hold_new_months(self) -> None:
+        """Hold back the rows of months this call creates, to copy them with their positions,
+        when PostgreSQL orders invoice keys as Python does."""
+        collation = self.conn.execute(sa.text(
+            "SELECT coalesce(c.collname, d.datcollate) FROM pg_attribute a"
+            " JOIN pg_database d ON d.datname = current_database()"
+            " LEFT JOIN pg_collation c ON c.oid = a.attcollation AND c.collname <> 'default'"
+            " WHERE a.attrelid = 'invoice'::regclass AND a.attname = 'invoice_key'")).scalar()
+        self.hold_fresh = str(collation).lower() in CODE_POINT_COLLATIONS
 
     def write(self, batch: list[_Prepared]) -> None:
         conn, counts, tp = self.conn, self.counts, self.tp
@@ -274,10 +270,9 @@ class _BatchWriter:
             conn.execute(sa.insert(invoice_history), history)
         counts.months |= held_now | unpositioned
         self.unsettled |= unpositioned
-        if self.renumber_settled:
-            self._copy_held(self.held.keys() - held_now)  # fresh months the batches have moved past
-            while len(self.held_keys) > HOLD_LIMIT:
-                self._copy_held({max(self.held, key=lambda month: len(self.held[month]))})
+        self._copy_held(self.held.keys() - held_now)  # fresh months the batches have moved past
+        while len(self.held_keys) > HOLD_LIMIT:
+            self._copy_held({max(self.held, key=lambda month: len(self.held[month]))})
 
     def finish(self) -> None:
         """Copy what is still held (the last months of the file)."""
@@ -303,7 +298,7 @@ class _BatchWriter:
     def months_to_renumber(self) -> set[int]:
         """The months the final renumbering must cover: all that were written to, less those
         copied with their positions and not written to since."""
-        return self.unsettled if self.renumber_settled else self.counts.months
+        return self.unsettled
 
     def _existing(self, keys: list[str]) -> dict[str, Any]:
         if self.postgres:  # one array parameter instead of a thousand: nothing to compile per batch
