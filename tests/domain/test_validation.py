@@ -106,3 +106,14 @@ def test_identity_and_party_findings() -> None:
     special = sample_invoice("01")
     special.gfsbh = ""
     assert [(f.field, f.severity) for f in validate_invoice(special)] == [("gfsbh", "reject")]
+
+
+@pytest.mark.parametrize("region", ["92", "93", "95", "91", "94"])
+def test_numbers_of_the_planned_cities_are_valid(region: str) -> None:
+    # 青岛 92, 宁波 93 and 深圳 95 are seen in real invoices: they issue under codes of their own
+    assert is_valid_sdphm(f"26{region}2000000123456789"[:20])
+
+
+def test_a_number_with_no_region_is_not() -> None:
+    assert not is_valid_sdphm("26992000000123456789")
+    assert not is_valid_sdphm("26002000000123456789")

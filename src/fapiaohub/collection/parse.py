@@ -13,6 +13,7 @@ from typing import Any
 from fapiaohub.collection.render import CUSTOMS_KEYS, VEHICLE_KEYS
 from fapiaohub.domain.codes import Family, family_of
 from fapiaohub.domain.invoice import Invoice, InvoiceLine
+from fapiaohub.domain.money import ValueParseError, parse_amount, parse_datetime
 
 CENT = Decimal("0.01")
 
@@ -27,14 +28,10 @@ def _text(item: dict[str, Any], key: str) -> str:
 
 
 def _money(item: dict[str, Any], key: str) -> Decimal:
-    value = item.get(key, 0)
     try:
-        amount = Decimal(str(value)) if not isinstance(value, Decimal) else value
-    except InvalidOperation:
-        raise ItemError(f"{key}: not an amount: {value!r}") from None
-    if not amount.is_finite():
-        raise ItemError(f"{key}: not an amount: {value!r}")
-    return amount.quantize(CENT)
+        return parse_amount(item.get(key, 0), key)
+    except ValueParseError as exc:
+        raise ItemError(str(exc)) from None
 
 
 def _rate(item: dict[str, Any], key: str) -> Decimal:
@@ -46,13 +43,10 @@ def _rate(item: dict[str, Any], key: str) -> Decimal:
 
 
 def _kprq(value: Any, key: str) -> datetime:
-    text = "" if value is None else str(value).strip()
-    for pattern in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d", "%Y%m%d"):
-        try:
-            return datetime.strptime(text, pattern)
-        except ValueError:
-            continue
-    raise ItemError(f"{key}: not a date: {value!r}")
+    try:
+        return parse_datetime(value, key)
+    except ValueParseError as exc:
+        raise ItemError(str(exc)) from None
 
 
 def _vat_lines(item: dict[str, Any]) -> list[InvoiceLine]:

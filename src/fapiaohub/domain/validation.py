@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
-from fapiaohub.domain.codes import FPLX, Family, family_of
+from fapiaohub.domain.codes import DIGITAL_ONLY, FPLX, Family, family_of
 from fapiaohub.domain.invoice import Invoice
+from fapiaohub.domain.money import CENT
 
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # 31 characters: no I, O, S, V, Z
 USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
@@ -24,10 +25,11 @@ PROVINCES = frozenset({
     "11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37",
     "41", "42", "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64", "65",
 })
+# the 计划单列市 issue 数电 invoices under codes of their own: 91 大连, 92 青岛, 93 宁波, 94 厦门, 95 深圳
+PLANNED_CITIES = frozenset({"91", "92", "93", "94", "95"})
+SDP_REGIONS = PROVINCES | PLANNED_CITIES
 LINE_TOLERANCE = Decimal("0.06")  # Σ line se may differ from se by 0.06 per line …
 TOTAL_TOLERANCE = Decimal("1.27")  # … and by 1.27 at most in total
-# 数电 kinds identified by a 20-digit number alone; 数电 paper kinds keep 发票代码 + 8-digit 号码
-DIGITAL_ONLY = frozenset({"81", "82", "83", "70", "51", "61", "8208"})
 PERSON_BUYER_KINDS = frozenset({"04", "10", "11", "82", "85", "51", "61", "14", "8208"})
 
 
@@ -75,8 +77,14 @@ def describe_fpdm(code: str) -> FpdmInfo | None:
 
 
 def is_valid_sdphm(number: str) -> bool:
-    """A 20-digit 数电 number: 2-digit year, a real province code, channel digit, sequence."""
-    return len(number) == 20 and number.isdigit() and number[2:4] in PROVINCES
+    """A 20-digit 数电 number: 2-digit year, the issuing region (a province or a 计划单列市),
+    channel digit, sequence."""
+    return len(number) == 20 and number.isdigit() and number[2:4] in SDP_REGIONS
+
+
+def is_cent_exact(amount: Decimal) -> bool:
+    """Whether an amount has no digits below the cent (what a write endpoint requires)."""
+    return amount.is_finite() and amount == amount.quantize(CENT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +120,7 @@ def _identity(invoice: Invoice) -> list[Finding]:
         return []
     if fplx in DIGITAL_ONLY:
         if fpdm or not is_valid_sdphm(fphm):
-            return [Finding("fphm", f"数电发票号码{fphm!r}应为20位数字（年份+省份代码+渠道+序号）", "reject")]
+            return [Finding("fphm", f"数电发票号码{fphm!r}应为20位数字（年份+地区代码+渠道+序号）", "reject")]
         return []
     if describe_fpdm(fpdm) is None:
         return [Finding("fpdm", f"发票代码{fpdm!r}应为10位或以0开头的12位数字", "reject")]

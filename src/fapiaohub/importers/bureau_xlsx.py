@@ -9,22 +9,21 @@ that reappear after it was completed are rejected, not merged.
 
 from __future__ import annotations
 
-import functools
-import re
 import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import python_calamine
 from lxml import etree
 
-from fapiaohub.domain.codes import FPLX, TDYWLX
+from fapiaohub.domain.codes import STATUS_BY_NAME, TDYWLX, business_code, kind_by_name, normalise_name
 from fapiaohub.domain.invoice import Invoice, InvoiceLine
+from fapiaohub.domain.money import ValueParseError, parse_amount, parse_datetime, parse_rate
 from fapiaohub.importers.base import Parsed, Rejected, SourceRef, UnreadableFile, checked
 from fapiaohub.importers.row_process import rows_in_child
 from fapiaohub.importers.xlsx_stream import SheetError, StreamingWorkbook
@@ -41,44 +40,7 @@ HEADER_ALIASES = {"数电票号码": "数电发票号码", "购方名称": "购�
 REPEATED = ("开票日期", "发票票种", "销方识别号", "购方识别号", "发票状态")  # the same on every row of an invoice
 REQUIRED = ("发票号码", "开票日期", "销方识别号", "购方识别号", "金额", "税额", "价税合计", "发票票种")
 
-# the bureau's names (brackets normalised to ASCII, 数电票/电子发票 prefixes to 数电发票) → seed fplx
-_BUREAU_KINDS = {
-    "数电发票(增值税专用发票)": "81", "数电发票(普通发票)": "82", "数电发票(增值税普通发票)": "82",
-    "增值税专用发票": "01", "增值税普通发票": "04", "增值税电子专用发票": "08", "增值税电子普通发票": "10",
-    "增值税普通发票(卷式)": "11", "增值税普通发票(卷票)": "11", "通行费电子普通发票": "14",
-    "(道路)通行费电子普通发票": "14", "机动车销售统一发票": "03", "二手车销售统一发票": "15",
-    "数电发票(铁路电子客票)": "51", "数电发票(航空运输电子客票行程单)": "61",
-    "数电纸质发票(增值税专用发票)": "84", "数电纸质发票(普通发票)": "85", "数电纸质发票(增值税普通发票)": "85",
-    "数电发票(机动车销售统一发票)": "83", "数电纸质发票(机动车销售统一发票)": "87",
-    "数电发票(二手车销售统一发票)": "70", "数电纸质发票(二手车销售统一发票)": "88",
-    "数电发票(通行费发票)": "8208", "数电发票(铁路)": "51", "数电发票(航空)": "61",
-    "纸质发票(增值税专用发票)": "84", "纸质发票(增值税普通发票)": "85",
-}
-STATUSES = {"正常": "0", "已作废": "2", "作废": "2", "已红冲": "3", "已红冲-全额": "8", "全额红冲": "8",
-            "已红冲-部分": "7", "部分红冲": "7"}
-TDYWLX_BY_NAME = {name: code for code, name in TDYWLX.items()}
-
-
-def _normalise(name: str) -> str:
-    name = re.sub(r"\s+", "", name).replace("（", "(").replace("）", ")")
-    for prefix in ("数电票(", "电子发票("):
-        if name.startswith(prefix):
-            name = "数电发票(" + name[len(prefix):]
-    return name
-
-
-KIND_BY_NAME = {_normalise(name): code for name, code in _BUREAU_KINDS.items()}
-KIND_BY_NAME.update({_normalise(name): code for code, (name, _) in FPLX.items() if _normalise(name) not in KIND_BY_NAME})
-
-
-@functools.lru_cache(maxsize=1024)
-def _kind_code(name: str) -> str | None:
-    """The fplx of a bureau kind name (an export has a handful: each is normalised once)."""
-    return KIND_BY_NAME.get(_normalise(name))
-
-
-class RowError(ValueError):
-    """A cell that cannot be read; the message names the column and the value."""
+RowError = ValueParseError  # a cell that cannot be read; the message names the column and the value
 
 
 def _check_archive(path: Path) -> int:
@@ -165,7 +127,7 @@ def _find_header(rows: Iterator[list[Any]]) -> tuple[dict[str, int], int] | None
     """The column index of each known header name, and the header's 1-based row number; the header
     is one of the first five rows (a title row may stand above it)."""
     for number, row in enumerate(rows, start=1):
-        names = [HEADER_ALIASES.get(_normalise(str(c)), _normalise(str(c))) for c in row]
+        names = [HEADER_ALIASES.get(normalise_name(str(c)), normalise_name(str(c))) for c in row]
         if "发票号码" in names and "开票日期" in names:
             return {name: index for index, name in enumerate(names) if name}, number
         if number >= 5:
@@ -186,16 +148,7 @@ def _text(value: Any) -> str:
 
 
 def _amount(value: Any, column: str) -> Decimal:
-    if value.__class__ is float or (isinstance(value, (int, float)) and not isinstance(value, bool)):
-        return Decimal(repr(value)).quantize(CENT, ROUND_HALF_UP)
-    text = _text(value).replace(",", "").replace("，", "").replace("¥", "").replace("￥", "")
-    try:
-        amount = Decimal(text)
-    except InvalidOperation:
-        raise RowError(f"{column} {_text(value)!r} is not an amount") from None
-    if not amount.is_finite():
-        raise RowError(f"{column} {text!r} is not an amount")
-    return amount.quantize(CENT, ROUND_HALF_UP)
+    return parse_amount(value, column)
 
 
 _RATES: dict[tuple[type, Any], tuple[Decimal, str | None]] = {}  # a sheet has a handful of distinct rates
@@ -212,40 +165,17 @@ def _rate(value: Any) -> tuple[Decimal, str | None]:
 
 
 def _read_rate(value: Any) -> tuple[Decimal, str | None]:
+    rate = parse_rate(value, "税率")
     text = _text(value).replace(" ", "")
-    if text in ("免税", "不征税", "免征", "***", "*"):
-        return Decimal(0), f"税率为{text}"
-    if text in ("", "0"):
-        return Decimal(0), None
-    try:
-        rate = Decimal(text.rstrip("%"))
-    except InvalidOperation:
-        raise RowError(f"税率 {text!r} is not a tax rate") from None
-    if text.endswith("%") or rate >= 1:
-        rate /= 100
-    if not 0 <= rate < 1:
-        raise RowError(f"税率 {text!r} is not a tax rate")
-    return rate.normalize(), None
-
-
-_DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d",
-                 "%Y年%m月%d日", "%Y%m%d")
+    if rate is None:
+        return Decimal(0), f"税率为{text}（差额征税，未注明税率）"
+    if rate == 0 and text not in ("", "0", "0%"):
+        return rate, f"税率为{text}"
+    return rate, None
 
 
 def _date(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        return value.replace(microsecond=0, tzinfo=None)
-    if isinstance(value, date):
-        return datetime(value.year, value.month, value.day)
-    if isinstance(value, float) and 20000 < value < 80000:  # an Excel serial the reader left as a number
-        return datetime(1899, 12, 30) + timedelta(days=value)
-    text = _text(value)
-    for pattern in _DATE_FORMATS:
-        try:
-            return datetime.strptime(text, pattern)
-        except ValueError:
-            continue
-    raise RowError(f"开票日期 {text!r} is not a date")
+    return parse_datetime(value, "开票日期")
 
 
 @dataclass
@@ -353,7 +283,7 @@ class _SheetReader:
 
     def _header(self, row: list[Any], pending: _Pending) -> Invoice:
         kind_name = _text(row[self.kind])
-        fplx = _kind_code(kind_name)
+        fplx = kind_by_name(kind_name)
         if fplx is None:
             raise RowError(f"发票票种 {kind_name!r} is not a known invoice kind")
         digital = _text(row[self.digital])
@@ -365,7 +295,7 @@ class _SheetReader:
         if fphm.isdigit() and len(fphm) < 8 and not digital:
             fphm = fphm.zfill(8)
         status_text = _text(row[self.status]) or "正常"
-        status = STATUSES.get(status_text.replace(" ", ""))
+        status = STATUS_BY_NAME.get(status_text.replace(" ", ""))
         if status is None:
             raise RowError(f"发票状态 {status_text!r} is not a known status")
         risk = _text(row[self.risk])
@@ -378,7 +308,7 @@ class _SheetReader:
             xfsbh=_text(row[self.xfsbh]).upper(), xfmc=_text(row[self.xfmc]),
             gfsbh=_text(row[self.gfsbh]).upper(), gfmc=_text(row[self.gfmc]),
             kpr=_text(row[self.kpr]), bz=_text(row[self.bz]), fpzt_dm=status,
-            tdywlx=TDYWLX_BY_NAME.get(business, business if business in TDYWLX else ""),
+            tdywlx=business_code(business) or (business if business in TDYWLX else ""),
         )
         if not self.lines_layout:
             inv.je = _amount(row[self.je], "金额")

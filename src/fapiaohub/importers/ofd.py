@@ -14,12 +14,13 @@ import re
 import zipfile
 from collections.abc import Iterator
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 
 from lxml import etree
 
 from fapiaohub.domain.invoice import Invoice, InvoiceLine
+from fapiaohub.domain.money import ValueParseError, parse_amount, parse_datetime
 from fapiaohub.domain.validation import describe_fpdm
 from fapiaohub.importers.base import Parsed, Rejected, SourceRef, UnreadableFile, checked
 from fapiaohub.importers.sdp_xml import parse_xml
@@ -76,19 +77,16 @@ class _Archive:
 
 def _amount(text: str, what: str) -> Decimal:
     try:
-        return Decimal(text.replace(",", "").replace("¥", "").replace("￥", "").strip()).quantize(Decimal("0.01"))
-    except InvalidOperation:
-        raise _Bad(f"{what} {text!r} is not an amount") from None
+        return parse_amount(text, what)
+    except ValueParseError as exc:
+        raise _Bad(str(exc)) from None
 
 
 def _date(text: str, what: str) -> datetime:
-    cleaned = text.strip()
-    for pattern in ("%Y年%m月%d日", "%Y-%m-%d", "%Y%m%d", "%Y-%m-%d %H:%M:%S"):
-        try:
-            return datetime.strptime(cleaned, pattern)
-        except ValueError:
-            continue
-    raise _Bad(f"{what} {text!r} is not a date")
+    try:
+        return parse_datetime(text, what)
+    except ValueParseError as exc:
+        raise _Bad(str(exc)) from None
 
 
 def read_ofd(path: Path) -> Iterator[Parsed | Rejected]:

@@ -7,13 +7,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 
 from pdfminer.high_level import extract_text
 from pdfminer.pdfparser import PDFSyntaxError
 
 from fapiaohub.domain.invoice import Invoice
+from fapiaohub.domain.money import parse_amount
 from fapiaohub.importers.base import Parsed, Rejected, SourceRef, UnreadableFile, checked
 from fapiaohub.importers.ofd import NO_LINES
 
@@ -31,10 +32,7 @@ _DRAWER = re.compile(r"开票人[:：]\s*(\S+)")
 
 
 def _amount(text: str) -> Decimal:
-    try:
-        return Decimal(text.replace(",", "")).quantize(Decimal("0.01"))
-    except InvalidOperation:
-        raise ValueError(f"{text!r} is not an amount") from None
+    return parse_amount(text, "金额")
 
 
 def read_pdf(path: Path) -> Iterator[Parsed | Rejected]:

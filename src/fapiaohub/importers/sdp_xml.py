@@ -4,13 +4,13 @@ DTDs, entities and network access (XXE)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 
 from lxml import etree
 
 from fapiaohub.domain.invoice import Invoice, InvoiceLine
+from fapiaohub.domain.money import ValueParseError, parse_amount, parse_datetime
 from fapiaohub.importers.base import Parsed, Rejected, SourceRef, UnreadableFile, checked
 
 MAX_XML_BYTES = 20 * 1024 * 1024
@@ -21,7 +21,7 @@ KIND_BY_TYPE = (("铁路", "51"), ("航空", "61"), ("二手车", "70"), ("机�
 
 
 class _Missing(ValueError):
-    pass
+    """A required element is missing or unreadable; the message names it."""
 
 
 def parse_xml(data: bytes, path: Path) -> etree._Element:
@@ -45,11 +45,10 @@ def _text(root: etree._Element, xpath: str, *, required: bool = False) -> str:
 
 
 def _amount(root: etree._Element, xpath: str) -> Decimal:
-    text = _text(root, xpath, required=True)
     try:
-        return Decimal(text).quantize(Decimal("0.01"))
-    except InvalidOperation:
-        raise _Missing(f"{xpath} {text!r} is not an amount") from None
+        return parse_amount(_text(root, xpath, required=True), xpath)
+    except ValueParseError as exc:
+        raise _Missing(str(exc)) from None
 
 
 def _kind(root: etree._Element) -> str:
@@ -84,11 +83,10 @@ def _invoice(root: etree._Element) -> Invoice:
     data = root.find("EInvoiceData")
     if data is None:
         raise _Missing("EInvoiceData is missing")
-    issued = _text(root, "TaxSupervisionInfo/IssueTime", required=True)
     try:
-        kprq = datetime.fromisoformat(issued.replace("T", " "))
-    except ValueError:
-        raise _Missing(f"TaxSupervisionInfo/IssueTime {issued!r} is not a time") from None
+        kprq = parse_datetime(_text(root, "TaxSupervisionInfo/IssueTime", required=True), "TaxSupervisionInfo/IssueTime")
+    except ValueParseError as exc:
+        raise _Missing(str(exc)) from None
     lines = [
         InvoiceLine(
             mc=_text(item, "ItemName"), je=_amount(item, "Amount"), se=_amount(item, "ComTaxAm"),
