@@ -90,7 +90,7 @@ def _invoices(rows: int) -> Iterator:
 
 def build_export(rows: int) -> Path:
     """The line-layout export of ``rows`` rows (written once, then reused)."""
-    from fapiaohub.importers.bureau_xlsx_writer import write_bureau_export
+    from fapiaohub.shapes.bureau_layout import write_bureau_export
 
     DATA.mkdir(exist_ok=True)
     path = DATA / f"import-jx-{rows}.xlsx"

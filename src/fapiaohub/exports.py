@@ -18,7 +18,7 @@ from fapiaohub.client import Client
 from fapiaohub.collection.repository import find_taxpayer
 from fapiaohub.domain.codes import FPZT, fplx_name
 from fapiaohub.domain.invoice import Invoice
-from fapiaohub.importers.bureau_xlsx_writer import write_bureau_export
+from fapiaohub.shapes.bureau_layout import write_bureau_export
 from fapiaohub.storage.tables import invoice
 
 FORMATS = ("xlsx", "csv", "jsonl")

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from fapiaohub.collection.repository import add_taxpayer
 from fapiaohub.collection.worker import Worker
 from fapiaohub.demo.generator import demo_taxpayers, iter_demo_invoices
-from fapiaohub.importers.bureau_xlsx_writer import write_bureau_export
+from fapiaohub.shapes.bureau_layout import write_bureau_export
 from fapiaohub.storage.tables import invoice
 from tests.conftest import Tenant
 

@@ -17,8 +17,8 @@ from fapiaohub.domain.invoice import Invoice
 from fapiaohub.importers import read_invoices
 from fapiaohub.importers.base import Parsed, Rejected, UnreadableFile
 from fapiaohub.importers.bureau_xlsx import read_bureau_export
-from fapiaohub.importers.bureau_xlsx_writer import VARIATIONS, write_bureau_export
 from fapiaohub.importers.xlsx_stream import StreamingWorkbook
+from fapiaohub.shapes.bureau_layout import VARIATIONS, write_bureau_export
 
 
 def sample(count: int = 240) -> list[Invoice]:

@@ -11,7 +11,7 @@ from fapiaohub.demo.generator import iter_demo_invoices
 from fapiaohub.importers import read_invoices
 from fapiaohub.importers.base import Parsed, Rejected, UnreadableFile
 from fapiaohub.importers.ofd import NO_LINES, _Archive
-from fapiaohub.importers.writers import write_ofd
+from tests.writers.ofd import write_ofd
 
 
 def invoices_of(*kinds: str, count: int = 6) -> list:

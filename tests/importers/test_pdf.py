@@ -13,7 +13,7 @@ from fapiaohub.demo.generator import iter_demo_invoices
 from fapiaohub.importers import read_invoices
 from fapiaohub.importers.base import Parsed, Rejected, UnreadableFile
 from fapiaohub.importers.ofd import NO_LINES
-from fapiaohub.importers.writers import write_pdf
+from tests.writers.pdf import write_pdf
 
 
 @pytest.mark.parametrize("fplx", ["81", "82", "08", "10"])

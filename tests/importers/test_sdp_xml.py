@@ -9,7 +9,7 @@ import pytest
 from fapiaohub.demo.generator import iter_demo_invoices
 from fapiaohub.importers import read_invoices
 from fapiaohub.importers.base import Parsed, Rejected, UnreadableFile
-from fapiaohub.importers.writers import write_einvoice_xml
+from tests.writers.einvoice_xml import write_einvoice_xml
 
 
 def digital_invoices() -> list:

@@ -21,9 +21,9 @@ import python_calamine
 
 from fapiaohub.demo.generator import iter_demo_invoices
 from fapiaohub.importers import xlsx_stream
-from fapiaohub.importers.bureau_xlsx_writer import VARIATIONS, write_bureau_export
 from fapiaohub.importers.row_process import rows_in_child
 from fapiaohub.importers.xlsx_stream import SheetError, StreamingWorkbook
+from fapiaohub.shapes.bureau_layout import VARIATIONS, write_bureau_export
 
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 STYLES = f"""<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
