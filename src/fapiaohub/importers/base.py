@@ -43,6 +43,15 @@ class Rejected:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """Something passed over on purpose, not an error: a sheet the reader does not understand, a
+    row outside the task's month. Counted and listed, never a reason to refuse the file."""
+
+    source: SourceRef
+    reason: str
+
+
 class UnreadableFile(Exception):
     """The file as a whole cannot be read (wrong format, corrupt, too large when decompressed):
     nothing from it may be stored."""
@@ -53,7 +62,7 @@ class UnreadableFile(Exception):
         self.reason = reason
 
 
-ImportRecord = Parsed | Rejected
+ImportRecord = Parsed | Rejected | Skipped
 
 
 def checked(invoice: Invoice, source: SourceRef, flags: list[str] | None = None) -> Parsed | Rejected:
