@@ -18,7 +18,7 @@ from fapiaohub.collection.tasks import ClaimedTask, TaskResult, task_files
 from fapiaohub.domain.codes import CUSTOMS_PAYMENT, FPLX, RESULT_CODES
 from fapiaohub.domain.invoice import Invoice
 from fapiaohub.importers import read_invoices
-from fapiaohub.importers.base import Parsed, Rejected, SourceRef, UnreadableFile
+from fapiaohub.importers.base import ImportRecord, Rejected, Skipped, SourceRef, UnreadableFile
 from fapiaohub.storage.tables import sandbox_behaviour
 
 DEFAULT_SANDBOX_INVOICES = 40  # per kind-agnostic month, when no behaviour row says otherwise
@@ -38,6 +38,7 @@ class Tally:
     rejections: list[dict[str, object]] = field(default_factory=list)
     rejected: int = 0
     months: set[int] = field(default_factory=set)
+    skipped: list[dict[str, object]] = field(default_factory=list)
 
     def record(self, counts: repository.WriteCounts) -> None:
         self.inserted += counts.inserted
@@ -51,6 +52,7 @@ class Tally:
         self.rejected += other.rejected
         self.rejections += other.rejections
         self.months |= other.months
+        self.skipped += other.skipped
 
     def reject(self, source: SourceRef, reason: str) -> None:
         self.rejected += 1
@@ -119,14 +121,14 @@ def run_files(engine: Engine, task: ClaimedTask, check: Callable[[], None],
     return tally.result()
 
 
-def _reporting(records: Iterator[Parsed | Rejected], name: str, progress: Progress) -> Iterator[Parsed | Rejected]:
+def _reporting(records: Iterator[ImportRecord], name: str, progress: Progress) -> Iterator[ImportRecord]:
     for count, record in enumerate(records, start=1):
         if count % 500 == 0:
             progress(name, count, False)
         yield record
 
 
-def _accepted(task: ClaimedTask, records: Iterator[Parsed | Rejected], name: str,
+def _accepted(task: ClaimedTask, records: Iterator[ImportRecord], name: str,
               tally: Tally, flags: dict[str, list[str]]) -> Iterator[Invoice]:
     """The invoices of a file that belong to the task; everything else is tallied as rejected.
     The soft findings of flagged invoices are collected in ``flags`` as they pass."""
@@ -134,6 +136,10 @@ def _accepted(task: ClaimedTask, records: Iterator[Parsed | Rejected], name: str
         source = SourceRef(name, record.source.sheet, record.source.row)
         if isinstance(record, Rejected):
             tally.reject(source, record.reason)
+            continue
+        if isinstance(record, Skipped):
+            tally.skipped.append({"file": source.file, "sheet": source.sheet, "row": source.row,
+                                  "reason": record.reason})
             continue
         reason = _accept(task, record.invoice)
         if reason is not None:
