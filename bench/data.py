@@ -13,12 +13,12 @@ from sqlalchemy.engine import Engine
 
 from fapiaohub import wire
 from fapiaohub.auth.service import create_tenant
-from fapiaohub.collection.repository import add_taxpayer, find_taxpayer, store_invoices
 from fapiaohub.demo.generator import DEMO_CORP_ID, generate_taxpayer_month
 from fapiaohub.demo.load import DEMO_APP_KEY, DEMO_APP_SECURITY, load_demo
 from fapiaohub.domain.invoice import Invoice
-from fapiaohub.storage.engine import make_engine, upgrade
-from fapiaohub.storage.tables import (
+from fapiaohub.store.engine import make_engine, upgrade
+from fapiaohub.store.invoices import add_taxpayer, find_taxpayer, store_invoices
+from fapiaohub.store.tables import (
     corporation,
     invoice,
     invoice_month,

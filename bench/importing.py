@@ -105,8 +105,8 @@ def build_export(rows: int) -> Path:
 def new_taxpayer(db_url: str) -> str:
     """A fresh tenant holding the exporting taxpayer; returns its corpId."""
     from fapiaohub.auth.service import create_tenant
-    from fapiaohub.collection.repository import add_taxpayer
-    from fapiaohub.storage.engine import make_engine, upgrade
+    from fapiaohub.store.engine import make_engine, upgrade
+    from fapiaohub.store.invoices import add_taxpayer
 
     engine = make_engine(db_url)
     upgrade(engine)
@@ -146,9 +146,9 @@ def _probe_read(path: str) -> dict:
 
 def _probe_import(path: str, db_url: str, corp_id: str) -> dict:
     """What `fapiaohub import --corp C --nsrsbh N --jxxbz jx FILE` does, timed from the claim on."""
-    from fapiaohub.collection import tasks
-    from fapiaohub.collection.worker import Worker
-    from fapiaohub.storage.engine import make_engine
+    from fapiaohub.store.engine import make_engine
+    from fapiaohub.tasks import repository as tasks
+    from fapiaohub.tasks.worker import Worker
 
     engine = make_engine(db_url)
     nsrsbh, _ = taxpayer()

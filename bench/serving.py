@@ -26,7 +26,7 @@ from bench.data import (
 )
 from bench.server import COLLECT, DATA, Server, WrkRun, bench_server, fapiaohub_serve, wrk, wrk_available
 from fapiaohub.demo.generator import DEMO_MONTHS, demo_taxpayers
-from fapiaohub.storage.tables import invoice_month, taxpayer, unify_batch
+from fapiaohub.store.tables import invoice_month, taxpayer, unify_batch
 
 Figure = tuple[str, float, str]
 UNIFY = "/api/openapi/v2.1/invoice/unify"

@@ -14,10 +14,10 @@ from sqlalchemy.engine import Engine, make_url
 
 from fapiaohub.api.app import create_app
 from fapiaohub.auth.service import TenantCredentials, create_tenant
-from fapiaohub.collection.repository import Taxpayer
 from fapiaohub.config import Settings
 from fapiaohub.domain.invoice import Invoice
-from fapiaohub.storage.engine import make_engine, upgrade
+from fapiaohub.store.engine import make_engine, upgrade
+from fapiaohub.store.invoices import Taxpayer
 
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -125,8 +125,8 @@ class Seeded:
 def seed_tenant(engine: Engine, tenant: Tenant, total: int) -> Seeded:
     from collections import defaultdict
 
-    from fapiaohub.collection.repository import add_taxpayer, store_invoices
     from fapiaohub.demo.generator import demo_taxpayers, iter_demo_invoices
+    from fapiaohub.store.invoices import add_taxpayer, store_invoices
 
     grouped: dict[tuple[str, str], list] = defaultdict(list)
     for item in iter_demo_invoices(total):

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from fapiaohub import config
-from fapiaohub.storage.engine import make_engine, upgrade
+from fapiaohub.store.engine import make_engine, upgrade
 
 app = typer.Typer(help="fapiaohub: a self-hosted invoice data hub speaking the Ekuaibao invoice API.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -103,8 +103,8 @@ def taxpayer_add(
     as_json: JsonOption = False,
 ) -> None:
     """Register a taxpayer of a corporation, with invoice collection on unless --no-collection."""
-    from fapiaohub.collection.repository import add_taxpayer
     from fapiaohub.domain.validation import classify_taxpayer_id
+    from fapiaohub.store.invoices import add_taxpayer
 
     nsrsbh = nsrsbh.strip().upper()
     kind = classify_taxpayer_id(nsrsbh)
@@ -131,7 +131,7 @@ def taxpayer_add(
 def _require_corporation(conn: Connection, corp: str) -> None:
     import sqlalchemy as sa
 
-    from fapiaohub.storage.tables import corporation
+    from fapiaohub.store.tables import corporation
 
     if conn.execute(sa.select(corporation.c.id).where(corporation.c.id == corp)).first() is None:
         _fail(f"no corporation with corpId {corp!r} (create one with `fapiaohub tenant create`)")
@@ -222,8 +222,8 @@ def worker(
     import signal
     import threading
 
-    from fapiaohub.collection.worker import Worker
     from fapiaohub.logs import LOG_CONFIG
+    from fapiaohub.tasks.worker import Worker
 
     logging.config.dictConfig(LOG_CONFIG)
     stop = threading.Event()
@@ -243,9 +243,10 @@ def import_files(
     as_json: JsonOption = False,
 ) -> None:
     """Import invoice files as a collection task, here and now; prints what was stored and rejected."""
-    from fapiaohub.collection import tasks
-    from fapiaohub.collection.query import QueryError, check_direction, check_kpyf
-    from fapiaohub.collection.worker import Worker
+    from fapiaohub.collection.query import check_direction, check_kpyf
+    from fapiaohub.errors import BusinessError
+    from fapiaohub.tasks import repository
+    from fapiaohub.tasks.worker import Worker
 
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
@@ -256,13 +257,13 @@ def import_files(
         month = check_kpyf(kpyf) if kpyf else None
         with engine.begin() as conn:
             _require_corporation(conn, corp)
-            task = tasks.create_task(conn, tasks.NewTask(corp, nsrsbh, jxxbz, month, None, "files", {}))
+            task = repository.create_task(conn, repository.NewTask(corp, nsrsbh, jxxbz, month, None, "files", {}))
             for seq, path in enumerate(files):
-                tasks.add_task_file(conn, task["taskId"], seq, path.name, str(path.resolve()),
+                repository.add_task_file(conn, task["taskId"], seq, path.name, str(path.resolve()),
                                     path.stat().st_size)
-    except QueryError as err:
+    except BusinessError as err:
         _fail(f"{err.message} (code {err.code})")
-    if task["state"] != tasks.TO_PROCESS:
+    if task["state"] != repository.TO_PROCESS:
         _fail(f"task {task['taskId']} is {task['state']}: {task['message']}")
     with Progress(TextColumn("importing {task.fields[name]}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("files, {task.fields[records]} records read"),
@@ -277,7 +278,7 @@ def import_files(
 
         Worker(engine).run_task(task["taskId"], progress)
     with engine.connect() as conn:
-        result = tasks.get_task(conn, corp, task["taskId"])
+        result = repository.get_task(conn, corp, task["taskId"])
     if as_json:
         _print_json(result)
     else:
@@ -288,7 +289,7 @@ def import_files(
         for rejection in result["rejections"][:20]:
             where = ", ".join(str(part) for part in (rejection["file"], rejection["sheet"], rejection["row"]) if part)
             console.print(f"  rejected {where}: {rejection['reason']}", markup=False)
-    if result["state"] != tasks.PROCESSED:
+    if result["state"] != repository.PROCESSED:
         raise typer.Exit(1)
 
 
@@ -303,8 +304,8 @@ def sandbox_set(
     db: DbOption = None,
 ) -> None:
     """Configure how the sandbox tax bureau answers a taxpayer's collection tasks."""
-    from fapiaohub.collection.repository import find_taxpayer
-    from fapiaohub.collection.sources import set_sandbox_behaviour
+    from fapiaohub.store.invoices import find_taxpayer
+    from fapiaohub.tasks.sources import set_sandbox_behaviour
 
     engine = _engine(db)
     with engine.connect() as conn:
@@ -335,13 +336,14 @@ def export_command(
 ) -> None:
     """Export a taxpayer's invoices of a range of months, from the local store or a remote server."""
     from fapiaohub.client import FapiaohubError
-    from fapiaohub.collection.query import QueryError, check_direction, check_kpyf
+    from fapiaohub.collection.query import check_direction, check_kpyf
+    from fapiaohub.errors import BusinessError
     from fapiaohub.exports import FORMATS, export, local_invoices, remote_invoices
 
     try:
         check_direction(jxxbz)
         start, end = check_kpyf(first), check_kpyf(last)
-    except QueryError as err:
+    except BusinessError as err:
         _fail(err.message)
     if start > end:
         _fail(f"--from {first} is after --to {last}")

@@ -17,8 +17,8 @@ import sqlalchemy as sa
 
 from fapiaohub.domain.codes import Family
 from fapiaohub.domain.validation import is_valid_uscc
-from fapiaohub.storage.engine import make_engine
-from fapiaohub.storage.tables import unify_batch
+from fapiaohub.store.engine import make_engine
+from fapiaohub.store.tables import unify_batch
 from tests.seedspec import assert_same_shape, collection_examples
 
 pytestmark = pytest.mark.slow

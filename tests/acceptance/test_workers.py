@@ -16,16 +16,16 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from fapiaohub.auth.service import create_tenant
-from fapiaohub.collection import tasks
-from fapiaohub.collection.repository import add_taxpayer, find_taxpayer
-from fapiaohub.collection.sources import set_sandbox_behaviour
-from fapiaohub.collection.worker import Worker
 from fapiaohub.demo.generator import demo_taxpayers
 from fapiaohub.demo.load import DEMO_APP_KEY, DEMO_APP_SECURITY
 from fapiaohub.domain.codes import FPLX
 from fapiaohub.domain.validation import uscc_check_char
-from fapiaohub.storage.engine import make_engine, upgrade
-from fapiaohub.storage.tables import collection_task, invoice
+from fapiaohub.store.engine import make_engine, upgrade
+from fapiaohub.store.invoices import add_taxpayer, find_taxpayer
+from fapiaohub.store.tables import collection_task, invoice
+from fapiaohub.tasks import repository as tasks
+from fapiaohub.tasks.sources import set_sandbox_behaviour
+from fapiaohub.tasks.worker import Worker
 from tests.acceptance.test_cli import FAPIAOHUB, free_port, wait_until_up
 
 pytestmark = pytest.mark.slow

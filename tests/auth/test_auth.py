@@ -9,7 +9,7 @@ from sqlalchemy.engine import Engine
 
 from fapiaohub.auth import service
 from fapiaohub.logs import RedactSecrets
-from fapiaohub.storage.tables import access_token, api_app
+from fapiaohub.store.tables import access_token, api_app
 from tests.conftest import Tenant
 
 TOKEN_URL = "/api/openapi/v1/auth/getAccessToken"

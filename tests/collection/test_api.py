@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import Engine
 
-from fapiaohub.collection.repository import add_taxpayer, store_invoices
 from fapiaohub.domain.codes import FPLX, ROLL_TICKET, Family, family_of
+from fapiaohub.store.invoices import add_taxpayer, store_invoices
 from tests.conftest import Seeded, Tenant
 from tests.seedspec import (
     assert_same_shape,

@@ -13,11 +13,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from fapiaohub.collection.repository import add_taxpayer
-from fapiaohub.collection.worker import Worker
 from fapiaohub.demo.generator import demo_taxpayers, iter_demo_invoices
 from fapiaohub.shapes.bureau_layout import write_bureau_export
-from fapiaohub.storage.tables import invoice
+from fapiaohub.store.invoices import add_taxpayer
+from fapiaohub.store.tables import invoice
+from fapiaohub.tasks.worker import Worker
 from tests.conftest import Tenant
 
 BASE = "/api/openapi/v2/invoice/v2/collectionTask"
@@ -148,7 +148,7 @@ def test_a_file_broken_halfway_stores_nothing_from_it(tenant: Tenant, engine: En
     from tests.importers.test_bureau_xlsx import truncated
 
     monkeypatch.setattr("fapiaohub.importers.bureau_xlsx.STREAM_ABOVE", 0)
-    monkeypatch.setattr("fapiaohub.collection.repository.BATCH_SIZE", 10)
+    monkeypatch.setattr("fapiaohub.store.invoices.BATCH_SIZE", 10)
     with engine.begin() as conn:
         add_taxpayer(conn, tenant.corp_id, TAXPAYER.nsrsbh, TAXPAYER.name)
     good, jx, _ = export(tmp_path)

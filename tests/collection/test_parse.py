@@ -7,10 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from fapiaohub.collection.parse import ItemError, invoice_from_item
-from fapiaohub.collection.render import render_collection_item
 from fapiaohub.demo.generator import iter_demo_invoices
 from fapiaohub.domain.codes import FPLX
+from fapiaohub.shapes.collection_item import render_collection_item
+from fapiaohub.shapes.collection_parse import ItemError, invoice_from_item
 from tests.factories import sample_invoice
 
 

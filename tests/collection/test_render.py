@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from fapiaohub.collection.render import collection_item, render_collection_item
 from fapiaohub.domain.codes import FPLX, ROLL_TICKET, Family, family_of
+from fapiaohub.shapes.collection_item import collection_item, render_collection_item
 from tests.factories import sample_invoice
 from tests.seedspec import (
     assert_same_shape,

@@ -19,11 +19,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from fapiaohub.collection import repository
-from fapiaohub.collection.repository import Taxpayer, add_taxpayer, store_invoices
 from fapiaohub.demo.generator import demo_taxpayers, generate_taxpayer_month
 from fapiaohub.domain.invoice import Invoice
-from fapiaohub.storage.tables import invoice, invoice_history, invoice_month
+from fapiaohub.store import invoices as repository
+from fapiaohub.store.invoices import Taxpayer, add_taxpayer, store_invoices
+from fapiaohub.store.tables import invoice, invoice_history, invoice_month
 from tests.conftest import Tenant
 
 OWN = demo_taxpayers()[0]

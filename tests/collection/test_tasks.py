@@ -9,12 +9,12 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from fapiaohub.collection.repository import add_taxpayer, find_taxpayer, store_invoices
-from fapiaohub.collection.sources import set_sandbox_behaviour
-from fapiaohub.collection.worker import Worker
 from fapiaohub.demo.generator import generate_taxpayer_month
 from fapiaohub.domain.codes import RESULT_CODES
-from fapiaohub.storage.tables import invoice, invoice_history
+from fapiaohub.store.invoices import add_taxpayer, find_taxpayer, store_invoices
+from fapiaohub.store.tables import invoice, invoice_history
+from fapiaohub.tasks.sources import set_sandbox_behaviour
+from fapiaohub.tasks.worker import Worker
 from tests.conftest import Tenant
 
 BASE = "/api/openapi/v2/invoice/v2/collectionTask"

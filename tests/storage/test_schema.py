@@ -12,8 +12,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.engine import Engine
 
-from fapiaohub.storage.engine import alembic_config, make_engine, normalise_url, upgrade
-from fapiaohub.storage.tables import Money, metadata
+from fapiaohub.store.engine import alembic_config, make_engine, normalise_url, upgrade
+from fapiaohub.store.tables import Money, metadata
 
 
 def test_migrations_match_the_tables(engine: Engine) -> None:

@@ -11,18 +11,23 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from fapiaohub.api.responses import ApiError, error_response
 from fapiaohub.auth.routes import router as auth_router
-from fapiaohub.collection.page_cache import PageCache
-from fapiaohub.collection.page_reads import open_page_reads
 from fapiaohub.collection.routes import router as collection_router
-from fapiaohub.collection.task_routes import router as task_router
-from fapiaohub.collection.worker import Worker
 from fapiaohub.config import Settings, load_settings
-from fapiaohub.storage.engine import make_engine
+from fapiaohub.errors import BusinessError, HttpError
+from fapiaohub.shapes.envelope import JSON, envelope, error_body
+from fapiaohub.store.engine import make_engine
+from fapiaohub.store.page_cache import PageCache
+from fapiaohub.store.page_reads import open_page_reads
+from fapiaohub.tasks.routes import router as task_router
+from fapiaohub.tasks.worker import Worker
 from fapiaohub.unify.routes import router as unify_router
 
 log = logging.getLogger("fapiaohub.api")
+
+
+def error_response(status: int, message: str) -> Response:
+    return Response(error_body(status, message), status_code=status, media_type=JSON)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -57,9 +62,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(task_router)
     app.include_router(unify_router)
 
-    @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> Response:
+    @app.exception_handler(HttpError)
+    async def _http_error_raised(_: Request, exc: HttpError) -> Response:
         return error_response(exc.status, exc.message)
+
+    @app.exception_handler(BusinessError)
+    async def _business_error(request: Request, exc: BusinessError) -> Response:
+        # the envelope names the calling corporation, which the auth dependency put on the request
+        corp_id = getattr(request.state, "corp_id", "")
+        return Response(envelope(corp_id, exc.code, exc.message, None), media_type=JSON)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(_: Request, exc: RequestValidationError) -> Response:

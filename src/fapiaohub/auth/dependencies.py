@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from fapiaohub.api.responses import UNAUTHORIZED, ApiError
 from fapiaohub.auth.service import corporation_for_token
+from fapiaohub.errors import UNAUTHORIZED, HttpError
 
 
 def require_corporation(request: Request, accessToken: str | None = None) -> str:  # noqa: N803
     """The corporation of a live ``accessToken`` query parameter; 403 otherwise."""
     if not accessToken:
-        raise ApiError(403, UNAUTHORIZED)
+        raise HttpError(403, UNAUTHORIZED)
     with request.app.state.engine.connect() as conn:
         corp_id = corporation_for_token(conn, accessToken)
     if corp_id is None:
-        raise ApiError(403, UNAUTHORIZED)
+        raise HttpError(403, UNAUTHORIZED)
     return corp_id

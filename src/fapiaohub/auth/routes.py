@@ -9,9 +9,10 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.engine import Connection, Engine
 
 from fapiaohub import wire
-from fapiaohub.api.responses import INVALID_KEYS, JSON, UNAUTHORIZED, ApiError
 from fapiaohub.auth import service
 from fapiaohub.config import Settings
+from fapiaohub.errors import INVALID_KEYS, UNAUTHORIZED, HttpError
+from fapiaohub.shapes.envelope import JSON
 
 router = APIRouter()
 
@@ -45,7 +46,7 @@ async def _token_answer(
 
     pair = await run_in_threadpool(run)
     if pair is None:
-        raise ApiError(403, refused)
+        raise HttpError(403, refused)
     return _token_body(pair)
 
 
@@ -55,11 +56,11 @@ async def get_access_token(request: Request) -> Response:
     try:
         body = wire.loads(await request.body())
     except wire.JSONDecodeError:
-        raise ApiError(403, INVALID_KEYS) from None
+        raise HttpError(403, INVALID_KEYS) from None
     app_key = body.get("appKey") if isinstance(body, dict) else None
     app_security = body.get("appSecurity") if isinstance(body, dict) else None
     if not isinstance(app_key, str) or not isinstance(app_security, str) or not app_key:
-        raise ApiError(403, INVALID_KEYS)
+        raise HttpError(403, INVALID_KEYS)
     return await _token_answer(
         request, lambda conn, ttl: service.get_access_token(conn, app_key, app_security, ttl), INVALID_KEYS
     )
@@ -73,7 +74,7 @@ async def refresh_token(
     powerCode: str | None = None,  # noqa: N803 - accepted and ignored, as Ekuaibao's callers send 219904
 ) -> Response:
     if not accessToken or not refreshToken:
-        raise ApiError(403, UNAUTHORIZED)
+        raise HttpError(403, UNAUTHORIZED)
     return await _token_answer(
         request, lambda conn, ttl: service.refresh_token(conn, accessToken, refreshToken, ttl), UNAUTHORIZED
     )

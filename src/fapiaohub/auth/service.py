@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from fapiaohub.storage.tables import access_token, api_app, corporation
+from fapiaohub.store.tables import access_token, api_app, corporation
 
 _ID_ALPHABET = string.ascii_letters + string.digits
 

@@ -14,8 +14,8 @@ from fapiaohub.client import _core
 from fapiaohub.client.errors import AuthError, FapiaohubError
 from fapiaohub.client.sync import Checkpoint, CollectionPage, kinds
 from fapiaohub.client.types import CollectionItem, Task, UnifyBatch
-from fapiaohub.collection.parse import invoice_from_item
 from fapiaohub.domain.invoice import Invoice
+from fapiaohub.shapes.collection_parse import invoice_from_item
 
 
 class AsyncClient:

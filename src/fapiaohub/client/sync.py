@@ -14,9 +14,9 @@ import httpx
 from fapiaohub.client import _core
 from fapiaohub.client.errors import AuthError, FapiaohubError
 from fapiaohub.client.types import CollectionItem, Task, UnifyBatch
-from fapiaohub.collection.parse import invoice_from_item
 from fapiaohub.domain.codes import CUSTOMS_PAYMENT, FPLX
 from fapiaohub.domain.invoice import Invoice
+from fapiaohub.shapes.collection_parse import invoice_from_item
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,8 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from fapiaohub.api.responses import JSON, ApiError
 from fapiaohub.collection import service
+from fapiaohub.errors import HttpError
+from fapiaohub.shapes.envelope import JSON
 
 router = APIRouter()
 
@@ -51,6 +52,6 @@ async def bounded_body(request: Request) -> bytes:
     async for chunk in request.stream():
         size += len(chunk)
         if size > MAX_BODY_BYTES:
-            raise ApiError(413, f"请求体过大：上限{MAX_BODY_BYTES}字节")
+            raise HttpError(413, f"请求体过大：上限{MAX_BODY_BYTES}字节")
         chunks.append(chunk)
     return b"".join(chunks)

@@ -10,36 +10,37 @@ from __future__ import annotations
 import math
 
 from fapiaohub import wire
-from fapiaohub.api.responses import UNAUTHORIZED, ApiError, envelope
 from fapiaohub.auth.service import secret_digest
-from fapiaohub.collection.page_cache import PageCache, PageKey
-from fapiaohub.collection.page_reads import MonthLookup, PageReads
-from fapiaohub.collection.query import CollectionQuery, QueryError, parse_collection_query
-from fapiaohub.collection.repository import MonthSlot
+from fapiaohub.collection.query import CollectionQuery, parse_collection_query
 from fapiaohub.domain.codes import RESULT_CODES
+from fapiaohub.errors import UNAUTHORIZED, BusinessError, HttpError
+from fapiaohub.shapes.envelope import envelope
+from fapiaohub.store.invoices import MonthSlot
+from fapiaohub.store.page_cache import PageCache, PageKey
+from fapiaohub.store.page_reads import MonthLookup, PageReads
 
 NOT_ENABLED = RESULT_CODES["500"]
 COLLECTING = f"{RESULT_CODES['4008']}：该月份的归集任务尚未完成，请稍后再查询"
 
 
 async def answer(reads: PageReads, cache: PageCache, access_token: str | None, body: bytes) -> bytes:
-    """The whole request, as bytes of the seed's envelope; raises ApiError for HTTP-level failures
+    """The whole request, as bytes of the seed's envelope; raises HttpError for HTTP-level failures
     (403 before anything else, then 400 for a body that is not JSON)."""
     if not access_token:
-        raise ApiError(403, UNAUTHORIZED)
+        raise HttpError(403, UNAUTHORIZED)
     digest = secret_digest(access_token)
     try:
         query = parse_collection_query(wire.loads(body))
     except wire.JSONDecodeError as exc:
         await _token_corporation(reads, digest)
-        raise ApiError(400, f"请求体不是合法的JSON：{exc}") from None
-    except QueryError as err:
+        raise HttpError(400, f"请求体不是合法的JSON：{exc}") from None
+    except BusinessError as err:
         return envelope(await _token_corporation(reads, digest), err.code, err.message, None)
     state = await reads.month_state(
         MonthLookup(digest, query.corp_id, query.nsrsbh, query.jxxbz, query.fplx, query.kpyf)
     )
     if not state.authorized:  # a dead token, or a corpId that is not the token's corporation
-        raise ApiError(403, UNAUTHORIZED)
+        raise HttpError(403, UNAUTHORIZED)
     slot = state.slot
     if slot is None or not slot.collection_enabled:
         return envelope(query.corp_id, "500", NOT_ENABLED, None)
@@ -62,7 +63,7 @@ async def answer(reads: PageReads, cache: PageCache, access_token: str | None, b
 async def _token_corporation(reads: PageReads, digest: str) -> str:
     corp_id = await reads.token_corporation(digest)
     if corp_id is None:
-        raise ApiError(403, UNAUTHORIZED)
+        raise HttpError(403, UNAUTHORIZED)
     return corp_id
 
 

@@ -11,7 +11,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from fapiaohub.auth.service import create_tenant
-from fapiaohub.collection import repository
 from fapiaohub.demo.generator import (
     DEMO_CORP_ID,
     DEMO_CORP_NAME,
@@ -21,7 +20,8 @@ from fapiaohub.demo.generator import (
 )
 from fapiaohub.demo.unify import load_unify_demo
 from fapiaohub.domain.invoice import Invoice
-from fapiaohub.storage.tables import corporation, invoice
+from fapiaohub.store import invoices as repository
+from fapiaohub.store.tables import corporation, invoice
 
 # Fixed so that the printed curl call works on every run; the demo serves on 127.0.0.1 only.
 DEMO_APP_KEY = "demo-app-key"

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from fapiaohub.domain.validation import uscc_check_char
-from fapiaohub.storage.tables import invoice, taxpayer, unify_corporation
+from fapiaohub.store.tables import invoice, taxpayer, unify_corporation
 from fapiaohub.unify import service
 
 # (uscc without check character, name, invoice kinds its batches carry)

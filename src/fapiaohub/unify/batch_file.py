@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.engine import Engine
 
 from fapiaohub import wire
-from fapiaohub.api.responses import ApiError
+from fapiaohub.errors import HttpError
 from fapiaohub.unify import service
 from fapiaohub.unify.schemas import BatchIn
 
@@ -50,6 +50,6 @@ def import_batch_file(engine: Engine, path: Path, corp_id: str | None = None) ->
         for position, batch in enumerate(parsed.batches):
             try:
                 results.append(service.push_batch(conn, corp, batch.to_push()))
-            except ApiError as exc:
+            except HttpError as exc:
                 raise BatchFileError(f"{path}: batches.{position}: {exc.message}") from None
     return results

@@ -7,8 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 
 from fapiaohub import wire
-from fapiaohub.api.responses import JSON, ApiError
 from fapiaohub.auth.dependencies import require_corporation
+from fapiaohub.errors import HttpError
+from fapiaohub.shapes.envelope import JSON
 from fapiaohub.unify import service
 from fapiaohub.unify.schemas import BatchIn, CorporationIn
 
@@ -29,11 +30,11 @@ def list_unify_corporations(request: Request, corp_id: Corporation) -> Response:
 
 def _cursor_params(unify_corp_id: str | None, index: str | None, count: str | None) -> tuple[str, int, int]:
     if not unify_corp_id:
-        raise ApiError(400, "unifyInvoiceCorporationId 必填")
+        raise HttpError(400, "unifyInvoiceCorporationId 必填")
     if index is None or not index.strip().lstrip("-").isdigit():
-        raise ApiError(400, f"index 必填且必须是数字（上次返回的 updateTime），收到 {index!r}")
+        raise HttpError(400, f"index 必填且必须是数字（上次返回的 updateTime），收到 {index!r}")
     if count is None or not count.strip().isdigit() or not 1 <= int(count) <= MAX_COUNT:
-        raise ApiError(400, f"count 必须是 1 到 {MAX_COUNT} 之间的整数，收到 {count!r}")
+        raise HttpError(400, f"count 必须是 1 到 {MAX_COUNT} 之间的整数，收到 {count!r}")
     return unify_corp_id, int(index), int(count)
 
 

@@ -19,12 +19,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from fapiaohub import wire
-from fapiaohub.api.responses import ApiError
 from fapiaohub.auth.service import now_ms
-from fapiaohub.collection import repository
 from fapiaohub.domain.invoice import Invoice
-from fapiaohub.storage.tables import invoice, unify_batch, unify_batch_invoice, unify_corporation
-from fapiaohub.unify.entity_form import VAT_KINDS, name_spell, unify_invoice
+from fapiaohub.errors import HttpError
+from fapiaohub.shapes.entity_form import VAT_KINDS, name_spell, unify_invoice
+from fapiaohub.store import invoices as repository
+from fapiaohub.store.tables import invoice, unify_batch, unify_batch_invoice, unify_corporation
 
 _ALPHABET = string.ascii_letters + string.digits
 RELATION_KEYS = ("flowId", "flowCode", "feeDetailId", "invoiceDetailId", "invoiceId")
@@ -105,7 +105,7 @@ def push_batch(conn: Connection, corp_id: str, push: BatchPush) -> dict[str, Any
         .returning(unify_corporation.c.last_batch_time)
     ).first()
     if locked is None:
-        raise ApiError(400, f"unifyInvoiceCorporationId {push.unify_corp_id!r} 不存在：请先创建统一开票方")
+        raise HttpError(400, f"unifyInvoiceCorporationId {push.unify_corp_id!r} 不存在：请先创建统一开票方")
     invoice_ids = _resolve_invoices(conn, corp_id, push.invoices)
     update_time = max(now_ms(), locked.last_batch_time + 1)
     relations = wire.dumps([{key: str(rel.get(key, "null")) for key in RELATION_KEYS}
@@ -140,7 +140,7 @@ def _resolve_invoices(conn: Connection, corp_id: str, refs: list[InvoiceRef]) ->
         if ref.nsrsbh not in taxpayers:
             tp = repository.find_taxpayer(conn, corp_id, ref.nsrsbh)
             if tp is None:
-                raise ApiError(400, f"invoices[{position}].nsrsbh {ref.nsrsbh!r} 不是本企业的纳税人")
+                raise HttpError(400, f"invoices[{position}].nsrsbh {ref.nsrsbh!r} 不是本企业的纳税人")
             taxpayers[ref.nsrsbh] = tp
     to_store: dict[str, list[Invoice]] = defaultdict(list)
     for ref in refs:
@@ -156,7 +156,7 @@ def _resolve_invoices(conn: Connection, corp_id: str, refs: list[InvoiceRef]) ->
             invoice.c.invoice_key == key,
         )).scalar()
         if found is None:
-            raise ApiError(400, f"invoices[{position}]: 进项发票 {key!r} 不存在于纳税人 {ref.nsrsbh}")
+            raise HttpError(400, f"invoices[{position}]: 进项发票 {key!r} 不存在于纳税人 {ref.nsrsbh}")
         ids.append(found)
     return ids
 

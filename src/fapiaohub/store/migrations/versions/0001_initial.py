@@ -8,7 +8,7 @@ Create Date: 2026-11-22
 import sqlalchemy as sa
 from alembic import op
 
-from fapiaohub.storage.tables import BigId, Money, Timestamp
+from fapiaohub.store.tables import BigId, Money, Timestamp
 
 revision = "0001"
 down_revision = None

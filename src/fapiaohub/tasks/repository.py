@@ -19,10 +19,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from fapiaohub import wire
-from fapiaohub.collection.query import QueryError
-from fapiaohub.collection.repository import Taxpayer, find_taxpayer, lock_taxpayer
 from fapiaohub.domain.codes import CUSTOMS_PAYMENT, RESULT_CODES
-from fapiaohub.storage.tables import collection_task, task_file, taxpayer
+from fapiaohub.errors import BusinessError
+from fapiaohub.store.invoices import Taxpayer, find_taxpayer, lock_taxpayer
+from fapiaohub.store.tables import collection_task, task_file, taxpayer
 
 TO_PROCESS, PROCESSING, PROCESSED, FAILED, DISABLED, NOT_SUPPORTED = (
     "toProcess", "processing", "processed", "failed", "disabled", "notSupported")
@@ -52,18 +52,18 @@ class NewTask:
 
 
 def create_task(conn: Connection, new: NewTask, *, today: datetime | None = None) -> dict[str, Any]:
-    """Create a task, or refuse with QueryError (4008 while another task of the taxpayer is active;
+    """Create a task, or refuse with BusinessError (4008 while another task of the taxpayer is active;
     500 for a taxpayer unknown to the corporation). Tasks that cannot run are created finished:
     disabled (collection switched off) or notSupported (销项 customs payments, a future month)."""
     tp = lock_taxpayer(conn, new.corp_id, new.nsrsbh)  # two creations cannot both see none active
     if tp is None:
-        raise QueryError("500", RESULT_CODES["500"])
+        raise BusinessError("500", RESULT_CODES["500"])
     active = conn.execute(
         sa.select(collection_task.c.id)
         .where(collection_task.c.taxpayer_id == tp.id, collection_task.c.state.in_(ACTIVE))
     ).first()
     if active is not None and tp.collection_enabled:
-        raise QueryError("4008", f"{RESULT_CODES['4008']}（任务 {active.id} 尚未完成）")
+        raise BusinessError("4008", f"{RESULT_CODES['4008']}（任务 {active.id} 尚未完成）")
     state, code, message = TO_PROCESS, None, "已发起申请，待处理"
     this_month = (today or datetime.now(UTC)).strftime("%Y%m")
     if not tp.collection_enabled:
@@ -136,14 +136,14 @@ def get_task(conn: Connection, corp_id: str, task_id: str) -> dict[str, Any]:
         _with_nsrsbh().where(collection_task.c.id == task_id, collection_task.c.corp_id == corp_id)
     ).first()
     if row is None:
-        raise QueryError("500", f"任务 {task_id} 不存在")
+        raise BusinessError("500", f"任务 {task_id} 不存在")
     return task_view(row, row.nsrsbh)
 
 
 def list_tasks(conn: Connection, corp_id: str, nsrsbh: str, limit: int = 100) -> list[dict[str, Any]]:
     tp = find_taxpayer(conn, corp_id, nsrsbh)
     if tp is None:
-        raise QueryError("500", RESULT_CODES["500"])
+        raise BusinessError("500", RESULT_CODES["500"])
     rows = conn.execute(
         _with_nsrsbh().where(collection_task.c.taxpayer_id == tp.id)
         .order_by(collection_task.c.created_at.desc(), collection_task.c.id).limit(limit)
@@ -161,7 +161,7 @@ def cancel_task(conn: Connection, corp_id: str, task_id: str) -> dict[str, Any]:
     ).rowcount
     task = get_task(conn, corp_id, task_id)
     if not done:
-        raise QueryError("500", f"任务 {task_id} 状态为 {task['state']}，只能取消尚未开始的任务")
+        raise BusinessError("500", f"任务 {task_id} 状态为 {task['state']}，只能取消尚未开始的任务")
     return task
 
 

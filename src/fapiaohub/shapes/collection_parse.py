@@ -10,10 +10,10 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from fapiaohub.collection.render import CUSTOMS_KEYS, VEHICLE_KEYS
 from fapiaohub.domain.codes import Family, family_of
 from fapiaohub.domain.invoice import Invoice, InvoiceLine
 from fapiaohub.domain.money import ValueParseError, parse_amount, parse_datetime
+from fapiaohub.shapes.collection_item import CUSTOMS_KEYS, VEHICLE_KEYS
 
 CENT = Decimal("0.01")
 

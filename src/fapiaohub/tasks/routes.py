@@ -14,11 +14,9 @@ from sqlalchemy.engine import Engine
 from starlette.datastructures import UploadFile
 
 from fapiaohub import wire
-from fapiaohub.api.responses import JSON, UNAUTHORIZED, ApiError, envelope
 from fapiaohub.auth.dependencies import require_corporation
-from fapiaohub.collection import tasks
 from fapiaohub.collection.query import (
-    QueryError,
+    BusinessError,
     check_direction,
     check_fplx,
     check_kpyf,
@@ -26,6 +24,9 @@ from fapiaohub.collection.query import (
     text_field,
 )
 from fapiaohub.collection.routes import bounded_body
+from fapiaohub.errors import UNAUTHORIZED, HttpError
+from fapiaohub.shapes.envelope import JSON, envelope
+from fapiaohub.tasks import repository
 
 router = APIRouter()
 BASE = "/api/openapi/v2/invoice/v2/collectionTask"
@@ -36,7 +37,7 @@ def _answer(request: Request, corp_id: str, work: Callable[[Engine], Any]) -> Re
     """Run ``work`` and wrap its result (or its business error) in the envelope."""
     try:
         data = work(request.app.state.engine)
-    except QueryError as err:
+    except BusinessError as err:
         return Response(envelope(corp_id, err.code, err.message, None), media_type=JSON)
     return Response(envelope(corp_id, "2000", "", data), media_type=JSON)
 
@@ -45,17 +46,17 @@ async def _json_body(request: Request, corp_id: str) -> dict[str, Any] | Respons
     try:
         body = wire.loads(await bounded_body(request))
     except wire.JSONDecodeError as exc:
-        raise ApiError(400, f"请求体不是合法的JSON：{exc}") from None
+        raise HttpError(400, f"请求体不是合法的JSON：{exc}") from None
     try:
         body = require(body, "corpId")
         if text_field(body, "corpId") != corp_id:
-            raise ApiError(403, UNAUTHORIZED)
-    except QueryError as err:
+            raise HttpError(403, UNAUTHORIZED)
+    except BusinessError as err:
         return Response(envelope(corp_id, err.code, err.message, None), media_type=JSON)
     return body
 
 
-def _new_task(body: dict[str, Any], corp_id: str, *, source: str | None = None) -> tasks.NewTask:
+def _new_task(body: dict[str, Any], corp_id: str, *, source: str | None = None) -> repository.NewTask:
     require(body, "nsrsbh", "jxxbz")
     direction = text_field(body, "jxxbz")
     check_direction(direction)
@@ -71,17 +72,17 @@ def _new_task(body: dict[str, Any], corp_id: str, *, source: str | None = None) 
     if source == "upstream":
         upstream = body.get("upstream")
         if not isinstance(upstream, dict):
-            raise QueryError("4006", "必填项为空：upstream（baseUrl、appKey、appSecurity）")
+            raise BusinessError("4006", "必填项为空：upstream（baseUrl、appKey、appSecurity）")
         require(upstream, "baseUrl", "appKey", "appSecurity")
         options = {key: text_field(upstream, key) for key in ("baseUrl", "appKey", "appSecurity")}
         options.update({key: text_field(upstream, key) for key in ("corpId", "nsrsbh") if upstream.get(key)})
         if not options["baseUrl"].startswith(("http://", "https://")):
-            raise QueryError("500", "upstream.baseUrl格式错误：应为http(s)://开头的地址")
+            raise BusinessError("500", "upstream.baseUrl格式错误：应为http(s)://开头的地址")
     elif source not in ("sandbox", "files"):
-        raise QueryError("500", f"source格式错误：只能是sandbox或upstream（文件请用上传接口），收到{source!r}")
+        raise BusinessError("500", f"source格式错误：只能是sandbox或upstream（文件请用上传接口），收到{source!r}")
     if source != "files" and kpyf is None:
-        raise QueryError("4006", "必填项为空：kpyf")
-    return tasks.NewTask(corp_id, text_field(body, "nsrsbh"), direction, kpyf, fplx, source, options)
+        raise BusinessError("4006", "必填项为空：kpyf")
+    return repository.NewTask(corp_id, text_field(body, "nsrsbh"), direction, kpyf, fplx, source, options)
 
 
 Work = Callable[[Engine, str, dict[str, Any]], Any]  # (engine, corp_id, body) -> data
@@ -99,25 +100,25 @@ async def _json_call(request: Request, access_token: str | None, work: Work) -> 
 def _create(engine: Engine, corp_id: str, body: dict[str, Any]) -> dict[str, Any]:
     new = _new_task(body, corp_id)
     with engine.begin() as conn:
-        return tasks.create_task(conn, new)
+        return repository.create_task(conn, new)
 
 
 def _status(engine: Engine, corp_id: str, body: dict[str, Any]) -> dict[str, Any]:
     require(body, "taskId")
     with engine.connect() as conn:
-        return tasks.get_task(conn, corp_id, text_field(body, "taskId"))
+        return repository.get_task(conn, corp_id, text_field(body, "taskId"))
 
 
 def _list(engine: Engine, corp_id: str, body: dict[str, Any]) -> dict[str, Any]:
     require(body, "nsrsbh")
     with engine.connect() as conn:
-        return {"list": tasks.list_tasks(conn, corp_id, text_field(body, "nsrsbh"))}
+        return {"list": repository.list_tasks(conn, corp_id, text_field(body, "nsrsbh"))}
 
 
 def _cancel(engine: Engine, corp_id: str, body: dict[str, Any]) -> dict[str, Any]:
     require(body, "taskId")
     with engine.begin() as conn:
-        return tasks.cancel_task(conn, corp_id, text_field(body, "taskId"))
+        return repository.cancel_task(conn, corp_id, text_field(body, "taskId"))
 
 
 @router.post(f"{BASE}/create")
@@ -153,7 +154,7 @@ async def upload_collection_files(request: Request, accessToken: str | None = No
     limit = settings.max_upload_bytes
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise ApiError(413, f"上传过大：{int(declared)}字节，上限{limit}字节（FAPIAOHUB_MAX_UPLOAD_BYTES）")
+        raise HttpError(413, f"上传过大：{int(declared)}字节，上限{limit}字节（FAPIAOHUB_MAX_UPLOAD_BYTES）")
     received = 0
     receive = request.receive
 
@@ -162,27 +163,27 @@ async def upload_collection_files(request: Request, accessToken: str | None = No
         message = await receive()
         received += len(message.get("body", b""))
         if received > limit:
-            raise ApiError(413, f"上传过大：超过上限{limit}字节（FAPIAOHUB_MAX_UPLOAD_BYTES）")
+            raise HttpError(413, f"上传过大：超过上限{limit}字节（FAPIAOHUB_MAX_UPLOAD_BYTES）")
         return message
 
     limited = Request(request.scope, counting_receive)
     try:
         form = await limited.form(max_files=MAX_FILES, max_fields=20)
-    except ApiError:
+    except HttpError:
         raise
     except Exception as exc:  # noqa: BLE001 - any malformed multipart body is the client's error
-        raise ApiError(400, f"上传格式错误：应为multipart/form-data（{exc}）") from None
+        raise HttpError(400, f"上传格式错误：应为multipart/form-data（{exc}）") from None
     try:
         fields = {key: value for key, value in form.items() if isinstance(value, str)}
         uploads = [value for value in form.getlist("files") if isinstance(value, UploadFile)]
         try:
             require(fields, "corpId")
             if fields["corpId"].strip() != corp_id:
-                raise ApiError(403, UNAUTHORIZED)
+                raise HttpError(403, UNAUTHORIZED)
             if not uploads:
-                raise QueryError("4006", "必填项为空：files（至少上传一个文件）")
+                raise BusinessError("4006", "必填项为空：files（至少上传一个文件）")
             new = _new_task(fields, corp_id, source="files")
-        except QueryError as err:
+        except BusinessError as err:
             return Response(envelope(corp_id, err.code, err.message, None), media_type=JSON)
         return await run_in_threadpool(_answer, request, corp_id,
                                        lambda engine: _store_uploads(engine, settings.data_dir, new, uploads))
@@ -190,11 +191,11 @@ async def upload_collection_files(request: Request, accessToken: str | None = No
         await form.close()
 
 
-def _store_uploads(engine: Engine, data_dir: str, new: tasks.NewTask, uploads: list[UploadFile]) -> dict[str, Any]:
+def _store_uploads(engine: Engine, data_dir: str, new: repository.NewTask, uploads: list[UploadFile]) -> dict[str, Any]:
     """Create the task and its files in one transaction; the files are on disk before it commits."""
     with engine.begin() as conn:
-        task = tasks.create_task(conn, new)
-        if task["state"] != tasks.TO_PROCESS:
+        task = repository.create_task(conn, new)
+        if task["state"] != repository.TO_PROCESS:
             return task
         folder = Path(data_dir) / "uploads" / task["taskId"]
         folder.mkdir(parents=True, exist_ok=True)
@@ -203,5 +204,5 @@ def _store_uploads(engine: Engine, data_dir: str, new: tasks.NewTask, uploads: l
             path = folder / f"{seq:03d}-{name}"
             with path.open("wb") as target:
                 shutil.copyfileobj(upload.file, target, 1024 * 1024)
-            tasks.add_task_file(conn, task["taskId"], seq, name, str(path), path.stat().st_size)
+            repository.add_task_file(conn, task["taskId"], seq, name, str(path), path.stat().st_size)
     return task

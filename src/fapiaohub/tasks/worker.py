@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from sqlalchemy.engine import Engine
 
-from fapiaohub.collection import sources, tasks
+from fapiaohub.tasks import repository, sources
 
 log = logging.getLogger("fapiaohub.worker")
 MAX_ATTEMPTS = 5  # a task that has killed this many workers is failed instead of retried forever
@@ -33,13 +33,13 @@ class Worker:
     def run_once(self, task_id: str | None = None, progress: sources.Progress | None = None) -> str | None:
         """Claim and run one task; its id, or None when nothing was waiting."""
         with self.engine.begin() as conn:
-            task = tasks.claim_next(conn, self.name, self.lease, task_id)
+            task = repository.claim_next(conn, self.name, self.lease, task_id)
         if task is None:
             return None
         log.info("task %s (%s, %s %s) claimed by %s, attempt %d", task.id, task.source,
                  task.taxpayer.nsrsbh, task.direction, self.name, task.attempts)
         if task.attempts > MAX_ATTEMPTS:
-            self._finish(task, tasks.TaskResult("500", f"处理失败：已尝试{MAX_ATTEMPTS}次仍未完成"))
+            self._finish(task, repository.TaskResult("500", f"处理失败：已尝试{MAX_ATTEMPTS}次仍未完成"))
             return task.id
         lost = threading.Event()
         stop = threading.Event()
@@ -60,7 +60,7 @@ class Worker:
             return task.id
         except Exception as exc:  # noqa: BLE001 - any failure of a source ends the task, not the worker
             log.exception("task %s failed", task.id)
-            result = tasks.TaskResult("500", f"处理失败：{type(exc).__name__}: {exc}")
+            result = repository.TaskResult("500", f"处理失败：{type(exc).__name__}: {exc}")
         finally:
             stop.set()
             beat.join()
@@ -68,16 +68,16 @@ class Worker:
             self._finish(task, result)
         return task.id
 
-    def _finish(self, task: tasks.ClaimedTask, result: tasks.TaskResult) -> None:
+    def _finish(self, task: repository.ClaimedTask, result: repository.TaskResult) -> None:
         with self.engine.begin() as conn:
-            if not tasks.finish(conn, task.id, self.name, result):
+            if not repository.finish(conn, task.id, self.name, result):
                 log.warning("task %s: finished after losing the lease; result dropped", task.id)
 
     def _heartbeat(self, task_id: str, stop: threading.Event, lost: threading.Event) -> None:
         interval = self.lease.total_seconds() / 3
         while not stop.wait(interval):
             with self.engine.begin() as conn:
-                if not tasks.extend_lease(conn, task_id, self.name, self.lease):
+                if not repository.extend_lease(conn, task_id, self.name, self.lease):
                     lost.set()
                     return
 

@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from fapiaohub.storage.tables import metadata
+from fapiaohub.store.tables import metadata
 
 engine = context.config.attributes["engine"]
 with engine.begin() as connection:

@@ -12,14 +12,14 @@ import httpx
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from fapiaohub.collection import repository
-from fapiaohub.collection.parse import ItemError, invoice_from_item
-from fapiaohub.collection.tasks import ClaimedTask, TaskResult, task_files
 from fapiaohub.domain.codes import CUSTOMS_PAYMENT, FPLX, RESULT_CODES
 from fapiaohub.domain.invoice import Invoice
 from fapiaohub.importers import read_invoices
 from fapiaohub.importers.base import ImportRecord, Rejected, Skipped, SourceRef, UnreadableFile
-from fapiaohub.storage.tables import sandbox_behaviour
+from fapiaohub.shapes.collection_parse import ItemError, invoice_from_item
+from fapiaohub.store import invoices as repository
+from fapiaohub.store.tables import sandbox_behaviour
+from fapiaohub.tasks.repository import ClaimedTask, TaskResult, task_files
 
 DEFAULT_SANDBOX_INVOICES = 40  # per kind-agnostic month, when no behaviour row says otherwise
 

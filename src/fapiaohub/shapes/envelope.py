@@ -5,8 +5,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from fastapi import Response
-
 from fapiaohub import wire
 
 JSON = "application/json"
@@ -34,25 +32,6 @@ def envelope(
     )
 
 
-def business_error(corp_id: str, code: str, message: str) -> Response:
-    """A business failure: HTTP 200, success false, data null (the seed's 失败响应)."""
-    return Response(envelope(corp_id, code, message, None), media_type=JSON)
-
-
-def error_response(status: int, message: str) -> Response:
+def error_body(status: int, message: str) -> bytes:
     """Ekuaibao's error object for non-200 answers (400 parameters, 403 auth, 412 preconditions)."""
-    body = {"errorCode": status, "errorMessage": message, "errorDetails": None, "code": None, "data": None}
-    return Response(wire.dumps(body), status_code=status, media_type=JSON)
-
-
-class ApiError(Exception):
-    """Raised anywhere below a route to answer with :func:`error_response`."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-INVALID_KEYS = "密钥无效"
-UNAUTHORIZED = "未授权"
+    return wire.dumps({"errorCode": status, "errorMessage": message, "errorDetails": None, "code": None, "data": None})

@@ -8,7 +8,7 @@ Create Date: 2026-11-22
 import sqlalchemy as sa
 from alembic import op
 
-from fapiaohub.storage.tables import BigId
+from fapiaohub.store.tables import BigId
 
 revision = "0002"
 down_revision = "0001"

@@ -20,9 +20,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from fapiaohub import wire
-from fapiaohub.collection.render import render_collection_item
 from fapiaohub.domain.invoice import Invoice
-from fapiaohub.storage.tables import collection_task, invoice, invoice_history, invoice_month, taxpayer
+from fapiaohub.shapes.collection_item import render_collection_item
+from fapiaohub.store.tables import collection_task, invoice, invoice_history, invoice_month, taxpayer
 
 BATCH_SIZE = 1000
 
