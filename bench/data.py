@@ -17,7 +17,7 @@ from fapiaohub.demo.generator import DEMO_CORP_ID, generate_taxpayer_month
 from fapiaohub.demo.load import DEMO_APP_KEY, DEMO_APP_SECURITY, load_demo
 from fapiaohub.domain.invoice import Invoice
 from fapiaohub.store.engine import make_engine, upgrade
-from fapiaohub.store.invoices import add_taxpayer, find_taxpayer, store_invoices
+from fapiaohub.store.invoices import store_invoices
 from fapiaohub.store.tables import (
     corporation,
     invoice,
@@ -26,6 +26,7 @@ from fapiaohub.store.tables import (
     unify_batch_invoice,
     unify_corporation,
 )
+from fapiaohub.store.taxpayers import add_taxpayer, find_taxpayer
 from fapiaohub.unify.service import upsert_corporation
 
 # A corporation of the bench's own, with fixed keys so that a second run finds it.

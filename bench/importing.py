@@ -106,7 +106,7 @@ def new_taxpayer(db_url: str) -> str:
     """A fresh tenant holding the exporting taxpayer; returns its corpId."""
     from fapiaohub.auth.service import create_tenant
     from fapiaohub.store.engine import make_engine, upgrade
-    from fapiaohub.store.invoices import add_taxpayer
+    from fapiaohub.store.taxpayers import add_taxpayer
 
     engine = make_engine(db_url)
     upgrade(engine)

@@ -17,7 +17,7 @@ from fapiaohub.auth.service import TenantCredentials, create_tenant
 from fapiaohub.config import Settings
 from fapiaohub.domain.invoice import Invoice
 from fapiaohub.store.engine import make_engine, upgrade
-from fapiaohub.store.invoices import Taxpayer
+from fapiaohub.store.taxpayers import Taxpayer
 
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -126,7 +126,8 @@ def seed_tenant(engine: Engine, tenant: Tenant, total: int) -> Seeded:
     from collections import defaultdict
 
     from fapiaohub.demo.generator import demo_taxpayers, iter_demo_invoices
-    from fapiaohub.store.invoices import add_taxpayer, store_invoices
+    from fapiaohub.store.invoices import store_invoices
+    from fapiaohub.store.taxpayers import add_taxpayer
 
     grouped: dict[tuple[str, str], list] = defaultdict(list)
     for item in iter_demo_invoices(total):

@@ -104,7 +104,7 @@ def taxpayer_add(
 ) -> None:
     """Register a taxpayer of a corporation, with invoice collection on unless --no-collection."""
     from fapiaohub.domain.validation import classify_taxpayer_id
-    from fapiaohub.store.invoices import add_taxpayer
+    from fapiaohub.store.taxpayers import add_taxpayer
 
     nsrsbh = nsrsbh.strip().upper()
     kind = classify_taxpayer_id(nsrsbh)
@@ -304,7 +304,7 @@ def sandbox_set(
     db: DbOption = None,
 ) -> None:
     """Configure how the sandbox tax bureau answers a taxpayer's collection tasks."""
-    from fapiaohub.store.invoices import find_taxpayer
+    from fapiaohub.store.taxpayers import find_taxpayer
     from fapiaohub.tasks.sources import set_sandbox_behaviour
 
     engine = _engine(db)

@@ -18,8 +18,8 @@ from fapiaohub.client import Client
 from fapiaohub.domain.codes import FPZT, fplx_name
 from fapiaohub.domain.invoice import Invoice
 from fapiaohub.shapes.bureau_layout import write_bureau_export
-from fapiaohub.store.invoices import find_taxpayer
 from fapiaohub.store.tables import invoice
+from fapiaohub.store.taxpayers import find_taxpayer
 
 FORMATS = ("xlsx", "csv", "jsonl")
 CSV_COLUMNS = ["发票类型代码", "发票票种", "发票代码", "发票号码", "开票日期", "销方识别号", "销方名称", "购方识别号",

@@ -12,7 +12,8 @@ from sqlalchemy.engine import Engine
 
 from fapiaohub.auth.service import create_tenant
 from fapiaohub.domain.validation import uscc_check_char
-from fapiaohub.store.invoices import add_taxpayer, find_month, find_taxpayer, month_page
+from fapiaohub.store.months import find_month, month_page
+from fapiaohub.store.taxpayers import add_taxpayer, find_taxpayer
 from fapiaohub.tasks.sources import set_sandbox_behaviour
 from tests.acceptance.test_cli import FAPIAOHUB, free_port, wait_until_up
 from tests.acceptance.test_workers import wait_for

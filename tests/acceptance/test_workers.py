@@ -21,8 +21,8 @@ from fapiaohub.demo.load import DEMO_APP_KEY, DEMO_APP_SECURITY
 from fapiaohub.domain.codes import FPLX
 from fapiaohub.domain.validation import uscc_check_char
 from fapiaohub.store.engine import make_engine, upgrade
-from fapiaohub.store.invoices import add_taxpayer, find_taxpayer
 from fapiaohub.store.tables import collection_task, invoice
+from fapiaohub.store.taxpayers import add_taxpayer, find_taxpayer
 from fapiaohub.tasks import repository as tasks
 from fapiaohub.tasks.sources import set_sandbox_behaviour
 from fapiaohub.tasks.worker import Worker

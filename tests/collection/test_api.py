@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from fapiaohub.domain.codes import FPLX, ROLL_TICKET, Family, family_of
-from fapiaohub.store.invoices import add_taxpayer, store_invoices
+from fapiaohub.store.invoices import store_invoices
+from fapiaohub.store.taxpayers import add_taxpayer
 from tests.conftest import Seeded, Tenant
 from tests.seedspec import (
     assert_same_shape,

@@ -15,8 +15,8 @@ from sqlalchemy.engine import Engine
 
 from fapiaohub.demo.generator import demo_taxpayers, iter_demo_invoices
 from fapiaohub.shapes.bureau_layout import write_bureau_export
-from fapiaohub.store.invoices import add_taxpayer
 from fapiaohub.store.tables import invoice
+from fapiaohub.store.taxpayers import add_taxpayer
 from fapiaohub.tasks.worker import Worker
 from tests.conftest import Tenant
 

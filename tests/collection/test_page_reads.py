@@ -12,9 +12,10 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from fapiaohub.auth.service import create_tenant, get_access_token, secret_digest
-from fapiaohub.store.invoices import add_taxpayer, store_invoices
+from fapiaohub.store.invoices import store_invoices
 from fapiaohub.store.page_cache import PageCache, PageKey
 from fapiaohub.store.page_reads import MonthLookup, SqlPageReads, open_page_reads
+from fapiaohub.store.taxpayers import add_taxpayer
 from tests.collection.test_api import URL, body_for, fullest_month, query
 from tests.conftest import Seeded
 

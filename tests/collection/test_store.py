@@ -21,9 +21,10 @@ from sqlalchemy.engine import Engine
 
 from fapiaohub.demo.generator import demo_taxpayers, generate_taxpayer_month
 from fapiaohub.domain.invoice import Invoice
-from fapiaohub.store import invoices as repository
-from fapiaohub.store.invoices import Taxpayer, add_taxpayer, store_invoices
+from fapiaohub.store import invoices, months
+from fapiaohub.store.invoices import store_invoices
 from fapiaohub.store.tables import invoice, invoice_history, invoice_month
+from fapiaohub.store.taxpayers import Taxpayer, add_taxpayer
 from tests.conftest import Tenant
 
 OWN = demo_taxpayers()[0]
@@ -31,8 +32,8 @@ OWN = demo_taxpayers()[0]
 
 @pytest.fixture(autouse=True)
 def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(repository, "BATCH_SIZE", 7)
-    monkeypatch.setattr(repository, "HOLD_LIMIT", 12)
+    monkeypatch.setattr(invoices, "BATCH_SIZE", 7)
+    monkeypatch.setattr(invoices, "HOLD_LIMIT", 12)
 
 
 @pytest.fixture
@@ -70,9 +71,9 @@ def assert_settled(engine: Engine, tp: Taxpayer) -> dict[str, int]:
 def settling(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     """How often the writer copied held months, and renumbered months on its own thread."""
     seen = {"copied": 0, "renumbered": 0}
-    copy_held, renumber = repository._BatchWriter._copy_held, repository.renumber_months
+    copy_held, renumber = invoices._BatchWriter._copy_held, months.renumber_months
 
-    def counting_copy(self: repository._BatchWriter, months: set[int]) -> None:
+    def counting_copy(self: invoices._BatchWriter, months: set[int]) -> None:
         seen["copied"] += len(months)
         copy_held(self, months)
 
@@ -81,8 +82,8 @@ def settling(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
             seen["renumbered"] += 1
         renumber(conn, month_ids)
 
-    monkeypatch.setattr(repository._BatchWriter, "_copy_held", counting_copy)
-    monkeypatch.setattr(repository, "renumber_months", counting_renumber)
+    monkeypatch.setattr(invoices._BatchWriter, "_copy_held", counting_copy)
+    monkeypatch.setattr(invoices, "renumber_months", counting_renumber)
     return seen
 
 
@@ -150,15 +151,15 @@ def test_a_stream_that_fails_halfway_stores_nothing(engine: Engine, taxpayer: Ta
 def test_a_failing_write_fails_the_store(engine: Engine, taxpayer: Taxpayer,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
-    real_insert = repository._BatchWriter._insert
+    real_insert = invoices._BatchWriter._insert
 
-    def insert(self: repository._BatchWriter, rows: list) -> None:
+    def insert(self: invoices._BatchWriter, rows: list) -> None:
         calls.append(len(rows))
         if len(calls) == 2:
             raise RuntimeError("disk full")
         real_insert(self, rows)
 
-    monkeypatch.setattr(repository._BatchWriter, "_insert", insert)
+    monkeypatch.setattr(invoices._BatchWriter, "_insert", insert)
     with pytest.raises(RuntimeError, match="disk full"), engine.begin() as conn:
         store_invoices(conn, taxpayer, "jx", months_in_runs())
     assert not [t for t in threading.enumerate() if t.name == "invoice-writer"]

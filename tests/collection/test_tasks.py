@@ -11,8 +11,9 @@ from sqlalchemy.engine import Engine
 
 from fapiaohub.demo.generator import generate_taxpayer_month
 from fapiaohub.domain.codes import RESULT_CODES
-from fapiaohub.store.invoices import add_taxpayer, find_taxpayer, store_invoices
+from fapiaohub.store.invoices import store_invoices
 from fapiaohub.store.tables import invoice, invoice_history
+from fapiaohub.store.taxpayers import add_taxpayer, find_taxpayer
 from fapiaohub.tasks.sources import set_sandbox_behaviour
 from fapiaohub.tasks.worker import Worker
 from tests.conftest import Tenant

@@ -14,6 +14,7 @@ from fapiaohub.client import _core
 from fapiaohub.client.errors import AuthError, FapiaohubError
 from fapiaohub.client.sync import Checkpoint, CollectionPage, kinds
 from fapiaohub.client.types import CollectionItem, Task, UnifyBatch
+from fapiaohub.domain.codes import ACTIVE_TASK_STATES
 from fapiaohub.domain.invoice import Invoice
 from fapiaohub.shapes.collection_parse import invoice_from_item
 
@@ -127,7 +128,7 @@ class AsyncClient:
         deadline = time.monotonic() + timeout
         while True:
             task = await self.task(task_id)
-            if task["state"] not in ("toProcess", "processing"):
+            if task["state"] not in ACTIVE_TASK_STATES:
                 return task
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"task {task_id} still {task['state']} after {timeout} s")

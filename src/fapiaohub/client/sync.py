@@ -14,7 +14,7 @@ import httpx
 from fapiaohub.client import _core
 from fapiaohub.client.errors import AuthError, FapiaohubError
 from fapiaohub.client.types import CollectionItem, Task, UnifyBatch
-from fapiaohub.domain.codes import CUSTOMS_PAYMENT, FPLX
+from fapiaohub.domain.codes import ACTIVE_TASK_STATES, kinds_for
 from fapiaohub.domain.invoice import Invoice
 from fapiaohub.shapes.collection_parse import invoice_from_item
 
@@ -146,7 +146,7 @@ class Client:
         deadline = time.monotonic() + timeout
         while True:
             task = self.task(task_id)
-            if task["state"] not in ("toProcess", "processing"):
+            if task["state"] not in ACTIVE_TASK_STATES:
                 return task
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"task {task_id} still {task['state']} after {timeout} s")
@@ -187,9 +187,7 @@ class Client:
 
 
 def kinds(jxxbz: str, fplx: str | None) -> list[str]:
-    if fplx is not None:
-        return [fplx]
-    return [kind for kind in FPLX if not (jxxbz == "xx" and kind == CUSTOMS_PAYMENT)]
+    return [fplx] if fplx is not None else kinds_for(jxxbz)
 
 
 class Checkpoint:

@@ -15,7 +15,7 @@ from fapiaohub.collection.query import CollectionQuery, parse_collection_query
 from fapiaohub.domain.codes import RESULT_CODES
 from fapiaohub.errors import UNAUTHORIZED, BusinessError, HttpError
 from fapiaohub.shapes.envelope import envelope
-from fapiaohub.store.invoices import MonthSlot
+from fapiaohub.store.months import MonthSlot
 from fapiaohub.store.page_cache import PageCache, PageKey
 from fapiaohub.store.page_reads import MonthLookup, PageReads
 

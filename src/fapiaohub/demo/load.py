@@ -20,7 +20,8 @@ from fapiaohub.demo.generator import (
 )
 from fapiaohub.demo.unify import load_unify_demo
 from fapiaohub.domain.invoice import Invoice
-from fapiaohub.store import invoices as repository
+from fapiaohub.store import invoices, months
+from fapiaohub.store import taxpayers as taxpayer_store
 from fapiaohub.store.tables import corporation, invoice
 
 # Fixed so that the printed curl call works on every run; the demo serves on 127.0.0.1 only.
@@ -56,8 +57,8 @@ def load_demo(
             )
         taxpayers = {}
         for tp in demo_taxpayers():
-            found = repository.find_taxpayer(conn, DEMO_CORP_ID, tp.nsrsbh)
-            taxpayers[tp.nsrsbh] = found or repository.add_taxpayer(conn, DEMO_CORP_ID, tp.nsrsbh, tp.name)
+            found = taxpayer_store.find_taxpayer(conn, DEMO_CORP_ID, tp.nsrsbh)
+            taxpayers[tp.nsrsbh] = found or taxpayer_store.add_taxpayer(conn, DEMO_CORP_ID, tp.nsrsbh, tp.name)
     loaded = 0
     if invoices is not None or _count(engine) == 0:
         loaded = _bulk_load(engine, taxpayers, invoices or DEFAULT_INVOICES, progress)
@@ -80,7 +81,7 @@ def _count(engine: Engine) -> int:
 
 def _bulk_load(
     engine: Engine,
-    taxpayers: dict[str, repository.Taxpayer],
+    taxpayers: dict[str, taxpayer_store.Taxpayer],
     total: int,
     progress: Callable[[int], None] | None,
 ) -> int:
@@ -93,7 +94,7 @@ def _bulk_load(
             groups[(item.nsrsbh, item.direction)].append(item.invoice)
         with engine.begin() as conn:
             for (nsrsbh, direction), group in groups.items():
-                counts = repository.store_invoices(
+                counts = invoices.store_invoices(
                     conn, taxpayers[nsrsbh], direction, group, renumber=False
                 )
                 touched |= counts.months
@@ -104,7 +105,7 @@ def _bulk_load(
             _analyze(engine)  # fresh statistics as the table grows tenfold (autovacuum may be off)
     # positions and counts once at the end: renumbering per chunk would rewrite months repeatedly
     with engine.begin() as conn:
-        repository.renumber_months(conn, touched)
+        months.renumber_months(conn, touched)
     _analyze(engine)
     return written
 

@@ -173,6 +173,11 @@ def kind_by_name(name: str) -> str | None:
     return KIND_BY_NAME.get(normalise_name(name))
 
 
+# States of a collection task (the seed's values), written once for the queue, the reads and the SDK
+TO_PROCESS, PROCESSING, PROCESSED, FAILED, DISABLED, NOT_SUPPORTED = (
+    "toProcess", "processing", "processed", "failed", "disabled", "notSupported")
+ACTIVE_TASK_STATES = (TO_PROCESS, PROCESSING)  # a task in these states may still write its taxpayer's months
+
 # 发票任务状态代码 / result codes, the seed's table
 RESULT_CODES = {
     "500": "未开通【增值税发票全量采集】功能或传参错误",

@@ -15,8 +15,8 @@ from anyio import to_thread
 from sqlalchemy.engine import Engine
 
 from fapiaohub.auth.service import corporation_for_digest
-from fapiaohub.store import invoices as repository
-from fapiaohub.store.invoices import MonthPage, MonthSlot
+from fapiaohub.store import months
+from fapiaohub.store.months import MonthPage, MonthSlot
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,13 +74,13 @@ class SqlPageReads:
         with self.engine.connect() as conn:
             if corporation_for_digest(conn, lookup.token_digest) != lookup.corp_id:
                 return MonthState(authorized=False)
-            slot = repository.find_month(conn, lookup.corp_id, lookup.nsrsbh, lookup.direction, lookup.fplx,
+            slot = months.find_month(conn, lookup.corp_id, lookup.nsrsbh, lookup.direction, lookup.fplx,
                                          lookup.kpyf)
         return MonthState(authorized=True, slot=slot)
 
     def _month_page(self, month_id: int, offset: int, limit: int) -> MonthPage:
         with self.engine.connect() as conn:
-            return repository.month_page(conn, month_id, offset, limit)
+            return months.month_page(conn, month_id, offset, limit)
 
 
 def open_page_reads(engine: Engine) -> PageReads:

@@ -24,15 +24,15 @@ import asyncpg
 from sqlalchemy.engine import URL
 
 from fapiaohub.auth.service import now_ms
-from fapiaohub.store.invoices import MonthPage, MonthSlot
+from fapiaohub.domain.codes import ACTIVE_TASK_STATES
+from fapiaohub.store.months import MonthPage, MonthSlot
 from fapiaohub.store.page_reads import MonthLookup, MonthState
-from fapiaohub.tasks.repository import ACTIVE
 
 _MONTH_STATES = f"""
 SELECT r.i, tp.id AS taxpayer_id, tp.collection_enabled, m.id AS month_id, m.invoice_count, m.version,
        EXISTS (SELECT 1 FROM collection_task ct
                WHERE ct.taxpayer_id = tp.id AND ct.direction = r.direction
-                 AND ct.state IN ({", ".join(f"'{state}'" for state in ACTIVE)})
+                 AND ct.state IN ({", ".join(f"'{state}'" for state in ACTIVE_TASK_STATES)})
                  AND (ct.kpyf = r.kpyf OR ct.kpyf IS NULL)) AS collecting
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[]) WITH ORDINALITY
      AS r(token_hash, corp_id, nsrsbh, direction, fplx, kpyf, i)

@@ -19,14 +19,21 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from fapiaohub import wire
-from fapiaohub.domain.codes import CUSTOMS_PAYMENT, RESULT_CODES
+from fapiaohub.domain.codes import ACTIVE_TASK_STATES as ACTIVE
+from fapiaohub.domain.codes import (
+    CUSTOMS_PAYMENT,
+    DISABLED,
+    FAILED,
+    NOT_SUPPORTED,
+    PROCESSED,
+    PROCESSING,
+    RESULT_CODES,
+    TO_PROCESS,
+)
 from fapiaohub.errors import BusinessError
-from fapiaohub.store.invoices import Taxpayer, find_taxpayer, lock_taxpayer
 from fapiaohub.store.tables import collection_task, task_file, taxpayer
+from fapiaohub.store.taxpayers import Taxpayer, find_taxpayer, lock_taxpayer
 
-TO_PROCESS, PROCESSING, PROCESSED, FAILED, DISABLED, NOT_SUPPORTED = (
-    "toProcess", "processing", "processed", "failed", "disabled", "notSupported")
-ACTIVE = (TO_PROCESS, PROCESSING)
 SOURCES = ("sandbox", "files", "upstream")
 REJECTIONS_KEPT = 200  # the first rejections are kept with the task; the count covers all
 CANCELLED = "任务已取消（取消时尚未开始处理）"

@@ -12,12 +12,12 @@ import httpx
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from fapiaohub.domain.codes import CUSTOMS_PAYMENT, FPLX, RESULT_CODES
+from fapiaohub.domain.codes import RESULT_CODES, kinds_for
 from fapiaohub.domain.invoice import Invoice
 from fapiaohub.importers import read_invoices
 from fapiaohub.importers.base import ImportRecord, Rejected, Skipped, SourceRef, UnreadableFile
 from fapiaohub.shapes.collection_parse import ItemError, invoice_from_item
-from fapiaohub.store import invoices as repository
+from fapiaohub.store.invoices import WriteCounts, store_invoices
 from fapiaohub.store.tables import sandbox_behaviour
 from fapiaohub.tasks.repository import ClaimedTask, TaskResult, task_files
 
@@ -40,7 +40,7 @@ class Tally:
     months: set[int] = field(default_factory=set)
     skipped: list[dict[str, object]] = field(default_factory=list)
 
-    def record(self, counts: repository.WriteCounts) -> None:
+    def record(self, counts: WriteCounts) -> None:
         self.inserted += counts.inserted
         self.updated += counts.updated
         self.unchanged += counts.unchanged
@@ -104,7 +104,7 @@ def run_files(engine: Engine, task: ClaimedTask, check: Callable[[], None],
                 if progress is not None:
                     records = _reporting(records, file.name, progress)
                 accepted = _accepted(task, records, file.name, file_tally, flags)
-                counts = repository.store_invoices(conn, task.taxpayer, task.direction, accepted,
+                counts = store_invoices(conn, task.taxpayer, task.direction, accepted,
                                                    task_id=task.id, flags=flags)
                 check()  # a worker that lost its lease must not commit
         except UnreadableFile as exc:
@@ -204,7 +204,7 @@ def _store_all(engine: Engine, task: ClaimedTask, invoices: list[Invoice], check
                tally: Tally) -> TaskResult:
     """Store a month's invoices in one transaction, committed only while the lease is held."""
     with engine.begin() as conn:
-        counts = repository.store_invoices(conn, task.taxpayer, task.direction, invoices, task_id=task.id)
+        counts = store_invoices(conn, task.taxpayer, task.direction, invoices, task_id=task.id)
         check()
     tally.record(counts)
     tally.months |= {inv.kpyf for inv in invoices}
@@ -214,7 +214,7 @@ def _store_all(engine: Engine, task: ClaimedTask, invoices: list[Invoice], check
 def _pull_upstream(task: ClaimedTask, tally: Tally, check: Callable[[], None]) -> Iterator[Invoice]:
     options = task.options
     base_url = str(options["baseUrl"]).rstrip("/")
-    kinds = [task.fplx] if task.fplx else [k for k in FPLX if not (task.direction == "xx" and k == CUSTOMS_PAYMENT)]
+    kinds = [task.fplx] if task.fplx else kinds_for(task.direction)
     try:
         with httpx.Client(base_url=base_url, timeout=30.0) as http:
             auth = http.post("/api/openapi/v1/auth/getAccessToken",

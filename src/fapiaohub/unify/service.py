@@ -23,7 +23,8 @@ from fapiaohub.auth.service import now_ms
 from fapiaohub.domain.invoice import Invoice
 from fapiaohub.errors import HttpError
 from fapiaohub.shapes.entity_form import VAT_KINDS, name_spell, unify_invoice
-from fapiaohub.store import invoices as repository
+from fapiaohub.store import taxpayers as taxpayer_store
+from fapiaohub.store.invoices import store_invoices
 from fapiaohub.store.tables import invoice, unify_batch, unify_batch_invoice, unify_corporation
 
 _ALPHABET = string.ascii_letters + string.digits
@@ -135,10 +136,10 @@ def push_batch(conn: Connection, corp_id: str, push: BatchPush) -> dict[str, Any
 
 def _resolve_invoices(conn: Connection, corp_id: str, refs: list[InvoiceRef]) -> list[int]:
     """Store the full invoices of a push, then map every entry to its invoice row id."""
-    taxpayers: dict[str, repository.Taxpayer] = {}
+    taxpayers: dict[str, taxpayer_store.Taxpayer] = {}
     for position, ref in enumerate(refs):
         if ref.nsrsbh not in taxpayers:
-            tp = repository.find_taxpayer(conn, corp_id, ref.nsrsbh)
+            tp = taxpayer_store.find_taxpayer(conn, corp_id, ref.nsrsbh)
             if tp is None:
                 raise HttpError(400, f"invoices[{position}].nsrsbh {ref.nsrsbh!r} 不是本企业的纳税人")
             taxpayers[ref.nsrsbh] = tp
@@ -147,7 +148,7 @@ def _resolve_invoices(conn: Connection, corp_id: str, refs: list[InvoiceRef]) ->
         if ref.invoice is not None:
             to_store[ref.nsrsbh].append(ref.invoice)
     for nsrsbh, invoices in to_store.items():
-        repository.store_invoices(conn, taxpayers[nsrsbh], "jx", invoices)
+        store_invoices(conn, taxpayers[nsrsbh], "jx", invoices)
     ids = []
     for position, ref in enumerate(refs):
         key = ref.invoice.key if ref.invoice is not None else ref.key

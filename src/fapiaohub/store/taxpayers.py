@@ -1,0 +1,64 @@
+"""Taxpayers of a corporation: who fapiaohub collects invoices for (all SQL about the taxpayer table)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from fapiaohub.store.tables import taxpayer
+
+
+@dataclass(frozen=True, slots=True)
+class Taxpayer:
+    id: int
+    corp_id: str
+    nsrsbh: str
+    name: str
+    collection_enabled: bool
+
+
+def add_taxpayer(
+    conn: Connection, corp_id: str, nsrsbh: str, name: str, *, collection_enabled: bool = True
+) -> Taxpayer:
+    result = conn.execute(
+        sa.insert(taxpayer)
+        .values(
+            corp_id=corp_id,
+            nsrsbh=nsrsbh,
+            name=name,
+            collection_enabled=collection_enabled,
+            created_at=datetime.now(UTC),
+        )
+        .returning(taxpayer.c.id)
+    )
+    return Taxpayer(result.scalar_one(), corp_id, nsrsbh, name, collection_enabled)
+
+
+def find_taxpayer(conn: Connection, corp_id: str, nsrsbh: str) -> Taxpayer | None:
+    row = conn.execute(
+        sa.select(taxpayer).where(taxpayer.c.corp_id == corp_id, taxpayer.c.nsrsbh == nsrsbh)
+    ).first()
+    return Taxpayer(row.id, row.corp_id, row.nsrsbh, row.name, row.collection_enabled) if row else None
+
+
+def lock_taxpayer(conn: Connection, corp_id: str, nsrsbh: str) -> Taxpayer | None:
+    """Find a taxpayer and hold its row lock until the transaction ends, serialising decisions
+    about it (task creation). A no-op UPDATE locks on both databases; SELECT … FOR UPDATE would
+    not lock anything on SQLite. Make it the transaction's first statement."""
+    row = conn.execute(
+        sa.update(taxpayer)
+        .where(taxpayer.c.corp_id == corp_id, taxpayer.c.nsrsbh == nsrsbh)
+        .values(collection_enabled=taxpayer.c.collection_enabled)
+        .returning(taxpayer.c.id, taxpayer.c.name, taxpayer.c.collection_enabled)
+    ).first()
+    return Taxpayer(row.id, corp_id, nsrsbh, row.name, row.collection_enabled) if row else None
+
+
+def list_taxpayers(conn: Connection, corp_id: str) -> list[Taxpayer]:
+    rows = conn.execute(
+        sa.select(taxpayer).where(taxpayer.c.corp_id == corp_id).order_by(taxpayer.c.nsrsbh)
+    )
+    return [Taxpayer(r.id, r.corp_id, r.nsrsbh, r.name, r.collection_enabled) for r in rows]
