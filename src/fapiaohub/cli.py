@@ -129,11 +129,9 @@ def taxpayer_add(
 
 
 def _require_corporation(conn: Connection, corp: str) -> None:
-    import sqlalchemy as sa
+    from fapiaohub.auth.repository import corporation_exists
 
-    from fapiaohub.store.tables import corporation
-
-    if conn.execute(sa.select(corporation.c.id).where(corporation.c.id == corp)).first() is None:
+    if not corporation_exists(conn, corp):
         _fail(f"no corporation with corpId {corp!r} (create one with `fapiaohub tenant create`)")
 
 

@@ -10,7 +10,6 @@ import csv
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from fapiaohub import wire
@@ -18,7 +17,7 @@ from fapiaohub.client import Client
 from fapiaohub.domain.codes import FPZT, fplx_name
 from fapiaohub.domain.invoice import Invoice
 from fapiaohub.shapes.bureau_layout import write_bureau_export
-from fapiaohub.store.tables import invoice
+from fapiaohub.store.invoices import stored_docs
 from fapiaohub.store.taxpayers import find_taxpayer
 
 FORMATS = ("xlsx", "csv", "jsonl")
@@ -43,13 +42,7 @@ def local_invoices(engine: Engine, corp_id: str, nsrsbh: str, direction: str, fi
         tp = find_taxpayer(conn, corp_id, nsrsbh)
         if tp is None:
             raise LookupError(f"taxpayer {nsrsbh} is not registered for corporation {corp_id}")
-        rows = conn.execution_options(stream_results=True, yield_per=1000).execute(
-            sa.select(invoice.c.doc)
-            .where(invoice.c.taxpayer_id == tp.id, invoice.c.direction == direction,
-                   invoice.c.kpyf.between(first, last))
-            .order_by(invoice.c.kpyf, invoice.c.kprq, invoice.c.invoice_key)
-        )
-        for (doc,) in rows:
+        for doc in stored_docs(conn, tp.id, direction, first, last):
             yield Invoice.from_doc(wire.loads(doc))
 
 

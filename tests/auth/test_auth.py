@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from fapiaohub.auth import service
-from fapiaohub.logs import RedactSecrets
+from fapiaohub.client.redact import RedactSecrets
 from fapiaohub.store.tables import access_token, api_app
 from tests.conftest import Tenant
 

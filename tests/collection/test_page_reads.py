@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from fapiaohub.auth.service import create_tenant, get_access_token, secret_digest
+from fapiaohub.collection.page_cache import PageCache, PageKey
+from fapiaohub.collection.repository import MonthLookup, SqlPageReads, open_page_reads
 from fapiaohub.store.invoices import store_invoices
-from fapiaohub.store.page_cache import PageCache, PageKey
-from fapiaohub.store.page_reads import MonthLookup, SqlPageReads, open_page_reads
 from fapiaohub.store.taxpayers import add_taxpayer
 from tests.collection.test_api import URL, body_for, fullest_month, query
 from tests.conftest import Seeded
@@ -140,7 +140,7 @@ def test_a_failing_batch_fails_its_requests_and_the_next_batch_runs(
     engine: Engine, batch_world: list[tuple[MonthLookup, str]]
 ) -> None:
     """A database error reaches every request of the batch (each answers 500); nothing waits forever."""
-    from fapiaohub.store.pg_page_reads import PostgresPageReads
+    from fapiaohub.collection.pg_repository import PostgresPageReads
 
     lookups = [lookup for lookup, _ in batch_world][:10]
     missing = engine.url.set(database=f"fapiaohub_missing_{uuid.uuid4().hex[:8]}")

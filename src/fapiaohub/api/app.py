@@ -12,13 +12,13 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fapiaohub.auth.routes import router as auth_router
+from fapiaohub.collection.page_cache import PageCache
+from fapiaohub.collection.repository import open_page_reads
 from fapiaohub.collection.routes import router as collection_router
 from fapiaohub.config import Settings, load_settings
 from fapiaohub.errors import BusinessError, HttpError
 from fapiaohub.shapes.envelope import JSON, envelope, error_body
 from fapiaohub.store.engine import make_engine
-from fapiaohub.store.page_cache import PageCache
-from fapiaohub.store.page_reads import open_page_reads
 from fapiaohub.tasks.routes import router as task_router
 from fapiaohub.tasks.worker import Worker
 from fapiaohub.unify.routes import router as unify_router

@@ -8,12 +8,10 @@ import secrets
 import string
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from fapiaohub.store.tables import access_token, api_app, corporation
+from fapiaohub.auth import repository
 
 _ID_ALPHABET = string.ascii_letters + string.digits
 
@@ -65,13 +63,8 @@ def create_tenant(
     corp_id = corp_id or new_corp_id()
     app_key = app_key or secrets.token_hex(16)
     app_security = app_security or secrets.token_urlsafe(32)
-    created = datetime.now(UTC)
-    conn.execute(sa.insert(corporation).values(id=corp_id, name=name, created_at=created))
-    conn.execute(
-        sa.insert(api_app).values(
-            app_key=app_key, corp_id=corp_id, secret_hash=secret_digest(app_security), created_at=created
-        )
-    )
+    repository.insert_corporation(conn, corp_id, name)
+    repository.insert_app(conn, corp_id, app_key, secret_digest(app_security))
     return TenantCredentials(corp_id, app_key, app_security)
 
 
@@ -82,21 +75,8 @@ def _issue(conn: Connection, corp_id: str, ttl_seconds: int) -> TokenPair:
         expire_time=now_ms() + ttl_seconds * 1000,
         corporation_id=corp_id,
     )
-    conn.execute(
-        sa.insert(access_token).values(
-            token_hash=secret_digest(pair.access_token),
-            refresh_hash=secret_digest(pair.refresh_token),
-            corp_id=corp_id,
-            expires_at=pair.expire_time,
-            created_at=datetime.now(UTC),
-        )
-    )
-    # Expired tokens are dead weight; sweep a corporation's on each issue so the table stays small.
-    conn.execute(
-        sa.delete(access_token).where(
-            access_token.c.corp_id == corp_id, access_token.c.expires_at < now_ms()
-        )
-    )
+    repository.insert_token(conn, corp_id, secret_digest(pair.access_token), secret_digest(pair.refresh_token),
+                            pair.expire_time, now_ms())
     return pair
 
 
@@ -104,9 +84,7 @@ def get_access_token(
     conn: Connection, app_key: str, app_security: str, ttl_seconds: int
 ) -> TokenPair | None:
     """Exchange appKey/appSecurity for a token pair; None when the keys are wrong."""
-    row = conn.execute(
-        sa.select(api_app.c.corp_id, api_app.c.secret_hash).where(api_app.c.app_key == app_key)
-    ).first()
+    row = repository.find_app(conn, app_key)
     # Compare even when the key is unknown, so timing does not tell which half was wrong.
     expected = row.secret_hash if row else secret_digest(secrets.token_hex(16))
     if not hmac.compare_digest(expected, secret_digest(app_security)) or row is None:
@@ -118,19 +96,12 @@ def refresh_token(
     conn: Connection, token: str, refresh: str, ttl_seconds: int
 ) -> TokenPair | None:
     """Replace a live token pair by a new one; None for an unknown, mismatched or expired pair."""
-    row = conn.execute(
-        sa.select(access_token.c.corp_id, access_token.c.refresh_hash, access_token.c.expires_at)
-        .where(access_token.c.token_hash == secret_digest(token))
-        .with_for_update()
-    ).first()
+    row = repository.lock_token(conn, secret_digest(token))
     if row is None or row.expires_at <= now_ms():
         return None
     if not hmac.compare_digest(row.refresh_hash, secret_digest(refresh)):
         return None
-    deleted = conn.execute(
-        sa.delete(access_token).where(access_token.c.token_hash == secret_digest(token))
-    ).rowcount
-    if deleted != 1:  # a concurrent refresh won the race
+    if repository.delete_token(conn, secret_digest(token)) != 1:  # a concurrent refresh won the race
         return None
     return _issue(conn, row.corp_id, ttl_seconds)
 
@@ -142,9 +113,7 @@ def corporation_for_token(conn: Connection, token: str) -> str | None:
 
 def corporation_for_digest(conn: Connection, digest: str) -> str | None:
     """The corporation of the live access token whose :func:`secret_digest` is ``digest``, or None."""
-    row = conn.execute(
-        sa.select(access_token.c.corp_id, access_token.c.expires_at).where(access_token.c.token_hash == digest)
-    ).first()
+    row = repository.find_token(conn, digest)
     if row is None or row.expires_at <= now_ms():
         return None
     return row.corp_id

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from fapiaohub.client.errors import AuthError, BusinessError, FapiaohubError
-from fapiaohub.logs import RedactSecrets
+from fapiaohub.client.redact import RedactSecrets
 
 # httpx logs every request's full URL at INFO, and the API carries accessToken in the query string
 logging.getLogger("httpx").addFilter(RedactSecrets())

@@ -11,13 +11,13 @@ import math
 
 from fapiaohub import wire
 from fapiaohub.auth.service import secret_digest
+from fapiaohub.collection.page_cache import PageCache, PageKey
 from fapiaohub.collection.query import CollectionQuery, parse_collection_query
+from fapiaohub.collection.repository import MonthLookup, PageReads
 from fapiaohub.domain.codes import RESULT_CODES
 from fapiaohub.errors import UNAUTHORIZED, BusinessError, HttpError
 from fapiaohub.shapes.envelope import envelope
 from fapiaohub.store.months import MonthSlot
-from fapiaohub.store.page_cache import PageCache, PageKey
-from fapiaohub.store.page_reads import MonthLookup, PageReads
 
 NOT_ENABLED = RESULT_CODES["500"]
 COLLECTING = f"{RESULT_CODES['4008']}：该月份的归集任务尚未完成，请稍后再查询"

@@ -7,9 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import islice
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from fapiaohub.auth.repository import corporation_exists
 from fapiaohub.auth.service import create_tenant
 from fapiaohub.demo.generator import (
     DEMO_CORP_ID,
@@ -22,7 +22,6 @@ from fapiaohub.demo.unify import load_unify_demo
 from fapiaohub.domain.invoice import Invoice
 from fapiaohub.store import invoices, months
 from fapiaohub.store import taxpayers as taxpayer_store
-from fapiaohub.store.tables import corporation, invoice
 
 # Fixed so that the printed curl call works on every run; the demo serves on 127.0.0.1 only.
 DEMO_APP_KEY = "demo-app-key"
@@ -49,8 +48,7 @@ def load_demo(
     """Create the demo tenant if missing and load invoices; ``invoices=None`` loads the default set
     once (a second run finds it and loads nothing), an explicit number (re)loads that many."""
     with engine.begin() as conn:
-        exists = conn.execute(sa.select(corporation.c.id).where(corporation.c.id == DEMO_CORP_ID)).first()
-        if not exists:
+        if not corporation_exists(conn, DEMO_CORP_ID):
             create_tenant(
                 conn, DEMO_CORP_NAME, corp_id=DEMO_CORP_ID,
                 app_key=DEMO_APP_KEY, app_security=DEMO_APP_SECURITY,
@@ -74,9 +72,7 @@ def load_demo(
 
 def _count(engine: Engine) -> int:
     with engine.connect() as conn:
-        return conn.execute(
-            sa.select(sa.func.count()).select_from(invoice).where(invoice.c.corp_id == DEMO_CORP_ID)
-        ).scalar_one()
+        return invoices.count_corporation_invoices(conn, DEMO_CORP_ID)
 
 
 def _bulk_load(
@@ -112,6 +108,5 @@ def _bulk_load(
 
 def _analyze(engine: Engine) -> None:
     with engine.begin() as conn:
-        conn.execute(sa.text("ANALYZE invoice"))
-        conn.execute(sa.text("ANALYZE invoice_month"))
+        invoices.analyze(conn)
 

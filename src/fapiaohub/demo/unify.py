@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import random
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from fapiaohub.domain.validation import uscc_check_char
-from fapiaohub.store.tables import invoice, taxpayer, unify_corporation
+from fapiaohub.store.invoices import first_keys
+from fapiaohub.store.taxpayers import taxpayer_by_id
 from fapiaohub.unify import service
 
 # (uscc without check character, name, invoice kinds its batches carry)
@@ -24,24 +24,15 @@ INVOICES_PER_BATCH = 6
 def load_unify_demo(conn: Connection, corp_id: str, taxpayer_id: int, months: list[int]) -> int:
     """Create the platforms and one batch per platform and month; returns the batches written.
     Does nothing when the platforms exist already."""
-    exists = conn.execute(
-        sa.select(unify_corporation.c.id).where(unify_corporation.c.corp_id == corp_id).limit(1)
-    ).first()
-    if exists:
+    if service.list_corporations(conn, corp_id):
         return 0
     rng = random.Random(20250101)
-    nsrsbh = conn.execute(sa.select(taxpayer.c.nsrsbh).where(taxpayer.c.id == taxpayer_id)).scalar_one()
+    nsrsbh = taxpayer_by_id(conn, taxpayer_id).nsrsbh
     batches = 0
     for number, (code17, name, kinds) in enumerate(PLATFORMS, start=1):
         platform = service.upsert_corporation(conn, corp_id, code=code17 + uscc_check_char(code17), name=name)
         for kpyf in months:
-            keys = conn.execute(
-                sa.select(invoice.c.invoice_key)
-                .where(invoice.c.taxpayer_id == taxpayer_id, invoice.c.direction == "jx",
-                       invoice.c.fplx.in_(kinds), invoice.c.kpyf == kpyf)
-                .order_by(invoice.c.kprq, invoice.c.invoice_key)
-                .limit(INVOICES_PER_BATCH)
-            ).scalars().all()
+            keys = first_keys(conn, taxpayer_id, "jx", kinds, kpyf, INVOICES_PER_BATCH)
             flow = f"B{kpyf % 10000:04d}{number:02d}{rng.randrange(1000):03d}"
             service.push_batch(conn, corp_id, service.BatchPush(
                 unify_corp_id=platform["id"],

@@ -336,3 +336,42 @@ def _row_values(inv: Invoice, prepared: _Prepared, month_id: int, now: datetime)
         "flags": prepared.flags,
         "updated_at": now,
     }
+
+
+# --- reads of whole invoices (exports, demo) ------------------------------------------------------
+
+def stored_docs(conn: Connection, taxpayer_id: int, direction: str, first: int, last: int) -> Iterator[str]:
+    """The canonical documents of a taxpayer's invoices of months first..last, in (kpyf, kprq,
+    identity) order, streamed in batches."""
+    rows = conn.execution_options(stream_results=True, yield_per=1000).execute(
+        sa.select(invoice.c.doc)
+        .where(invoice.c.taxpayer_id == taxpayer_id, invoice.c.direction == direction,
+               invoice.c.kpyf.between(first, last))
+        .order_by(invoice.c.kpyf, invoice.c.kprq, invoice.c.invoice_key)
+    )
+    for (doc,) in rows:
+        yield doc
+
+
+def first_keys(conn: Connection, taxpayer_id: int, direction: str, kinds: Iterable[str], kpyf: int,
+               limit: int) -> list[str]:
+    """The identities of a month's first invoices of some kinds, in page order."""
+    return list(conn.execute(
+        sa.select(invoice.c.invoice_key)
+        .where(invoice.c.taxpayer_id == taxpayer_id, invoice.c.direction == direction,
+               invoice.c.fplx.in_(list(kinds)), invoice.c.kpyf == kpyf)
+        .order_by(invoice.c.kprq, invoice.c.invoice_key)
+        .limit(limit)
+    ).scalars())
+
+
+def count_corporation_invoices(conn: Connection, corp_id: str) -> int:
+    return int(conn.execute(
+        sa.select(sa.func.count()).select_from(invoice).where(invoice.c.corp_id == corp_id)
+    ).scalar_one())
+
+
+def analyze(conn: Connection) -> None:
+    """Fresh planner statistics after a bulk load (autovacuum may be off)."""
+    conn.execute(sa.text("ANALYZE invoice"))
+    conn.execute(sa.text("ANALYZE invoice_month"))

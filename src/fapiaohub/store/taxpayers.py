@@ -62,3 +62,8 @@ def list_taxpayers(conn: Connection, corp_id: str) -> list[Taxpayer]:
         sa.select(taxpayer).where(taxpayer.c.corp_id == corp_id).order_by(taxpayer.c.nsrsbh)
     )
     return [Taxpayer(r.id, r.corp_id, r.nsrsbh, r.name, r.collection_enabled) for r in rows]
+
+
+def taxpayer_by_id(conn: Connection, taxpayer_id: int) -> Taxpayer:
+    row = conn.execute(sa.select(taxpayer).where(taxpayer.c.id == taxpayer_id)).one()
+    return Taxpayer(row.id, row.corp_id, row.nsrsbh, row.name, row.collection_enabled)

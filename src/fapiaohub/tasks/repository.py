@@ -31,7 +31,7 @@ from fapiaohub.domain.codes import (
     TO_PROCESS,
 )
 from fapiaohub.errors import BusinessError
-from fapiaohub.store.tables import collection_task, task_file, taxpayer
+from fapiaohub.store.tables import collection_task, sandbox_behaviour, task_file, taxpayer
 from fapiaohub.store.taxpayers import Taxpayer, find_taxpayer, lock_taxpayer
 
 SOURCES = ("sandbox", "files", "upstream")
@@ -266,3 +266,19 @@ def finish(conn: Connection, task_id: str, owner: str, result: TaskResult) -> bo
             finished_at=_now(), lease_owner=None, lease_expires_at=None,
         )
     ).rowcount)
+
+
+# --- the sandbox bureau's behaviour per taxpayer -------------------------------------------------
+
+def sandbox_behaviour_of(conn: Connection, taxpayer_id: int) -> Any:
+    """(fail_code, invoices_per_month) configured for a taxpayer, or None."""
+    return conn.execute(
+        sa.select(sandbox_behaviour).where(sandbox_behaviour.c.taxpayer_id == taxpayer_id)
+    ).first()
+
+
+def set_sandbox_behaviour(conn: Connection, taxpayer_id: int, fail_code: str | None,
+                          invoices_per_month: int) -> None:
+    conn.execute(sa.delete(sandbox_behaviour).where(sandbox_behaviour.c.taxpayer_id == taxpayer_id))
+    conn.execute(sa.insert(sandbox_behaviour).values(
+        taxpayer_id=taxpayer_id, fail_code=fail_code, invoices_per_month=invoices_per_month))

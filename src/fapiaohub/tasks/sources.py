@@ -9,7 +9,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import httpx
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from fapiaohub.domain.codes import RESULT_CODES, kinds_for
@@ -18,7 +17,7 @@ from fapiaohub.importers import read_invoices
 from fapiaohub.importers.base import ImportRecord, Rejected, Skipped, SourceRef, UnreadableFile
 from fapiaohub.shapes.collection_parse import ItemError, invoice_from_item
 from fapiaohub.store.invoices import WriteCounts, store_invoices
-from fapiaohub.store.tables import sandbox_behaviour
+from fapiaohub.tasks import repository
 from fapiaohub.tasks.repository import ClaimedTask, TaskResult, task_files
 
 DEFAULT_SANDBOX_INVOICES = 40  # per kind-agnostic month, when no behaviour row says otherwise
@@ -156,9 +155,7 @@ def run_sandbox(engine: Engine, task: ClaimedTask, check: Callable[[], None]) ->
     from fapiaohub.demo.generator import generate_taxpayer_month
 
     with engine.connect() as conn:
-        behaviour = conn.execute(
-            sa.select(sandbox_behaviour).where(sandbox_behaviour.c.taxpayer_id == task.taxpayer.id)
-        ).first()
+        behaviour = repository.sandbox_behaviour_of(conn, task.taxpayer.id)
     if behaviour is not None and behaviour.fail_code:
         return TaskResult(behaviour.fail_code, RESULT_CODES[behaviour.fail_code])
     count = behaviour.invoices_per_month if behaviour is not None else DEFAULT_SANDBOX_INVOICES
@@ -175,11 +172,7 @@ def set_sandbox_behaviour(engine: Engine, taxpayer_id: int, fail_code: str | Non
     if fail_code is not None and (fail_code not in RESULT_CODES or fail_code in ("2000", "500")):
         raise ValueError(f"fail code {fail_code!r} is not one of the seed's task failure codes")
     with engine.begin() as conn:
-        conn.execute(sa.delete(sandbox_behaviour).where(sandbox_behaviour.c.taxpayer_id == taxpayer_id))
-        conn.execute(sa.insert(sandbox_behaviour).values(
-            taxpayer_id=taxpayer_id, fail_code=fail_code, invoices_per_month=invoices_per_month))
-
-
+        repository.set_sandbox_behaviour(conn, taxpayer_id, fail_code, invoices_per_month)
 
 class UpstreamError(Exception):
     """The upstream server refused or answered something that is not the collection API."""

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from fapiaohub import wire
@@ -25,7 +24,7 @@ from fapiaohub.errors import HttpError
 from fapiaohub.shapes.entity_form import VAT_KINDS, name_spell, unify_invoice
 from fapiaohub.store import taxpayers as taxpayer_store
 from fapiaohub.store.invoices import store_invoices
-from fapiaohub.store.tables import invoice, unify_batch, unify_batch_invoice, unify_corporation
+from fapiaohub.unify import repository
 
 _ALPHABET = string.ascii_letters + string.digits
 RELATION_KEYS = ("flowId", "flowCode", "feeDetailId", "invoiceDetailId", "invoiceId")
@@ -48,33 +47,19 @@ def upsert_corporation(
     conn: Connection, corp_id: str, *, code: str, name: str, channel: str = "OFFLINE", active: bool = True
 ) -> dict[str, Any]:
     """Create a unify corporation, or update the one with this code (its id never changes)."""
-    now = now_ms()
-    existing = conn.execute(
-        sa.select(unify_corporation.c.id, unify_corporation.c.version).where(
-            unify_corporation.c.corp_id == corp_id, unify_corporation.c.code == code
-        )
-    ).first()
+    existing = repository.find_corporation(conn, corp_id, code)
     values = {"name": name, "name_spell": name_spell(name), "channel": channel, "active": active,
-              "update_time": now}
+              "update_time": now_ms()}
     if existing is None:
-        conn.execute(sa.insert(unify_corporation).values(
-            id=_new_id(""), corp_id=corp_id, code=code, version=1, create_time=now,
-            last_batch_time=0, **values,
-        ))
+        repository.insert_corporation(conn, {"id": _new_id(""), "corp_id": corp_id, "code": code, "version": 1,
+                                             "create_time": values["update_time"], "last_batch_time": 0, **values})
     else:
-        conn.execute(sa.update(unify_corporation).where(unify_corporation.c.id == existing.id)
-                     .values(version=existing.version + 1, **values))
-    row = conn.execute(sa.select(unify_corporation).where(
-        unify_corporation.c.corp_id == corp_id, unify_corporation.c.code == code)).one()
-    return corporation_item(row)
+        repository.update_corporation(conn, existing.id, {"version": existing.version + 1, **values})
+    return corporation_item(repository.find_corporation(conn, corp_id, code))
 
 
 def list_corporations(conn: Connection, corp_id: str) -> list[dict[str, Any]]:
-    rows = conn.execute(
-        sa.select(unify_corporation).where(unify_corporation.c.corp_id == corp_id)
-        .order_by(unify_corporation.c.create_time, unify_corporation.c.id)
-    )
-    return [corporation_item(row) for row in rows]
+    return [corporation_item(row) for row in repository.list_corporations(conn, corp_id)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,40 +82,25 @@ class BatchPush:
 
 def push_batch(conn: Connection, corp_id: str, push: BatchPush) -> dict[str, Any]:
     """Create or replace a batch (by batchNo) and give it the next updateTime. Caller commits."""
-    # A no-op UPDATE is the lock: it takes the row lock on PostgreSQL and, as the transaction's
-    # first write, SQLite's write lock; SELECT … FOR UPDATE would do nothing on SQLite.
-    locked = conn.execute(
-        sa.update(unify_corporation)
-        .where(unify_corporation.c.id == push.unify_corp_id, unify_corporation.c.corp_id == corp_id)
-        .values(last_batch_time=unify_corporation.c.last_batch_time)
-        .returning(unify_corporation.c.last_batch_time)
-    ).first()
-    if locked is None:
+    last_batch_time = repository.lock_corporation(conn, corp_id, push.unify_corp_id)
+    if last_batch_time is None:
         raise HttpError(400, f"unifyInvoiceCorporationId {push.unify_corp_id!r} 不存在：请先创建统一开票方")
     invoice_ids = _resolve_invoices(conn, corp_id, push.invoices)
-    update_time = max(now_ms(), locked.last_batch_time + 1)
+    update_time = max(now_ms(), last_batch_time + 1)
     relations = wire.dumps([{key: str(rel.get(key, "null")) for key in RELATION_KEYS}
                             for rel in push.relations]).decode()
-    batch_id = conn.execute(sa.select(unify_batch.c.id).where(
-        unify_batch.c.unify_corp_id == push.unify_corp_id, unify_batch.c.batch_no == push.batch_no
-    )).scalar()
+    batch_id = repository.find_batch(conn, push.unify_corp_id, push.batch_no)
     if batch_id is None:
         batch_id = _new_id()
-        conn.execute(sa.insert(unify_batch).values(
-            id=batch_id, corp_id=corp_id, unify_corp_id=push.unify_corp_id, batch_no=push.batch_no,
-            period=push.period, relations=relations, create_time=update_time, update_time=update_time,
-        ))
+        repository.insert_batch(conn, {
+            "id": batch_id, "corp_id": corp_id, "unify_corp_id": push.unify_corp_id, "batch_no": push.batch_no,
+            "period": push.period, "relations": relations, "create_time": update_time, "update_time": update_time,
+        })
     else:
-        conn.execute(sa.update(unify_batch).where(unify_batch.c.id == batch_id).values(
-            period=push.period, relations=relations, update_time=update_time))
-        conn.execute(sa.delete(unify_batch_invoice).where(unify_batch_invoice.c.batch_id == batch_id))
-    if invoice_ids:
-        conn.execute(sa.insert(unify_batch_invoice), [
-            {"batch_id": batch_id, "seq": seq, "invoice_id": invoice_id}
-            for seq, invoice_id in enumerate(invoice_ids)
-        ])
-    conn.execute(sa.update(unify_corporation).where(unify_corporation.c.id == push.unify_corp_id)
-                 .values(last_batch_time=update_time))
+        repository.replace_batch(conn, batch_id, {"period": push.period, "relations": relations,
+                                                  "update_time": update_time})
+    repository.list_batch_invoices(conn, batch_id, invoice_ids)
+    repository.update_corporation(conn, push.unify_corp_id, {"last_batch_time": update_time})
     return {"id": batch_id, "batchNo": push.batch_no, "updateTime": update_time}
 
 
@@ -152,10 +122,7 @@ def _resolve_invoices(conn: Connection, corp_id: str, refs: list[InvoiceRef]) ->
     ids = []
     for position, ref in enumerate(refs):
         key = ref.invoice.key if ref.invoice is not None else ref.key
-        found = conn.execute(sa.select(invoice.c.id).where(
-            invoice.c.taxpayer_id == taxpayers[ref.nsrsbh].id, invoice.c.direction == "jx",
-            invoice.c.invoice_key == key,
-        )).scalar()
+        found = repository.invoice_id(conn, taxpayers[ref.nsrsbh].id, "jx", key) if key else None
         if found is None:
             raise HttpError(400, f"invoices[{position}]: 进项发票 {key!r} 不存在于纳税人 {ref.nsrsbh}")
         ids.append(found)
@@ -166,23 +133,11 @@ def read_batches(
     conn: Connection, corp_id: str, unify_corp_id: str, index: int, count: int, *, vat_only: bool
 ) -> list[dict[str, Any]]:
     """Batches with updateTime > index, oldest first, at most ``count``, rendered for the wire."""
-    batches = conn.execute(
-        sa.select(unify_batch)
-        .where(unify_batch.c.corp_id == corp_id, unify_batch.c.unify_corp_id == unify_corp_id,
-               unify_batch.c.update_time > index)
-        .order_by(unify_batch.c.update_time)
-        .limit(count)
-    ).all()
+    batches = repository.batches_after(conn, corp_id, unify_corp_id, index, count)
     if not batches:
         return []
     members: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    rows = conn.execute(
-        sa.select(unify_batch_invoice.c.batch_id, invoice.c.fplx, invoice.c.doc,
-                  invoice.c.created_at, invoice.c.updated_at)
-        .join(invoice, invoice.c.id == unify_batch_invoice.c.invoice_id)
-        .where(unify_batch_invoice.c.batch_id.in_([b.id for b in batches]))
-        .order_by(unify_batch_invoice.c.batch_id, unify_batch_invoice.c.seq)
-    )
+    rows = repository.batch_members(conn, [b.id for b in batches])
     for row in rows:
         if vat_only and row.fplx not in VAT_KINDS:
             continue

@@ -3,7 +3,7 @@
 Two reads serve a request: the month's state (token check, taxpayer, month row, running tasks)
 and, when the page is not cached, the page's items. SQLite answers through SQLAlchemy in a
 worker thread (:class:`SqlPageReads`); PostgreSQL through asyncpg, with month lookups of
-concurrent requests batched into one statement (:mod:`fapiaohub.store.pg_page_reads`).
+concurrent requests batched into one statement (:mod:`fapiaohub.collection.pg_repository`).
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ class SqlPageReads:
 def open_page_reads(engine: Engine) -> PageReads:
     """asyncpg on PostgreSQL, SQLAlchemy in threads elsewhere."""
     if engine.dialect.name == "postgresql":
-        from fapiaohub.store.pg_page_reads import PostgresPageReads
+        from fapiaohub.collection.pg_repository import PostgresPageReads
 
         return PostgresPageReads(engine.url)
     return SqlPageReads(engine)

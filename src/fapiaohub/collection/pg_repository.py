@@ -24,9 +24,9 @@ import asyncpg
 from sqlalchemy.engine import URL
 
 from fapiaohub.auth.service import now_ms
+from fapiaohub.collection.repository import MonthLookup, MonthState
 from fapiaohub.domain.codes import ACTIVE_TASK_STATES
 from fapiaohub.store.months import MonthPage, MonthSlot
-from fapiaohub.store.page_reads import MonthLookup, MonthState
 
 _MONTH_STATES = f"""
 SELECT r.i, tp.id AS taxpayer_id, tp.collection_enabled, m.id AS month_id, m.invoice_count, m.version,
