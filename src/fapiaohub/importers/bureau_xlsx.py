@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -26,8 +26,16 @@ from typing import Any
 import python_calamine
 from lxml import etree
 
-from fapiaohub.domain.codes import (RAILWAY_BUSINESS_NAMES, STATUS_BY_NAME, TDYWLX, TOLL_BUSINESS, TOLL_DIGITAL,
-                                    business_code, kind_by_name, normalise_name)
+from fapiaohub.domain.codes import (
+    RAILWAY_BUSINESS_NAMES,
+    STATUS_BY_NAME,
+    TDYWLX,
+    TOLL_BUSINESS,
+    TOLL_DIGITAL,
+    business_code,
+    kind_by_name,
+    normalise_name,
+)
 from fapiaohub.domain.invoice import Invoice, InvoiceLine
 from fapiaohub.domain.money import ValueParseError, parse_amount, parse_datetime, parse_rate
 from fapiaohub.domain.validation import LINE_TOLERANCE, TOTAL_TOLERANCE
@@ -110,12 +118,12 @@ class _Book:
             big = plan.member in self.stream.names and self.archive.getinfo(plan.member).file_size > CHILD_ABOVE
             rows = rows_in_child(self.path, plan.member) if big else self.stream.rows(plan.member)
         numbered = enumerate(self._readable(plan.name, rows), start=1)
-        for number, row in numbered:
+        for number, _ in numbered:
             if number == plan.header_row:
                 break
         return numbered
 
-    def _readable(self, sheet: str, rows: Iterator[list[Any]]) -> Iterator[list[Any]]:
+    def _readable(self, sheet: str, rows: Iterator[list[Any]]) -> Generator[list[Any], None, None]:
         """Rows of a sheet; a sheet that turns out to be broken halfway makes the whole file
         unreadable (the caller's transaction then stores nothing from it)."""
         try:
