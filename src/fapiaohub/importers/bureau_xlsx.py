@@ -269,7 +269,7 @@ def _skip(row: list[Any]) -> bool:
     return True
 
 
-@dataclass
+@dataclass(slots=True)
 class _Totals:
     """An invoice's 发票基础信息 cells: amounts as the sheet holds them (parsed when used) and where."""
 
