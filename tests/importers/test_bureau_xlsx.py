@@ -178,6 +178,17 @@ def test_an_invoice_named_in_several_sheets_is_stored_once(tmp_path: Path) -> No
     assert found[without_lines.key].lines == [] and found[without_lines.key].jshj == Decimal("400.00")
 
 
+def test_an_invoice_with_lines_but_no_invoice_row_takes_its_totals_from_the_lines(tmp_path: Path) -> None:
+    invoices = [make("26532000000164714506", [("*住宿服务*住宿服务", "594.06", "5.94", "0.01")] * 2),
+                make("26532000000164714507", [("*住宿服务*住宿服务", "100.00", "1.00", "0.01")])]
+    path = written(tmp_path, invoices)
+    book = openpyxl.load_workbook(path)
+    book["发票基础信息"].delete_rows(2)
+    book.save(path)
+    found = by_key(path)
+    assert sorted(found) == sorted(inv.key for inv in invoices)
+    assert (found[invoices[0].key].je, found[invoices[0].key].jshj) == (Decimal("1188.12"), Decimal("1200.00"))
+
 def test_a_special_sheet_can_be_absent(tmp_path: Path) -> None:
     passenger = make("26537000000219710161", [("*运输服务*客运服务费", "65.05", "1.95", "0.03")], tdywlx="09",
                      special=[{"cxr": "张三"}])
