@@ -48,9 +48,9 @@ def test_xlsx_export_imports_back_as_the_same_invoices(seeded: Seeded, engine: E
     assert all(isinstance(r, Parsed) for r in records), [r for r in records if not isinstance(r, Parsed)][:3]
     assert [bureau_fields(r.invoice) for r in records] == [bureau_fields(inv) for inv in expected]
     book = openpyxl.load_workbook(out, read_only=False)
-    assert book.sheetnames == ["发票明细", "发票信息"]
-    header = [c.value for c in book["发票信息"][1]]
-    amount = book["发票信息"].cell(row=2, column=header.index("价税合计") + 1)
+    assert book.sheetnames[:2] == ["信息汇总表", "发票基础信息"]
+    header = [c.value for c in book["发票基础信息"][1]]
+    amount = book["发票基础信息"].cell(row=2, column=header.index("价税合计") + 1)
     assert isinstance(amount.value, (int, float)) and amount.number_format == "0.00"
 
 

@@ -64,8 +64,8 @@ def export(invoices: Iterable[Invoice], fmt: str, out: Path,
            progress: Callable[[int], None] | None = None) -> int:
     """Write ``invoices`` to ``out``; returns how many were written.
 
-    xlsx: sheet 发票明细 (one row per line, the bureau's 27 line columns) and sheet 发票信息 (one
-    row per invoice, the bureau's columns): fapiaohub imports it back. csv: one row per invoice,
+    xlsx: the bureau's 全量发票查询 layout (信息汇总表 lines, 发票基础信息 invoices, 特定业务
+    sheets; shapes.bureau_layout): fapiaohub imports it back. csv: one row per invoice,
     UTF-8 with BOM so that Excel shows the Chinese headers. jsonl: the canonical invoice, lines
     and kind-specific data included, amounts as exact decimal strings.
     """
@@ -82,7 +82,7 @@ def export(invoices: Iterable[Invoice], fmt: str, out: Path,
                 progress(written)
 
     if fmt == "xlsx":
-        write_bureau_export(out, counted(), layout="both")
+        write_bureau_export(out, counted())
     elif fmt == "csv":
         with out.open("w", newline="", encoding="utf-8-sig") as handle:
             writer = csv.writer(handle)

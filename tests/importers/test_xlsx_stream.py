@@ -120,7 +120,7 @@ def sample(count: int = 120) -> list:
 
 @pytest.mark.parametrize("variation", [None, *sorted(VARIATIONS)])
 def test_bureau_exports_read_as_calamine_reads_them(tmp_path: Path, variation: str | None) -> None:
-    path = write_bureau_export(tmp_path / "export.xlsx", sample(), layout="both",
+    path = write_bureau_export(tmp_path / "export.xlsx", sample(),
                                variations={variation} if variation else set()) and tmp_path / "export.xlsx"
     sheets = read_three_ways(path)
     assert all(len(rows) > 1 for name, rows in sheets.items() if name != "信息汇总表")
@@ -286,10 +286,10 @@ def test_dtds_truncation_and_bad_bytes_are_refused(tmp_path: Path) -> None:
 
 def test_the_child_process_reads_the_same(tmp_path: Path) -> None:
     path = tmp_path / "child.xlsx"
-    write_bureau_export(path, sample(), variations={"blank_rows", "text_dates"})
+    write_bureau_export(path, sample())
     with zipfile.ZipFile(path) as archive:
         book = StreamingWorkbook(archive)
-        ((_, member),) = book.sheets()
+        (_, member) = book.sheets()[0]
         here = list(book.rows(member))
     assert list(rows_in_child(path, member)) == here
     bad = build(tmp_path / "bad.xlsx", [("B", '<row r="1"><c r="A1"><v>x</v></c></row>')])
