@@ -8,6 +8,7 @@ import zipfile
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,7 +35,7 @@ def line(mc: str, je: str, se: str, slv: str, **extra: str) -> InvoiceLine:
     return InvoiceLine(mc=mc, je=D(je), se=D(se), slv=D(slv), **extra)
 
 
-def digital(fplx: str = "81", lines: list[InvoiceLine] | None = None, bz: str = "", **fields: object) -> Invoice:
+def digital(fplx: str = "81", lines: list[InvoiceLine] | None = None, bz: str = "", **fields: Any) -> Invoice:
     lines = lines or [line("*信息技术服务*技术服务费", "4197.17", "251.83", "0.06", sl="1", dj="4197.16981132075")]
     je = sum((item.je for item in lines), D(0))
     se = sum((item.se for item in lines), D(0))
@@ -46,7 +47,7 @@ def digital(fplx: str = "81", lines: list[InvoiceLine] | None = None, bz: str = 
 
 
 def tax_control(fplx: str = "10", fpdm: str = "033002000211", lines: list[InvoiceLine] | None = None,
-                **fields: object) -> Invoice:
+                **fields: Any) -> Invoice:
     return digital(fplx, lines or [line("*餐饮服务*餐费", "510.68", "15.32", "0.03", jldw="次", sl="1",
                                           dj="510.679612")],
                    fpdm=fpdm, fphm="83089647", jym="16197833567414507415", **fields)

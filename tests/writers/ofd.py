@@ -223,7 +223,7 @@ def write_ofd(path: Path, invoice: Invoice, variant: str = "sdp", **options: obj
     if variant not in VARIANTS:
         raise ValueError(f"variant {variant!r} is not one of {VARIANTS}")
     if variant == "skp":
-        _write_tax_control(path, invoice, **options)
+        _write_tax_control(path, invoice, **options)  # type: ignore[arg-type]
         return
     if variant == "toll":
         _write_toll(path, invoice)

@@ -164,10 +164,13 @@ class OfdDocument:
             self.notes.append("CustomTags.xml is missing or not XML")
             return {}
         by_object: dict[tuple[int, str], list[Text]] = {}
+        by_id: dict[str, list[Text]] = {}  # for a PageRef that names no page: the object ID alone
         for page in self.pages:
             for text in page:
                 if not text.template:
                     by_object.setdefault((text.page, text.obj), []).append(text)
+        for (_, object_id), texts in by_object.items():
+            by_id.setdefault(object_id, texts)  # the first page that has the ID
         page_index = {page_id: number for number, page_id in enumerate(self.page_ids)}
         tags: dict[str, list[list[Text]]] = {}
         for custom_tag in descendants(index, "CustomTag"):
@@ -183,8 +186,10 @@ class OfdDocument:
                 found: list[Text] = []
                 for ref in refs:
                     # PageRef is the page's ID in Document.xml, not its index
-                    page = page_index.get(ref.get("PageRef", "").strip(), 0)
-                    found.extend(by_object.get((page, _text(ref)), []))
+                    number = page_index.get(ref.get("PageRef", "").strip())
+                    object_id = _text(ref)
+                    found.extend(by_object.get((number, object_id), []) if number is not None
+                                 else by_id.get(object_id, []))
                 tags.setdefault(local(holder), []).append(found)
         return tags
 
