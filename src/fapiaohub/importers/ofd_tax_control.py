@@ -11,6 +11,7 @@ from lxml import etree
 from fapiaohub.domain.codes import SPECIAL_KEYS
 from fapiaohub.domain.invoice import Invoice, InvoiceLine
 from fapiaohub.domain.validation import describe_fpdm
+from fapiaohub.importers.base import UnreadableFile
 from fapiaohub.importers.ofd_document import OfdDocument, OfdError
 from fapiaohub.importers.ofd_fields import (
     NO_LINES,
@@ -36,13 +37,16 @@ _XBRL_TUPLE = "InformationOfTaxableGoodsOrServicesDetailItemsTuple"
 
 def invoice_attachment(doc: OfdDocument) -> tuple[str, etree._Element] | None:
     """The attachment that holds a 税控 invoice: ("einvoice" | "xbrl", its root), or None (a 数电 OFD)."""
-    members = [attachment.member for attachment in doc.attachments if attachment.format in ("xml", "xbrl", "")]
-    if ORIGINAL in doc.archive.names and ORIGINAL not in members:
-        members.append(ORIGINAL)
-    for member in members:
-        if member not in doc.archive.names:
+    candidates = [(a.member, a.name == "original_invoice" or a.format == "xbrl") for a in doc.attachments
+                  if a.format in ("xml", "xbrl", "")]
+    if ORIGINAL in doc.archive.names and ORIGINAL not in [member for member, _ in candidates]:
+        candidates.append((ORIGINAL, True))
+    for member, is_invoice in candidates:
+        root = doc.archive.optional_xml(member)
+        if root is None:
+            if is_invoice and member in doc.archive.names:
+                raise UnreadableFile(doc.archive.path, f"the invoice attachment {member} is not well-formed XML")
             continue
-        root = doc.archive.xml(member)
         if local(root) == "eInvoice":
             return "einvoice", root
         if local(root) == "xbrl":
@@ -99,7 +103,7 @@ def _finish(invoice: Invoice, doc: OfdDocument, flags: list[str]) -> Invoice:
 def read_einvoice(root: etree._Element, doc: OfdDocument) -> tuple[Invoice, list[str]]:
     """original_invoice.xml: the root eInvoice is unprefixed (no namespace), its children fp: (one
     producer writes some unprefixed), so every element is matched by its local name."""
-    flags = list(doc.notes)
+    flags: list[str] = []
 
     def required(path: str) -> str:
         value = _path(root, path)
@@ -134,7 +138,7 @@ def read_einvoice(root: etree._Element, doc: OfdDocument) -> tuple[Invoice, list
 
 def read_xbrl(root: etree._Element, doc: OfdDocument) -> tuple[Invoice, list[str]]:
     """The XBRL 电子凭证 (inv: facts) some 税控 OFDs carry instead of original_invoice.xml."""
-    flags = list(doc.notes)
+    flags: list[str] = []
     facts: dict[str, str] = {}
     tuples: list[etree._Element] = []
     for node in root.iter():
