@@ -125,6 +125,16 @@ def test_construction_label_above_the_title_sets_the_business_and_its_elements(t
                             "jzxmmc": "示例分公司客户响应中心施工合同"}]
 
 
+def test_a_column_without_a_role_keeps_its_values_apart(tmp_path: Path) -> None:
+    inv = digital("82", [line("*经营租赁*房屋租赁", "10000.00", "900.00", "0.09", jldw="平方米")],
+                  special=[{"cqzs": "粤(2024)示例市不动产权第0001234号"}])
+    write_ofd(tmp_path / "r.ofd", inv, "sdp", business="不动产经营租赁服务")
+    got = read_one(tmp_path / "r.ofd").invoice
+    assert (got.fplx, got.tdywlx) == ("82", "06")
+    assert got.special == inv.special  # 面积单位 is no 特定要素 and is not run into the 不动产权证号
+    assert line_values(got) == line_values(inv)
+
+
 def test_toll_platform_ofd_is_a_toll_invoice_with_its_vehicle_and_dates(tmp_path: Path) -> None:
     inv = digital("8208", [line("*经营租赁*通行费", "28.50", "0.85", "0.03")], kpr="钱德松",
                   fphm="26537911600200015030", kprq=datetime(2026, 2, 7), tdywlx="08",

@@ -90,7 +90,8 @@ def _invoice_layout(invoice: Invoice, title: str, *, labels_on_template: bool, t
         lay.add(tax_id, x + 43, 47.1, 4.23, tag=f"{side}/{side}TaxID")
     headers = ("项目名称", *columns, "金 额", "税率/征收率", "税 额")
     header_x = {"项目名称": 15.5, "规格型号": 41.6, "单 位": 66.5, "数 量": 92.5, "单 价": 117.5,
-                "建筑服务发生地": 41.6, "建筑项目名称": 84.6, "金 额": 143, "税率/征收率": 157, "税 额": 194}
+                "建筑服务发生地": 41.6, "建筑项目名称": 84.6, "产权证书/不动产权证号": 41.6, "面积单位": 100,
+                "金 额": 143, "税率/征收率": 157, "税 额": 194}
     for header in headers:
         lay.add(header, header_x[header], 56.0, template=tpl)
     y = 59.4
@@ -99,7 +100,8 @@ def _invoice_layout(invoice: Invoice, title: str, *, labels_on_template: bool, t
         for n, piece in enumerate(pieces):
             lay.add(piece, 4.5, y + 4.5 * n, tag="Item")
         cells = {"规格型号": line.ggxh, "单 位": line.jldw, "数 量": line.sl, "单 价": line.dj,
-                 "建筑服务发生地": extra.get("jzfwfsd", ""), "建筑项目名称": extra.get("jzxmmc", "")}
+                 "建筑服务发生地": extra.get("jzfwfsd", ""), "建筑项目名称": extra.get("jzxmmc", ""),
+                 "产权证书/不动产权证号": extra.get("cqzs", ""), "面积单位": line.jldw}
         for header in columns:
             if cells.get(header):
                 lay.add(cells[header], header_x[header] + 0.5, y)
@@ -233,7 +235,8 @@ def write_ofd(path: Path, invoice: Invoice, variant: str = "sdp", **options: obj
         return
     title = "电子发票（增值税专用发票）" if invoice.fplx == "81" else "电子发票（普通发票）"
     business = str(options.get("business", ""))
-    columns = ("建筑服务发生地", "建筑项目名称") if business == "建筑服务" else ("规格型号", "单 位", "数 量", "单 价")
+    columns = {"建筑服务": ("建筑服务发生地", "建筑项目名称"),
+               "不动产经营租赁服务": ("产权证书/不动产权证号", "面积单位")}.get(business, ("规格型号", "单 位", "数 量", "单 价"))
     lay = _invoice_layout(invoice, title, labels_on_template=True, title_on_template=not options.get("title_on_page"),
                           business=business, columns=columns, item_piece=int(str(options.get("item_piece", 0))),
                           kpr_twice=True)

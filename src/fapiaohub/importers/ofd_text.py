@@ -267,6 +267,11 @@ def _header(texts: list[Text], roles: dict[str, str]) -> list[tuple[str, Column]
     for row in rows_of_columns(found):
         have = {role for role, _ in row}
         if {"mc", "je", "se"} <= have:
+            # a column this reader has no role for still holds its values apart from its neighbours'
+            y = row[0][1].y
+            for text in texts:
+                if abs(text.y - y) <= ROW_TOLERANCE and text.raw and not text.rotated and not split_header(text, roles):
+                    row.append((f"other:{text.key}", Column(text.key, text.x, text.x_end, text.y)))
             return row
     return None
 
