@@ -275,6 +275,15 @@ def test_an_ofd_without_invoice_data_is_unreadable(tmp_path: Path) -> None:
     with pytest.raises(UnreadableFile, match="no invoice data") as caught:
         list(read_invoices(path))
     assert "empty.ofd" in str(caught.value)
+    page = (b'<ofd:Page xmlns:ofd="http://www.ofdspec.org/2016"><ofd:Content><ofd:Layer><ofd:TextObject ID="1" '
+            b'Boundary="10 10 100 5" Size="3"><ofd:TextCode X="0" Y="3">\xe5\x90\x88\xe5\x90\x8c</ofd:TextCode>'
+            b"</ofd:TextObject></ofd:Layer></ofd:Content></ofd:Page>")
+    document = (b'<ofd:Document xmlns:ofd="http://www.ofdspec.org/2016"><ofd:Pages><ofd:Page ID="1" '
+                b'BaseLoc="Pages/Page_0/Content.xml"/></ofd:Pages></ofd:Document>')
+    path = _zip(tmp_path / "contract.ofd", {"OFD.xml": OFD_ROOT, "Doc_0/Document.xml": document,
+                                             "Doc_0/Pages/Page_0/Content.xml": page})
+    with pytest.raises(UnreadableFile, match="contract.ofd: an OFD without invoice data"):
+        list(read_invoices(path))
     path = _zip(tmp_path / "nodoc.ofd", {"OFD.xml": OFD_ROOT})
     with pytest.raises(UnreadableFile, match="Document.xml is missing"):
         list(read_invoices(path))

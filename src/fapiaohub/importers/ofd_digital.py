@@ -68,10 +68,9 @@ class _Page:
             if value:
                 return value
         # a label and its value in one text ("开票人:张三")
-        wanted = key(label)
+        wanted = key(label) + ":"
         for text in self.texts:
-            if text.key.startswith(wanted + ":") or (text.key.startswith(wanted) and text.key != wanted
-                                                       and text.raw[len(label):len(label) + 1] in ":："):
+            if text.key.startswith(wanted):
                 rest = re.split(r"[:：]", text.raw, maxsplit=1)[-1].strip()
                 if rest and (accept is None or accept(rest)):
                     return rest
@@ -186,6 +185,8 @@ def read_digital(doc: OfdDocument) -> tuple[Invoice, list[str]]:
     fphm = _first(custom.get("发票号码", ""), _tag(tags, "InvoiceNo"),
                   page.right_of("发票号码", lambda v: bool(_DIGITS20.fullmatch(v.strip()))))
     if not fphm:
+        if not tags and printed_kind(texts) is None:  # a document, but not an invoice
+            raise OfdError("no invoice data: no 发票号码 and no invoice title")
         raise OfdError("发票号码 not found (CustomData, tag InvoiceNo or the page)")
     kprq_text = _first(custom.get("开票日期", ""), _tag(tags, "IssueDate"), page.right_of("开票日期", is_date))
     if not kprq_text:
