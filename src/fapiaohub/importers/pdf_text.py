@@ -168,6 +168,7 @@ def _runs(chars: list[dict[str, object]]) -> list[Run]:
     on the same baseline, or after a space."""
     runs: list[Run] = []
     current: Run | None = None
+    last_x0 = 0.0
     for order, char in enumerate(chars):
         text = _normalise(str(char["text"]))
         x0, x1 = float(char["x0"]), float(char["x1"])  # type: ignore[arg-type]
@@ -179,12 +180,16 @@ def _runs(chars: list[dict[str, object]]) -> list[Run]:
         if current is not None:
             height = max(current.height, bottom - top, 0.1)
             same_line = abs((top + bottom) / 2 - current.middle) < 0.3 * height
-            adjacent = -0.3 * height < x0 - current.x1 < WORD_GAP * height
+            # Squeezed glyphs overlap their neighbours (OFD conversions): any start right of the previous
+            # character's start continues the run.
+            adjacent = x0 > last_x0 and x0 - current.x1 < WORD_GAP * height
+            last_x0 = x0
             if same_line and adjacent:
                 current.text += text
                 current.x1 = max(current.x1, x1)
                 current.top, current.bottom = min(current.top, top), max(current.bottom, bottom)
                 continue
         current = Run(text, x0, top, x1, bottom, size, order)
+        last_x0 = x0
         runs.append(current)
     return runs
