@@ -254,20 +254,26 @@ def _money(text: str, what: str) -> Decimal:
         raise NotReadable(f"{what}: {exc}") from None
 
 
-def _totals(lines: list[Line]) -> tuple[Decimal | None, Decimal | None, Decimal | None]:
+def _totals(page: Page, lines: list[Line]) -> tuple[Decimal | None, Decimal | None, Decimal | None]:
+    """合计 金额 and 税额, and 价税合计 after （小写）: the amounts to the right of each label whose middles lie
+    within the label's height (the ¥ figures are often drawn a little higher or lower than the label)."""
     je = se = jshj = None
     total = re.compile(r"(?<!税)(?<!价)" + _label("合计") + r"(?![ \t]*[(（])")
+    small = re.compile(r"[(（][ \t]*小[ \t]*写[ \t]*[)）]")
     for line in lines:
-        text = line.text()
-        match = total.search(text)
-        if match and je is None:
-            amounts = _AMOUNT.findall(text[match.end():])
-            if len(amounts) >= 2:
+        text, xs = line.located()
+        for regex, kind in ((total, "total"), (small, "small")):
+            match = regex.search(text)
+            if match is None or (kind == "total" and je is not None) or (kind == "small" and jshj is not None):
+                continue
+            x = xs[match.end() - 1]
+            middle, height = (line.top + line.bottom) / 2, line.bottom - line.top
+            near = sorted((r for r in page.runs if r.x0 > x and abs(r.middle - middle) < 0.75 * height),
+                          key=lambda r: r.x0)
+            amounts = _AMOUNT.findall(" ".join(r.text for r in near))
+            if kind == "total" and len(amounts) >= 2:
                 je, se = _money(amounts[0], "合计金额"), _money(amounts[1], "合计税额")
-        small = re.search(r"[(（][ \t]*小[ \t]*写[ \t]*[)）]", text)
-        if small and jshj is None:
-            amounts = _AMOUNT.findall(text[small.end():])
-            if amounts:
+            elif kind == "small" and amounts:
                 jshj = _money(amounts[0], "价税合计（小写）")
     return je, se, jshj
 
@@ -299,11 +305,15 @@ def _table(lines: list[Line], reading: Reading) -> None:
     whose header is nearest; a row without 金额 continues the previous item's name (wrapped)."""
     rows: list[dict[str, str]] = []
     header: list[tuple[str, float]] | None = None
-    for line in lines:
+    end = 0.0
+    for index, line in enumerate(lines):
         if header is None:
             header = _columns(line)
+            # The table ends at the first 合计/小计/价税合计/备注 below the header; the ¥ totals may be drawn
+            # a little above the 合计 label, so a row must lie wholly above that label's top.
+            end = next((other.top for other in lines[index + 1:] if _TABLE_END.search(other.text())), float("inf"))
             continue
-        if _TABLE_END.search(line.text()):
+        if _TABLE_END.search(line.text()) or (line.top + line.bottom) / 2 >= end:
             header = None
             continue
         cells: dict[str, str] = {}
@@ -312,6 +322,8 @@ def _table(lines: list[Line], reading: Reading) -> None:
             key = min(header, key=lambda column: abs(column[1] - middle))[0]
             cells[key] = cells.get(key, "") + run.text
         if "详见" in cells.get("mc", "") and "清单" in cells.get("mc", ""):
+            continue
+        if cells.get("je", "").startswith(("¥", "￥")):  # a total, not an item
             continue
         if cells.get("je"):
             rows.append(cells)
@@ -384,14 +396,15 @@ def _read(pages: list[Page]) -> Reading:
     number = _first(lines, _label("发票号码") + _COLON)
     reading.fphm = (re.match(r"\d{8,20}", number.replace(" ", "")) or re.match("", "")).group()
     reading.kprq = _date(_first(lines, _label("开票日期") + _COLON))
-    reading.jym = re.sub(r"\D", "", _first(lines, _label("校验码") + _COLON))
+    check = _first(lines, _label("校验码") + _COLON).replace(" ", "")
+    reading.jym = check if re.fullmatch(r"\d{20}", check) else ""
     sides = _sides(page)
     names = _assign(_labelled(lines, _NAME), sides)
     ids = _assign(_labelled(lines, _TAX_ID), sides)
     reading.gfmc, reading.xfmc = names.get("gf", ""), names.get("xf", "")
     reading.gfsbh = _tax_id(ids.get("gf", ""))
     reading.xfsbh = _tax_id(ids.get("xf", ""))
-    reading.je, reading.se, reading.jshj = _totals(lines)
+    reading.je, reading.se, reading.jshj = _totals(page, lines)
     reading.kpr = _person(_first(lines, _label("开票人") + _COLON))
     reading.bz = _remark(page, lines)
     details = any("清单" in line.text() and "详见" in line.text() for line in lines)
