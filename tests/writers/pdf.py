@@ -46,9 +46,10 @@ def write_pdf(path: Path, invoice: Invoice, options: Options | None = None) -> N
     if opts.preview:
         first.append((28, 28, "仅供预览", 16))
     if opts.seal:
-        first += [(width * 0.45 + dx, 18 + dy, glyph, 8) for glyph, dx, dy in
-                  (("章", 30, 0), ("制", 50, 10), ("全", 0, 10), ("国", 10, 0), ("统", 20, 0), ("一", 40, 0),
-                   ("发", 55, 20), ("票", 60, 30))] + [(width * 0.45, 60, "国家税务总局", 8)]
+        # The seal's glyphs, drawn first and one text object each, in the gap under the title.
+        first += [(230 + dx, 38 + dy, glyph, 6) for glyph, dx, dy in
+                  (("章", 30, 0), ("制", 50, 4), ("全", 0, 4), ("国", 10, 0), ("统", 20, 0), ("一", 40, 0),
+                   ("发", 58, 8), ("票", 64, 12))] + [(240, 50, "国家税务总局", 6)]
     if opts.text_layer:
         label_font = FONT
         if opts.kangxi:

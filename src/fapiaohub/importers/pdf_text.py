@@ -29,6 +29,7 @@ class Run:
     bottom: float
     size: float
     order: int  # drawing order of the first character (content-stream order)
+    spaced: bool = False  # a space character was drawn just before it
 
     @property
     def height(self) -> float:
@@ -66,7 +67,7 @@ class Line:
             if previous is not None:
                 gap = run.x0 - previous.x1
                 height = max(previous.height, run.height)
-                sep = "\t" if gap > FIELD_GAP * height else " " if gap > WORD_GAP * height else ""
+                sep = "\t" if gap > FIELD_GAP * height else " " if gap > WORD_GAP * height or run.spaced else ""
                 parts.append(sep)
                 xs.extend([run.x0] * len(sep))
             parts.append(run.text)
@@ -169,6 +170,7 @@ def _runs(chars: list[dict[str, object]]) -> list[Run]:
     runs: list[Run] = []
     current: Run | None = None
     last_x0 = 0.0
+    spaced = False
     for order, char in enumerate(chars):
         text = _normalise(str(char["text"]))
         x0, x1 = float(char["x0"]), float(char["x1"])  # type: ignore[arg-type]
@@ -176,6 +178,7 @@ def _runs(chars: list[dict[str, object]]) -> list[Run]:
         size = float(char.get("size") or (bottom - top))  # type: ignore[arg-type]
         if not text or _SPACE.fullmatch(text):
             current = None
+            spaced = True
             continue
         if current is not None:
             height = max(current.height, bottom - top, 0.1)
@@ -185,11 +188,13 @@ def _runs(chars: list[dict[str, object]]) -> list[Run]:
             adjacent = x0 > last_x0 and x0 - current.x1 < WORD_GAP * height
             last_x0 = x0
             if same_line and adjacent:
+                spaced = False
                 current.text += text
                 current.x1 = max(current.x1, x1)
                 current.top, current.bottom = min(current.top, top), max(current.bottom, bottom)
                 continue
-        current = Run(text, x0, top, x1, bottom, size, order)
+        current = Run(text, x0, top, x1, bottom, size, order, spaced)
         last_x0 = x0
+        spaced = False
         runs.append(current)
     return runs
