@@ -6,6 +6,7 @@ import dataclasses
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pdfplumber
 import pytest
@@ -25,7 +26,7 @@ def _demo(fplx: str) -> Invoice:
     return next(i.invoice for i in iter_demo_invoices(400) if i.invoice.fplx == fplx)
 
 
-def _with_lines(inv: Invoice, lines: list[InvoiceLine], **changes: object) -> Invoice:
+def _with_lines(inv: Invoice, lines: list[InvoiceLine], **changes: Any) -> Invoice:
     je = sum((line.je for line in lines), D("0"))
     se = sum((line.se for line in lines), D("0"))
     return dataclasses.replace(inv, lines=lines, je=je, se=se, jshj=je + se,

@@ -90,7 +90,6 @@ def read_pdf(path: Path) -> Iterator[Parsed | Rejected]:
     if not pages or not any(page.runs for page in pages):
         raise UnreadableFile(path, "PDF has no text layer (a scan or an image); fapiaohub does not do OCR")
     source = SourceRef(path.name)
-    first = pages[0]
     flat = "".join(run.text for page in pages for run in page.runs)
     if PREVIEW_MARK in flat:
         yield Rejected(source, f"a preview ({PREVIEW_MARK}) with placeholder values, not an issued invoice")
@@ -111,7 +110,6 @@ def read_pdf(path: Path) -> Iterator[Parsed | Rejected]:
     except NotReadable as exc:
         yield Rejected(source, f"cannot read the invoice from the PDF text: {exc}")
         return
-    del first
     yield checked(invoice, source, reading.flags)
 
 
@@ -394,7 +392,8 @@ def _read(pages: list[Page]) -> Reading:
     if reading.fplx in ("81", "82"):
         reading.fpdm = ""
     number = _first(lines, _label("发票号码") + _COLON)
-    reading.fphm = (re.match(r"\d{8,20}", number.replace(" ", "")) or re.match("", "")).group()
+    digits = re.match(r"\d{8,20}", number.replace(" ", ""))
+    reading.fphm = digits.group() if digits else ""
     reading.kprq = _date(_first(lines, _label("开票日期") + _COLON))
     check = _first(lines, _label("校验码") + _COLON).replace(" ", "")
     reading.jym = check if re.fullmatch(r"\d{20}", check) else ""

@@ -49,7 +49,7 @@ def read_qr(path: Path) -> list[str]:
         # page does not become a giant bitmap.
         scale = min(2.0, MAX_RENDER_PIXELS / max(width, height, 1.0))
         image = page.render(scale=scale, grayscale=True).to_pil()
-        return [result.text for result in zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)]
+        return [result.text for result in zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode))]
     except (pdfium.PdfiumError, ValueError, OSError):
         return []
     finally:

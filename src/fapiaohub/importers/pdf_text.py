@@ -128,8 +128,7 @@ class TextLayerError(Exception):
 def read_pages(path: Path) -> tuple[list[Page], int]:
     """Up to MAX_PAGES pages of positioned runs, and the number of pages the file has."""
     import pdfplumber
-    from pdfminer.pdfparser import PDFSyntaxError
-    from pdfminer.psparser import PSException
+    from pdfplumber.utils.exceptions import MalformedPDFException, PdfminerException
 
     started = time.monotonic()
     pages: list[Page] = []
@@ -144,11 +143,8 @@ def read_pages(path: Path) -> tuple[list[Page], int]:
                 pages.append(Page(float(page.width), float(page.height), _runs(chars)))
                 if time.monotonic() - started > MAX_SECONDS:
                     raise TextLayerError(f"reading the text took longer than {MAX_SECONDS:.0f} s")
-    except (PDFSyntaxError, PSException, ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
-        raise TextLayerError(f"not a readable PDF: {type(exc).__name__}: {str(exc)[:200]}") from None
-    except Exception as exc:  # noqa: BLE001 - pdfminer raises bare Exception subclasses of its own (encryption)
-        if isinstance(exc, TextLayerError):
-            raise
+    # pdfplumber wraps every pdfminer failure (syntax, encryption, broken streams) in PdfminerException.
+    except (PdfminerException, MalformedPDFException, ValueError, TypeError, KeyError, IndexError) as exc:
         raise TextLayerError(f"not a readable PDF: {type(exc).__name__}: {str(exc)[:200]}") from None
     return pages, count
 
