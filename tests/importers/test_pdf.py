@@ -100,6 +100,16 @@ def test_a_digital_ordinary_invoice_with_yuan_sign_apart_and_remarks(tmp_path: P
     assert "某银行; 银行账号" in record.invoice.bz  # a drawn space is kept
 
 
+def test_a_wrapped_item_name_is_one_line_item(tmp_path: Path) -> None:
+    inv = _with_lines(_demo("81"), [
+        InvoiceLine(mc="*信息技术服务*软件开发及系统集成技术服务费", je=D("1000.00"), se=D("60.00"), slv=D("0.06")),
+        InvoiceLine(mc="*现代服务*咨询费", je=D("200.00"), se=D("12.00"), slv=D("0.06")),
+    ])
+    path = tmp_path / "wrapped.pdf"
+    write_pdf(path, inv, Options(wrap_names=12))
+    assert _lines(_parsed(path).invoice) == _lines(inv)
+
+
 def test_a_rate_printed_as_stars_is_zero_with_a_flag(tmp_path: Path) -> None:
     base = _demo("81")
     inv = _with_lines(base, [InvoiceLine(mc="*经纪代理服务*代理费", je=D("98.00"), se=D("0.06"), slv=D("0"))])
@@ -147,6 +157,7 @@ def test_kangxi_labels_seal_glyphs_and_a_business_label_before_the_title(tmp_pat
     record = _parsed(path)
     _assert_header(record.invoice, inv)
     assert _lines(record.invoice) == _lines(inv)
+    assert record.invoice.tdywlx == "09"  # from the 特定业务 label above the title
 
 
 def test_a_preview_is_rejected_naming_the_file(tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ class Options:
     business_label: str = ""  # a 特定业务 label drawn above the title (first text)
     qr: str | None = "auto"  # the QR payload; "auto" derives it from the invoice; None draws none
     text_layer: bool = True  # False: only the QR code and a frame, no text at all
+    wrap_names: int = 0  # 数电: item names longer than this continue on the next row
 
 
 def write_pdf(path: Path, invoice: Invoice, options: Options | None = None) -> None:
@@ -133,11 +134,16 @@ def _digital(inv: Invoice, opts: Options) -> tuple[float, float, list[Item], lis
         values += [(x + 40, 70, name, s), (x + 144, 90, tax_id, s)]
     labels += [(60, 125, "项目名称", s), (160, 125, "规格型号", s), (215, 125, "单位", s), (255, 125, "数量", s),
                (300, 125, "单价", s), (370, 125, "金额", s), (420, 125, "税率/征收率", s), (510, 125, "税额", s)]
-    for i, line in enumerate(inv.lines):
-        top = 140 + 12 * i
-        values += [(22, top, line.mc, s), (160, top, line.ggxh, s), (218, top, line.jldw, s), (255, top, line.sl, s),
+    top = 140.0
+    for line in inv.lines:
+        name = line.mc
+        if opts.wrap_names and len(name) > opts.wrap_names:  # the rest of a long name on the next row
+            name = line.mc[:opts.wrap_names]
+            values.append((22, top + 10, line.mc[opts.wrap_names:], s))
+        values += [(22, top, name, s), (160, top, line.ggxh, s), (218, top, line.jldw, s), (255, top, line.sl, s),
                    (298, top, line.dj, s), (_right(392, f"{line.je:.2f}", s), top, f"{line.je:.2f}", s),
                    (430, top, _rate(line.slv), s), (_right(540, f"{line.se:.2f}", s), top, f"{line.se:.2f}", s)]
+        top += 22 if name != line.mc else 12
     labels += [(60, 250, "合", s), (100, 250, "计", s), (35, 268, "价税合计（大写）", s), (400, 268, "（小写）", s),
                (18, 290, "备", s), (18, 306, "注", s), (35, 345, "开票人：", s)]
     # ¥ and the number are separate text objects, as 数电 producers draw them.

@@ -116,6 +116,18 @@ def read_pdf(path: Path) -> Iterator[Parsed | Rejected]:
 # --- kind -------------------------------------------------------------------------------------------------
 
 
+def _business(lines: list[Line]) -> str:
+    """The tdywlx of a 特定业务 label printed above the title (成品油, 旅客运输服务, 建筑服务 …); '' for none."""
+    for line in lines:
+        text = re.sub(r"\s+", "", line.text())
+        if _DIGITAL_TITLE.search(text):
+            return ""
+        code = codes.business_code(text)
+        if code:
+            return code
+    return ""
+
+
 def _kind(lines: list[Line], code: str) -> str:
     """The fplx from the title, wherever it is printed (the first text may be a 特定业务 label, a seal glyph,
     a print header), else from digits 11-12 of a 12-digit 发票代码."""
@@ -325,8 +337,10 @@ def _table(lines: list[Line], reading: Reading) -> None:
             continue
         if cells.get("je"):
             rows.append(cells)
-        elif rows and cells.get("mc") and set(cells) == {"mc"}:
-            rows[-1]["mc"] += cells["mc"]
+        elif rows:  # a wrapped name (or 规格型号, 单位) continues the item above
+            for key in ("mc", "ggxh", "jldw"):
+                if cells.get(key):
+                    rows[-1][key] = rows[-1].get(key, "") + cells[key]
     for cells in rows:
         reading.lines.append(_line(cells, reading))
         if "txrqq" in cells or "cph" in cells:
@@ -391,6 +405,7 @@ def _read(pages: list[Page]) -> Reading:
                           f"({reading.fplx}); fapiaohub reads 电子普票/专票 and 数电 普票/专票 from PDF")
     if reading.fplx in ("81", "82"):
         reading.fpdm = ""
+        reading.tdywlx = _business(lines)
     number = _first(lines, _label("发票号码") + _COLON)
     digits = re.match(r"\d{8,20}", number.replace(" ", ""))
     reading.fphm = digits.group() if digits else ""
@@ -432,6 +447,7 @@ def _toll(reading: Reading, lines: list[Line]) -> None:
         reading.fplx = codes.TOLL_DIGITAL
         reading.tdywlx = codes.TOLL_BUSINESS
     else:
+        # Only the toll columns are read as 特定要素; other 特定业务 tables are known not to be read.
         reading.special = []
 
 
