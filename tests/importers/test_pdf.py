@@ -16,7 +16,7 @@ from fapiaohub.domain.invoice import Invoice, InvoiceLine
 from fapiaohub.importers import pdf as pdf_module
 from fapiaohub.importers import read_invoices
 from fapiaohub.importers.base import Parsed, Rejected, UnreadableFile
-from fapiaohub.importers.pdf import NO_QR, QR_DISAGREES, RATE_EXEMPT, RATE_NOT_STATED
+from fapiaohub.importers.pdf import NO_QR, QR_DISAGREES, RATE_EXEMPT, RATE_NOT_STATED, SHAPE_READ
 from tests.writers.pdf import Options, write_pdf
 
 D = Decimal
@@ -158,6 +158,22 @@ def test_kangxi_labels_seal_glyphs_and_a_business_label_before_the_title(tmp_pat
     _assert_header(record.invoice, inv)
     assert _lines(record.invoice) == _lines(inv)
     assert record.invoice.tdywlx == "09"  # from the 特定业务 label above the title
+
+
+@pytest.mark.parametrize("qr", ["auto", "wrong"])
+def test_values_drawn_off_the_page_are_read_by_shape_and_checked_against_the_qr_code(tmp_path: Path, qr: str) -> None:
+    inv = _with_lines(_demo("82"), [InvoiceLine(mc="*餐饮服务*餐饮费", je=D("1455.45"), se=D("14.55"), slv=D("0.01"))])
+    wrong = f"01,32,,{inv.fphm},999.99,{inv.kprq:%Y%m%d},,A1B2"
+    path = tmp_path / "converted.pdf"
+    write_pdf(path, inv, Options(off_page=True, qr="auto" if qr == "auto" else wrong))
+    record = _read_one(path)
+    if qr == "wrong":  # read by shape and contradicted: the text cannot be trusted
+        assert isinstance(record, Rejected) and "QR" in record.reason
+        return
+    assert isinstance(record, Parsed), record
+    _assert_header(record.invoice, inv)
+    assert _lines(record.invoice) == _lines(inv)
+    assert SHAPE_READ in record.flags
 
 
 def test_a_preview_is_rejected_naming_the_file(tmp_path: Path) -> None:

@@ -30,6 +30,7 @@ class Options:
     qr: str | None = "auto"  # the QR payload; "auto" derives it from the invoice; None draws none
     text_layer: bool = True  # False: only the QR code and a frame, no text at all
     wrap_names: int = 0  # 数电: item names longer than this continue on the next row
+    off_page: bool = False  # 数电: a broken OFD conversion: values drawn outside the page, in its drawing order
 
 
 def write_pdf(path: Path, invoice: Invoice, options: Options | None = None) -> None:
@@ -40,6 +41,8 @@ def write_pdf(path: Path, invoice: Invoice, options: Options | None = None) -> N
     layout = opts.layout or ("taxctrl" if invoice.fplx in ("08", "10") else
                              "toll" if invoice.fplx == "8208" else "digital")
     width, height, labels, values = {"taxctrl": _taxctrl, "digital": _digital, "toll": _toll}[layout](invoice, opts)
+    if opts.off_page:
+        values = []  # drawn by _off_page
     _register_font()
     page = canvas.Canvas(str(path), pagesize=(width, height))
     page.setFont(FONT, 9)
@@ -61,6 +64,10 @@ def write_pdf(path: Path, invoice: Invoice, options: Options | None = None) -> N
             for x, top, text, size in items:
                 page.setFont(font, size)
                 page.drawString(x, height - top - size, text)
+        if opts.off_page:
+            for x, top, text, size in _off_page(invoice):
+                page.setFont(FONT, size)
+                page.drawString(x, height - top, text)
     else:
         page.rect(10, 10, width - 20, height - 20)
     payload = _payload(invoice) if opts.qr == "auto" else opts.qr
@@ -179,6 +186,23 @@ def _toll(inv: Invoice, opts: Options) -> tuple[float, float, list[Item], list[I
                (435, 284, f"¥{inv.jshj:.2f}", s), (79, 362, inv.kpr, s)]
     values += [(66, 314 + 9 * i, text, s) for i, text in enumerate(inv.bz.splitlines())]
     return 595, 842, labels, values
+
+
+def _off_page(inv: Invoice) -> list[Item]:
+    """The values as one OFD converter draws them: each its own text object, at coordinates far outside the
+    page and unrelated to the labels, in this order: totals, 大写, 价税合计, 开票人, number, date, the two
+    names, the two ids, then each item's name, quantity, price, amount, rate and tax."""
+    s = 9.0
+    values: list[Item] = [(1232, -231, f"¥{inv.je:.2f}", s), (1689, -231, f"¥{inv.se:.2f}", s),
+                          (603, -284, _capital(inv.jshj), s), (1372, -284, "¥", s), (1382, -284, f"{inv.jshj:.2f}", s),
+                          (345, -534, inv.kpr, s), (1490, 344, inv.fphm, s), (1490, 391, f"{inv.kprq:%Y年%m月%d日}", s),
+                          (226, 48, inv.gfmc, s), (1088, 242, inv.xfmc, s), (581, 162, inv.gfsbh, s),
+                          (1417, 162, inv.xfsbh, s)]
+    for i, line in enumerate(inv.lines):
+        top = 236 + 20 * i
+        values += [(94, top, line.mc, s), (911, top, line.sl or "1", s), (940, top, line.dj or f"{line.je:.2f}", s),
+                   (1258, top, f"{line.je:.2f}", s), (1440, top, _rate(line.slv), s), (1715, top, f"{line.se:.2f}", s)]
+    return values
 
 
 def _rate(rate: Decimal | None) -> str:
