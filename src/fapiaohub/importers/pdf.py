@@ -290,22 +290,26 @@ def _totals(page: Page, lines: list[Line]) -> tuple[Decimal | None, Decimal | No
 
 # --- line items ---------------------------------------------------------------------------------------------
 
-_COLUMNS = (("名称", "mc"), ("金额", "je"), ("税率", "slv"), ("征收率", "slv"), ("税额", "se"), ("规格", "ggxh"),
-            ("单位", "jldw"), ("数量", "sl"), ("单价", "dj"), ("车牌号", "cph"), ("车辆类型", "cllx"),
-            ("通行日期起", "txrqq"), ("通行日期止", "txrqz"))
-_TABLE_END = re.compile(r"合[ \t]*计|小[ \t]*计|价税合计|备[ \t]*注")
+_COLUMN_WORDS = (
+    ("no", ("序号",)),  # 销货清单 rows are numbered; the number is not part of the name
+    ("mc", ("货物或应税劳务、服务名称", "货物或应税劳务名称", "货物（劳务）名称", "货物(劳务)名称", "项目名称", "名称")),
+    ("ggxh", ("规格型号",)), ("jldw", ("单位",)), ("sl", ("数量",)), ("dj", ("单价",)), ("je", ("金额",)),
+    ("slv", ("税率/征收率", "税率", "征收率")), ("se", ("税额",)), ("cph", ("车牌号码", "车牌号")),
+    ("cllx", ("车辆类型",)), ("txrqq", ("通行日期起",)), ("txrqz", ("通行日期止",)),
+)
+_HEADER = re.compile("|".join(f"(?P<{key}>{'|'.join(_label(word) for word in words)})" for key, words in _COLUMN_WORDS))
+_TABLE_END = re.compile(r"合[ \t]*计|小[ \t]*计|总[ \t]*计|价税合计|备[ \t]*注")
 
 
 def _columns(line: Line) -> list[tuple[str, float]] | None:
+    """The columns of a table header row, each with the centre of its printed name."""
+    text, lefts, rights = line.boxed()
     out: list[tuple[str, float]] = []
-    for text, x0, x1 in line.segments():
-        name = re.sub(r"\s+", "", text)
-        key = next((key for word, key in _COLUMNS if word in name), None)
-        if key is None:
+    for match in _HEADER.finditer(text):
+        key = match.lastgroup
+        if key is None or any(k == key for k, _ in out):
             continue
-        if any(k == key for k, _ in out):
-            continue
-        out.append((key, (x0 + x1) / 2))
+        out.append((key, (lefts[match.start()] + rights[match.end() - 1]) / 2))
     keys = {k for k, _ in out}
     return out if {"mc", "je", "se"} <= keys else None
 

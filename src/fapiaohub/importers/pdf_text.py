@@ -30,6 +30,8 @@ class Run:
     size: float
     order: int  # drawing order of the first character (content-stream order)
     spaced: bool = False  # a space character was drawn just before it
+    lefts: list[float] = field(default_factory=list)  # per character of text: its left and right edge
+    rights: list[float] = field(default_factory=list)
 
     @property
     def height(self) -> float:
@@ -59,9 +61,16 @@ class Line:
         return self.located()[0]
 
     def located(self) -> tuple[str, list[float]]:
-        """The line's text and, for each of its characters, the x where its run starts."""
+        """The line's text and, for each of its characters, its left edge."""
+        text, lefts, _ = self.boxed()
+        return text, lefts
+
+    def boxed(self) -> tuple[str, list[float], list[float]]:
+        """The line's text and, for each of its characters, its left and right edges (a separator gets
+        the gap it stands for)."""
         parts: list[str] = []
-        xs: list[float] = []
+        lefts: list[float] = []
+        rights: list[float] = []
         previous: Run | None = None
         for run in self.runs:
             if previous is not None:
@@ -69,11 +78,13 @@ class Line:
                 height = max(previous.height, run.height)
                 sep = "\t" if gap > FIELD_GAP * height else " " if gap > WORD_GAP * height or run.spaced else ""
                 parts.append(sep)
-                xs.extend([run.x0] * len(sep))
+                lefts.extend([previous.x1] * len(sep))
+                rights.extend([run.x0] * len(sep))
             parts.append(run.text)
-            xs.extend([run.x0] * len(run.text))
+            lefts.extend(run.lefts or [run.x0] * len(run.text))
+            rights.extend(run.rights or [run.x1] * len(run.text))
             previous = run
-        return "".join(parts), xs
+        return "".join(parts), lefts, rights
 
     def segments(self) -> list[tuple[str, float, float]]:
         """The line split at field gaps: (text, x0, x1) each."""
@@ -186,10 +197,12 @@ def _runs(chars: list[dict[str, object]]) -> list[Run]:
             if same_line and adjacent:
                 spaced = False
                 current.text += text
+                current.lefts += [x0] * len(text)
+                current.rights += [x1] * len(text)
                 current.x1 = max(current.x1, x1)
                 current.top, current.bottom = min(current.top, top), max(current.bottom, bottom)
                 continue
-        current = Run(text, x0, top, x1, bottom, size, order, spaced)
+        current = Run(text, x0, top, x1, bottom, size, order, spaced, [x0] * len(text), [x1] * len(text))
         last_x0 = x0
         spaced = False
         runs.append(current)
