@@ -75,6 +75,17 @@ def test_a_taxctrl_special_invoice_with_check_code_groups_and_lines(tmp_path: Pa
     assert NO_QR not in record.flags and not any(QR_DISAGREES in flag for flag in record.flags)
 
 
+def test_a_taxctrl_invoice_with_its_lines_in_a_details_list_on_page_two(tmp_path: Path) -> None:
+    lines = [InvoiceLine(mc=f"*办公用品*文件夹{n}", je=D("10.00") * n, se=D("1.30") * n, slv=D("0.13"), jldw="个",
+                         sl=str(n), dj="10") for n in range(1, 11)]
+    inv = _with_lines(_demo("08"), lines, jym="18001801513030862041")
+    path = tmp_path / "details.pdf"
+    write_pdf(path, inv, Options(details=True))
+    record = _parsed(path)
+    _assert_header(record.invoice, inv)
+    assert _lines(record.invoice) == _lines(inv)  # no 详见 row, no 序号 in the names, no 小计/总计 rows
+
+
 def test_a_taxctrl_ordinary_invoice_kind_comes_from_its_title(tmp_path: Path) -> None:
     inv = _with_lines(_demo("10"), [InvoiceLine(mc="*餐饮服务*餐费", je=D("97.09"), se=D("2.91"), slv=D("0.03"))],
                       jym="03592687143600112233")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -31,6 +32,7 @@ class Options:
     text_layer: bool = True  # False: only the QR code and a frame, no text at all
     wrap_names: int = 0  # 数电: item names longer than this continue on the next row
     off_page: bool = False  # 数电: a broken OFD conversion: values drawn outside the page, in its drawing order
+    details: bool = False  # 税控: `(详见销货清单)` on page 1, the lines in a 清单 on page 2 with 小计/总计 rows
 
 
 def write_pdf(path: Path, invoice: Invoice, options: Options | None = None) -> None:
@@ -73,6 +75,11 @@ def write_pdf(path: Path, invoice: Invoice, options: Options | None = None) -> N
     payload = _payload(invoice) if opts.qr == "auto" else opts.qr
     if payload:
         _draw_qr(page, payload, 16, height - 16 - 60, 60)
+    if opts.details:
+        page.showPage()
+        for x, top, text, size in _details_page(invoice):
+            page.setFont(FONT, size)
+            page.drawString(x, height - top - size, text)
     page.save()
 
 
@@ -99,7 +106,11 @@ def _taxctrl(inv: Invoice, opts: Options) -> tuple[float, float, list[Item], lis
     labels += [(72, 150, "项目名称", s), (180, 150, "规格型号", s), (245, 150, "单位", s), (285, 150, "数", s),
                (297, 150, "量", s), (345, 150, "单", s), (357, 150, "价", s), (415, 150, "金", s),
                (427, 150, "额", s), (477, 150, "税率", s), (530, 150, "税", s), (542, 150, "额", s)]
-    for i, line in enumerate(inv.lines):
+    rows = inv.lines
+    if opts.details:  # page 1 refers to the 销货清单 on page 2 and shows only the totals
+        rows = [dataclasses.replace(inv.lines[0], mc="(详见销货清单)", ggxh="", jldw="", sl="", dj="", je=inv.je,
+                                    se=inv.se)]
+    for i, line in enumerate(rows):
         top = 163 + 12 * i
         values += [(16, top, line.mc, s), (180, top, line.ggxh, s), (248, top, line.jldw, s),
                    (_right(325, line.sl, s), top, line.sl, s), (345, top, line.dj, s),
@@ -116,6 +127,28 @@ def _taxctrl(inv: Invoice, opts: Options) -> tuple[float, float, list[Item], lis
     values += _party_taxctrl("销售方", 298, inv.xfmc, inv.xfsbh)[1]
     values += [(372, 305 + 11 * i, text, s) for i, text in enumerate(inv.bz.splitlines())]
     return 600, 380, labels, values
+
+
+def _details_page(inv: Invoice) -> list[Item]:
+    s = 8.0
+    items: list[Item] = [(150, 20, "销售货物或者提供应税劳务、服务清单", 12), (30, 45, f"购买方名称：{inv.gfmc}", s),
+                         (30, 60, f"销售方名称：{inv.xfmc}", s),
+                         (30, 75, f"所属增值税电子专用发票代码：{inv.fpdm}   号码：{inv.fphm}   共1页 第1页", s),
+                         (20, 95, "序号", s), (70, 95, "货物（劳务）名称", s), (200, 95, "规格型号", s),
+                         (260, 95, "单位", s), (300, 95, "数量", s), (350, 95, "单价", s), (420, 95, "金额", s),
+                         (480, 95, "税率", s), (540, 95, "税额", s)]
+    for i, line in enumerate(inv.lines):
+        top = 110 + 12 * i
+        items += [(24, top, str(i + 1), s), (50, top, line.mc, s), (200, top, line.ggxh, s), (262, top, line.jldw, s),
+                  (302, top, line.sl, s), (350, top, line.dj, s), (_right(460, f"{line.je:.2f}", s), top,
+                                                                   f"{line.je:.2f}", s),
+                  (482, top, _rate(line.slv), s), (_right(575, f"{line.se:.2f}", s), top, f"{line.se:.2f}", s)]
+    end = 110 + 12 * len(inv.lines) + 6
+    items += [(24, end, "小计", s), (_right(460, f"{inv.je:.2f}", s), end, f"{inv.je:.2f}", s),
+              (_right(575, f"{inv.se:.2f}", s), end, f"{inv.se:.2f}", s), (24, end + 14, "总计", s),
+              (_right(460, f"{inv.je:.2f}", s), end + 14, f"{inv.je:.2f}", s),
+              (_right(575, f"{inv.se:.2f}", s), end + 14, f"{inv.se:.2f}", s), (24, end + 30, "备注", s)]
+    return items
 
 
 def _party_taxctrl(side: str, top: float, name: str, tax_id: str) -> tuple[list[Item], list[Item]]:
