@@ -196,6 +196,14 @@ def test_a_preview_is_rejected_naming_the_file(tmp_path: Path) -> None:
     assert record.source.file == "preview.pdf" and "仅供预览" in record.reason
 
 
+def test_placeholder_values_are_rejected_even_without_the_preview_mark(tmp_path: Path) -> None:
+    inv = dataclasses.replace(_demo("82"), gfsbh="9111000007311XXXXX")
+    path = tmp_path / "template.pdf"
+    write_pdf(path, inv, Options(qr=None))
+    record = _read_one(path)
+    assert isinstance(record, Rejected) and "XXXX" in record.reason
+
+
 def test_a_pdf_without_text_layer_is_unreadable(tmp_path: Path) -> None:
     path = tmp_path / "scan.pdf"
     write_pdf(path, _demo("82"), Options(text_layer=False))

@@ -99,6 +99,10 @@ def read_pdf(path: Path) -> Iterator[Parsed | Rejected]:
     except NotReadable as exc:
         yield Rejected(source, f"cannot read the invoice from the PDF text: {exc}")
         return
+    placeholder = _placeholder(reading)
+    if placeholder:
+        yield Rejected(source, f"placeholder values ({placeholder}): a preview or a template, not an issued invoice")
+        return
     if page_count > len(pages):
         reading.flags.append(MORE_PAGES)
     problem = _cross_check(reading, [p for p in map(parse_payload, read_qr(path)) if p is not None])
@@ -111,6 +115,15 @@ def read_pdf(path: Path) -> Iterator[Parsed | Rejected]:
         yield Rejected(source, f"cannot read the invoice from the PDF text: {exc}")
         return
     yield checked(invoice, source, reading.flags)
+
+
+def _placeholder(reading: Reading) -> str:
+    """Previews whose 仅供预览 mark is not text still carry placeholder values: masked ids (`…XXXX`) or a
+    number that is Java's Long.MAX_VALUE (an unset field of the issuing software)."""
+    if reading.fphm == str(2**63 - 1):
+        return f"发票号码 {reading.fphm}"
+    masked = [value for value in (reading.gfsbh, reading.xfsbh) if "XXX" in value]
+    return f"纳税人识别号 {masked[0]}" if masked else ""
 
 
 # --- kind -------------------------------------------------------------------------------------------------
