@@ -95,6 +95,14 @@ def test_a_taxctrl_ordinary_invoice_kind_comes_from_its_title(tmp_path: Path) ->
     assert got.fplx == "10" and got.fpdm == inv.fpdm and got.jym == inv.jym
 
 
+def test_a_taxctrl_toll_invoice_is_not_mistaken_for_an_ordinary_one(tmp_path: Path) -> None:
+    inv = dataclasses.replace(_demo("14"), jym="03592687143600112233")
+    path = tmp_path / "toll14.pdf"
+    write_pdf(path, inv)
+    record = _read_one(path)
+    assert isinstance(record, Rejected) and "(14)" in record.reason
+
+
 def test_a_digital_ordinary_invoice_with_yuan_sign_apart_and_remarks(tmp_path: Path) -> None:
     inv = _with_lines(_demo("82"), [
         InvoiceLine(mc="*餐饮服务*餐饮费", je=D("1455.45"), se=D("14.55"), slv=D("0.01"), sl="1",

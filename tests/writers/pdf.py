@@ -14,7 +14,7 @@ from fapiaohub.domain.invoice import Invoice
 FONT = "STSong-Light"
 KANGXI = str.maketrans({"子": "\u2f26", "方": "\u2f45", "一": "\u2f00", "人": "\u2f08", "金": "\u2fa6", "大": "\u2f24"})
 TITLES = {"81": "电子发票（增值税专用发票）", "82": "电子发票（普通发票）", "8208": "电子发票（普通发票）",
-          "08": "增值税电子专用发票", "10": "增值税电子普通发票"}
+          "08": "增值税电子专用发票", "10": "增值税电子普通发票", "14": "增值税电子普通发票（通行费）"}
 
 
 @dataclass
@@ -40,7 +40,7 @@ def write_pdf(path: Path, invoice: Invoice, options: Options | None = None) -> N
     from reportlab.pdfgen import canvas
 
     opts = options or Options()
-    layout = opts.layout or ("taxctrl" if invoice.fplx in ("08", "10") else
+    layout = opts.layout or ("taxctrl" if invoice.fplx in ("08", "10", "14") else
                              "toll" if invoice.fplx == "8208" else "digital")
     width, height, labels, values = {"taxctrl": _taxctrl, "digital": _digital, "toll": _toll}[layout](invoice, opts)
     if opts.off_page:

@@ -37,7 +37,7 @@ _COLON = r"[ \t]*[:：]"
 _AMOUNT = re.compile(r"[¥￥]?[ \t]*(-?[\d,]*\d\.\d{1,2}|\*{3})")
 _DATE = re.compile(r"(\d{4})[ \t]*年?[ \t]*(\d{1,2})[ \t]*月?[ \t]*(\d{1,2})[ \t]*日?")
 _DIGITAL_TITLE = re.compile(r"电子发票[（(][^（()）]{2,16}[)）]")
-_TAXCTRL_TITLE = re.compile(r"增值税电子(专用|普通)发票")
+_TAXCTRL_TITLE = re.compile(r"增值税电子(专用|普通)发票([（(]通行费[)）])?")
 
 
 @dataclass(slots=True)
@@ -152,8 +152,8 @@ def _kind(lines: list[Line], code: str) -> str:
             if kind:
                 return kind
         match = _TAXCTRL_TITLE.search(text)
-        if match:
-            return "08" if match.group(1) == "专用" else "10"
+        if match:  # 增值税电子普通发票（通行费） is a kind of its own (14), not read from PDF
+            return "14" if match.group(2) else "08" if match.group(1) == "专用" else "10"
     if len(code) == 12:
         by_code = {"11": "10", "13": "08"}.get(code[10:12])
         if by_code:
