@@ -27,6 +27,10 @@ TOLL_DATES = frozenset({"txrqq", "txrqz"})
 NOT_BUSINESS = frozenset({"RedEInvoice"})
 
 
+class NotInvoiceXml(UnreadableFile):
+    """Well-formed XML whose root is not EInvoice: not a 数电 invoice (a bundle passes it over)."""
+
+
 class _Missing(ValueError):
     """A required element is missing or unreadable; the message names it."""
 
@@ -80,7 +84,7 @@ def read_einvoice_xml_bytes(data: bytes, path: Path | str) -> Iterator[Parsed | 
     root = parse_xml(data, path)
     if not isinstance(root.tag, str) or etree.QName(root).localname != "EInvoice":
         name = etree.QName(root).localname if isinstance(root.tag, str) else "?"
-        raise UnreadableFile(path, f"not a 数电 invoice XML: the root is <{name}>, not <EInvoice>")
+        raise NotInvoiceXml(path, f"not a 数电 invoice XML: the root is <{name}>, not <EInvoice>")
     _strip_namespaces(root)
     return _records(root, SourceRef(Path(path).name))
 
