@@ -22,8 +22,10 @@ import subprocess
 import sys
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from bench.importing import DATA, ROOT, ChildPeaks, new_taxpayer, peak_mb, taxpayer
 
@@ -121,7 +123,7 @@ def _probe_import(path: str, db_url: str, corp_id: str) -> dict:
     return {"seconds": seconds, "state": done["state"], "counts": done["counts"]}
 
 
-PROBES = {"bare": _probe_bare, "read": _probe_read, "import": _probe_import}
+PROBES: dict[str, Callable[..., dict[str, Any]]] = {"bare": _probe_bare, "read": _probe_read, "import": _probe_import}
 
 
 def _child(kind: str, *args: str) -> dict:

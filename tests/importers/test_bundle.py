@@ -239,3 +239,13 @@ def test_import_of_a_bundle_through_the_cli(tmp_path: Path, database_url: str) -
     rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines() if line.strip()]
     assert len(rows) == len(invoices)
     assert {row["xfmc"] for row in rows} == {inv.xfmc for inv in invoices}  # the XML's values
+
+
+def test_gbk_member_names_of_windows_zippers_are_shown_as_written(tmp_path: Path) -> None:
+    # Windows tools write GBK names without the UTF-8 flag; put GBK bytes where an ASCII name was
+    data = zip_bytes({"xml/AAAA.xml": einvoice_xml(received(1)[0])})
+    assert data.count(b"AAAA") == 2  # local header and central directory
+    path = tmp_path / "gbk.zip"
+    path.write_bytes(data.replace(b"AAAA", "发票".encode("gbk")))
+    (record,) = parsed(list(read_invoices(path))).values()
+    assert record.source.file == "gbk.zip/xml/发票.xml"
