@@ -1,6 +1,6 @@
 """fapiaohub benchmarks: every figure is a ratio of two measurements taken in the same run.
 
-    python -m bench --db postgresql://postgres@127.0.0.1:5432/fapiaohub_bench [--only floor,paging,load,import]
+    python -m bench --db postgresql://postgres@127.0.0.1:5432/fapiaohub_bench [--only floor,paging,load,import,bundle]
 
 Builds its own data with the demo generator (into the database given, once; files under
 bench/.data, which git ignores), starts fapiaohub as separate server processes and measures over
@@ -19,7 +19,7 @@ from collections.abc import Callable
 from bench.server import DATA
 from bench.serving import Figure, floor_figures, load_figures, paging_figures
 
-GROUPS = ("floor", "paging", "load", "import")
+GROUPS = ("floor", "paging", "load", "import", "bundle")
 
 
 def main() -> None:
@@ -33,6 +33,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=50, help="latency samples per request")
     parser.add_argument("--import-rows", type=int, default=200_000)
     parser.add_argument("--import-repeat", type=int, default=3, help="imports timed (the median counts)")
+    parser.add_argument("--bundle-files", type=int, default=1000, help="XML/OFD/PDF files in the bundle figure")
     parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run of the floor figures")
     parser.add_argument("--load-seconds", type=int, default=60)
     parser.add_argument("--workers", type=int, default=2, help="server processes for the load figure")
@@ -49,11 +50,17 @@ def main() -> None:
 
         return import_figures(args.db, args.import_rows, args.import_repeat)
 
+    def bundles() -> list[Figure]:
+        from bench.bundle import bundle_figures
+
+        return bundle_figures(args.db, args.bundle_files, args.import_repeat)
+
     measures: dict[str, Callable[[], list[Figure]]] = {
         "floor": lambda: floor_figures(args.db, args.invoices, args.seconds, args.connections),
         "paging": lambda: paging_figures(args.db, args.month_size, args.batches, args.repeat),
         "load": lambda: load_figures(args.db, args.invoices, args.workers, args.load_seconds, args.connections),
         "import": imports,
+        "bundle": bundles,
     }
     print(f"database {args.db}", flush=True)
     results: list[Figure] = []

@@ -132,7 +132,10 @@ def _accepted(task: ClaimedTask, records: Iterator[ImportRecord], name: str,
     """The invoices of a file that belong to the task; everything else is tallied as rejected.
     The soft findings of flagged invoices are collected in ``flags`` as they pass."""
     for record in records:
-        source = SourceRef(name, record.source.sheet, record.source.row)
+        # a bundle's records name their member after the bundle's own name ("b.zip/xml/1.xml"):
+        # keep the member, under the name the file was uploaded as
+        member = record.source.file.partition("/")[2]
+        source = SourceRef(f"{name}/{member}" if member else name, record.source.sheet, record.source.row)
         if isinstance(record, Rejected):
             tally.reject(source, record.reason)
             continue
