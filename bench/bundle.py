@@ -104,9 +104,10 @@ def _probe_read(path: str) -> dict:
 
 
 def _probe_import(path: str, db_url: str, corp_id: str) -> dict:
-    from fapiaohub.collection import tasks
     from fapiaohub.collection.worker import Worker
     from fapiaohub.storage.engine import make_engine
+
+    from fapiaohub.collection import tasks
 
     engine = make_engine(db_url)
     nsrsbh, _ = taxpayer()
