@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -15,9 +16,11 @@ from sqlalchemy.engine import Engine, make_url
 from fapiaohub.api.app import create_app
 from fapiaohub.auth.service import TenantCredentials, create_tenant
 from fapiaohub.config import Settings
+from fapiaohub.demo.generator import demo_taxpayers, iter_demo_invoices
 from fapiaohub.domain.invoice import Invoice
 from fapiaohub.store.engine import make_engine, upgrade
-from fapiaohub.store.taxpayers import Taxpayer
+from fapiaohub.store.invoices import store_invoices
+from fapiaohub.store.taxpayers import Taxpayer, add_taxpayer
 
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -123,11 +126,7 @@ class Seeded:
 
 
 def seed_tenant(engine: Engine, tenant: Tenant, total: int) -> Seeded:
-    from collections import defaultdict
 
-    from fapiaohub.demo.generator import demo_taxpayers, iter_demo_invoices
-    from fapiaohub.store.invoices import store_invoices
-    from fapiaohub.store.taxpayers import add_taxpayer
 
     grouped: dict[tuple[str, str], list] = defaultdict(list)
     for item in iter_demo_invoices(total):

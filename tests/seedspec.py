@@ -112,7 +112,8 @@ def _compare(actual: Any, expected: Any, path: str) -> None:
     if isinstance(expected, dict):
         assert isinstance(actual, dict), f"{path}: expected an object, got {actual!r}"
         missing, extra = set(expected) - set(actual), set(actual) - set(expected)
-        assert not missing and not extra, f"{path}: missing keys {sorted(missing)}, extra keys {sorted(extra)}"
+        assert not missing, f"{path}: missing keys {sorted(missing)}"
+        assert not extra, f"{path}: extra keys {sorted(extra)}"
         for key, sub in expected.items():
             _compare(actual[key], sub, f"{path}.{key}")
     elif isinstance(expected, list):

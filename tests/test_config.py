@@ -13,7 +13,8 @@ def test_defaults_without_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
     settings = load_settings()
     assert settings == Settings(database_url=DEFAULT_DATABASE_URL)
-    assert settings.token_ttl_seconds == 7200 and settings.embedded_worker is False
+    assert settings.token_ttl_seconds == 7200
+    assert settings.embedded_worker is False
 
 
 def test_environment_and_flag(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -22,4 +23,5 @@ def test_environment_and_flag(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FAPIAOHUB_EMBEDDED_WORKER", "1")
     assert load_settings().database_url == "sqlite:///env.db"
     assert load_settings("sqlite:///flag.db").database_url == "sqlite:///flag.db"
-    assert load_settings().token_ttl_seconds == 60 and load_settings().embedded_worker is True
+    assert load_settings().token_ttl_seconds == 60
+    assert load_settings().embedded_worker is True

@@ -51,7 +51,8 @@ def test_xlsx_export_imports_back_as_the_same_invoices(seeded: Seeded, engine: E
     assert book.sheetnames[:2] == ["信息汇总表", "发票基础信息"]
     header = [c.value for c in book["发票基础信息"][1]]
     amount = book["发票基础信息"].cell(row=2, column=header.index("价税合计") + 1)
-    assert isinstance(amount.value, (int, float)) and amount.number_format == "0.00"
+    assert isinstance(amount.value, (int, float))
+    assert amount.number_format == "0.00"
 
 
 def test_csv_and_jsonl(seeded: Seeded, engine: Engine, tmp_path: Path) -> None:
@@ -70,7 +71,8 @@ def test_csv_and_jsonl(seeded: Seeded, engine: Engine, tmp_path: Path) -> None:
 def test_a_range_only_exports_its_months(seeded: Seeded, engine: Engine, tmp_path: Path) -> None:
     nsrsbh = next(iter(seeded.taxpayers))
     invoices = list(local_invoices(engine, seeded.tenant.corp_id, nsrsbh, "xx", 202503, 202504))
-    assert invoices and {inv.kpyf for inv in invoices} == {202503, 202504}
+    assert invoices
+    assert {inv.kpyf for inv in invoices} == {202503, 202504}
 
 
 def test_export_command(seeded: Seeded, database_url: str, tmp_path: Path) -> None:
@@ -84,8 +86,10 @@ def test_export_command(seeded: Seeded, database_url: str, tmp_path: Path) -> No
     assert f"wrote {len(stored(seeded, nsrsbh, 'jx'))} invoices" in done.stdout
     bad = subprocess.run([*cli[:-4], "--from", "202513", "--to", "202512", "--format", "csv", "--out", "x"],
                          capture_output=True, text=True, env=env)
-    assert bad.returncode == 1 and "kpyf" in bad.stderr
+    assert bad.returncode == 1
+    assert "kpyf" in bad.stderr
     nowhere = subprocess.run([sys.executable, "-m", "fapiaohub.cli", "export", "--nsrsbh", nsrsbh, "--jxxbz", "jx",
                               "--from", "202501", "--to", "202502", "--format", "csv", "--out", "x"],
                              capture_output=True, text=True, env=env)
-    assert nowhere.returncode == 1 and "--corp" in nowhere.stderr
+    assert nowhere.returncode == 1
+    assert "--corp" in nowhere.stderr

@@ -86,7 +86,8 @@ def test_several_workers_run_every_task_exactly_once(worker_db: tuple[str, Engin
             proc.wait(timeout=30)
     rows = task_rows(engine, ids)
     assert all(r.attempts == 1 and r.code == "2000" and r.inserted == 40 for r in rows)
-    assert len({r.lease_owner for r in rows}) == 1 and rows[0].lease_owner is None  # leases released
+    assert len({r.lease_owner for r in rows}) == 1
+    assert rows[0].lease_owner is None
     with engine.connect() as conn:
         stored = conn.execute(sa.select(sa.func.count()).select_from(invoice).where(invoice.c.corp_id == corp))
         assert stored.scalar_one() == 24 * 40
@@ -118,7 +119,8 @@ def test_a_killed_worker_leaves_a_lease_that_another_worker_finishes(worker_db: 
         second.terminate()
         second.wait(timeout=30)
     (row,) = task_rows(engine, [task_id])
-    assert row.attempts == 2 and row.code == "2000"
+    assert row.attempts == 2
+    assert row.code == "2000"
     assert row.inserted + row.unchanged == 20_000
     with engine.connect() as conn:
         stored = conn.execute(sa.select(sa.func.count()).select_from(invoice).where(invoice.c.taxpayer_id == tp.id))
@@ -154,8 +156,10 @@ def test_mirroring_an_upstream_server_reproduces_its_items(upstream_server: str,
     Worker(engine).run_task(task_id)
     with engine.connect() as conn:
         result = tasks.get_task(conn, local.corp_id, task_id)
-    assert result["state"] == "processed" and result["code"] == "2000", result
-    assert result["counts"]["inserted"] > 0 and result["counts"]["rejected"] == 0
+    assert result["state"] == "processed", result
+    assert result["code"] == "2000", result
+    assert result["counts"]["inserted"] > 0
+    assert result["counts"]["rejected"] == 0
     remote_token = httpx.post(f"{upstream_server}/api/openapi/v1/auth/getAccessToken",
                               json={"appKey": DEMO_APP_KEY, "appSecurity": DEMO_APP_SECURITY}).json()["value"]
     local_token = local.token()
@@ -186,4 +190,5 @@ def test_an_unreachable_upstream_fails_the_task_clearly(engine: Engine, tenant_f
     Worker(engine).run_task(task_id)
     with engine.connect() as conn:
         result = tasks.get_task(conn, local.corp_id, task_id)
-    assert result["state"] == "failed" and "无法连接上游" in result["message"]
+    assert result["state"] == "failed"
+    assert "无法连接上游" in result["message"]

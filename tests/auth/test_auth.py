@@ -124,7 +124,8 @@ def test_secrets_are_stored_hashed(tenant: Tenant, engine: Engine) -> None:
         ).all()
     assert tenant.creds.app_security not in stored_secret
     assert len(stored_secret) == 64
-    assert stored_tokens and all(token not in row for row in stored_tokens)
+    assert stored_tokens
+    assert all(token not in row for row in stored_tokens)
 
 
 def test_reprs_and_access_logs_do_not_show_secrets(tenant: Tenant) -> None:
@@ -135,4 +136,5 @@ def test_reprs_and_access_logs_do_not_show_secrets(tenant: Tenant) -> None:
     )
     RedactSecrets().filter(record)
     line = record.getMessage()
-    assert "abc123SECRET" not in line and "accessToken=***&x=1" in line
+    assert "abc123SECRET" not in line
+    assert "accessToken=***&x=1" in line

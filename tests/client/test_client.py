@@ -62,11 +62,13 @@ def test_iterators_walk_every_page_and_kind_once(client: Client) -> None:
 
 def test_tokens_are_refreshed_before_expiry_and_replaced_after_a_403(client: Client, server: str) -> None:
     first = client.token()
-    assert first.access not in repr(first) and DEMO_APP_SECURITY not in repr(client)
+    assert first.access not in repr(first)
+    assert DEMO_APP_SECURITY not in repr(client)
     time.sleep(2.5)  # now inside the refresh margin
     client.collection_page(TAXPAYER, "202503", "jx", "82")
     second = client.token()
-    assert second.access != first.access and second.refresh != first.refresh
+    assert second.access != first.access
+    assert second.refresh != first.refresh
     old = httpx.post(f"{server}/api/openapi/v2/invoice/v2/getInvoiceCollectionData",
                      params={"accessToken": first.access}, json={})
     assert old.status_code == 403  # refresh rotated the old pair out
@@ -78,7 +80,9 @@ def test_tokens_are_refreshed_before_expiry_and_replaced_after_a_403(client: Cli
 def test_business_errors_carry_code_message_and_req_id(client: Client) -> None:
     with pytest.raises(BusinessError) as caught:
         client.collection_page(TAXPAYER, "202513", "jx", "82")
-    assert caught.value.code == "500" and "kpyf" in caught.value.message and len(caught.value.req_id) == 32
+    assert caught.value.code == "500"
+    assert "kpyf" in caught.value.message
+    assert len(caught.value.req_id) == 32
 
 
 def test_wrong_keys_are_an_auth_error(server: str) -> None:
@@ -89,7 +93,8 @@ def test_wrong_keys_are_an_auth_error(server: str) -> None:
 def test_tasks_can_be_created_and_awaited(client: Client) -> None:
     task = client.create_task(demo_taxpayers()[1].nsrsbh, "jx", "202406")
     done = client.wait_for_task(task["taskId"], timeout=60, poll=0.2)
-    assert done["state"] == "processed" and done["counts"]["inserted"] == 40
+    assert done["state"] == "processed"
+    assert done["counts"]["inserted"] == 40
 
 
 def test_checkpointed_unify_sync_resumes_without_missing_a_batch(client: Client, tmp_path: Path) -> None:
@@ -199,12 +204,15 @@ def test_remote_export_matches_the_servers_invoices(client: Client, server: str,
     assert done.returncode == 0, done.stderr
     exported = [json.loads(line)["fphm"] for line in out.read_text(encoding="utf-8").splitlines()]
     expected = [inv.fphm for month in ("202502", "202503") for inv in client.iter_invoices(TAXPAYER, month, "jx")]
-    assert exported == expected and len(expected) > 20
+    assert exported == expected
+    assert len(expected) > 20
     wrong = subprocess.run([*FAPIAOHUB, "export", "--remote", server, "--app-key", DEMO_APP_KEY,
                             "--app-security", "nope", "--nsrsbh", TAXPAYER, "--jxxbz", "jx", "--from", "202502",
                             "--to", "202502", "--format", "csv", "--out", str(tmp_path / "x.csv")],
                            capture_output=True, text=True)
-    assert wrong.returncode == 1 and "密钥无效" in wrong.stderr and "Traceback" not in wrong.stderr
+    assert wrong.returncode == 1
+    assert "密钥无效" in wrong.stderr
+    assert "Traceback" not in wrong.stderr
 
 
 def test_tokens_do_not_reach_the_logs(client: Client, caplog: pytest.LogCaptureFixture) -> None:

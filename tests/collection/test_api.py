@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from fapiaohub.domain.codes import FPLX, ROLL_TICKET, Family, family_of
 from fapiaohub.store.invoices import store_invoices
 from fapiaohub.store.taxpayers import add_taxpayer
+from tests.collection.test_render import sample_invoice
 from tests.conftest import Seeded, Tenant
 from tests.seedspec import (
     assert_same_shape,
@@ -65,7 +66,9 @@ def test_every_fplx_renders_its_seed_shape(seeded: Seeded, fplx: str) -> None:
     envelope_seed = json_blocks("getInvoiceCollectionData.md")[0]["value"]
     assert_same_shape({**value, "data": {"page": value["data"]["page"]}},
                       {**envelope_seed, "data": {"page": envelope_seed["data"]["page"]}})
-    assert value["code"] == "2000" and value["success"] is True and value["message"] == ""
+    assert value["code"] == "2000"
+    assert value["success"] is True
+    assert value["message"] == ""
     assert value["corpId"] == seeded.tenant.corp_id
     assert value["data"]["page"]["totalCount"] == count
     assert len(value["data"]["list"]) == min(count, 100)
@@ -87,7 +90,8 @@ def test_items_carry_the_stored_values_with_exact_money(seeded: Seeded) -> None:
         assert Decimal(str(item["jshj"])) == inv.jshj
         assert item["kprq"] == inv.kprq.strftime("%Y-%m-%d %H:%M:%S")
         assert item["kpyf"] == kpyf
-        assert item["gfsbh"] == inv.gfsbh and item["xfsbh"] == inv.xfsbh
+        assert item["gfsbh"] == inv.gfsbh
+        assert item["xfsbh"] == inv.xfsbh
         assert len(item["hwxx"]) == len(inv.lines)
         # the stored digits appear verbatim, e.g. 896.00 and never 896.0
         assert f'"jshj":{inv.jshj:f}'.encode() in raw
@@ -97,7 +101,6 @@ def test_money_keeps_trailing_zeros(tenant: Tenant, engine: Engine) -> None:
     nsrsbh = "91440300MA5FXXXX0X"  # a legacy-format id is accepted for registration
     with engine.begin() as conn:
         tp = add_taxpayer(conn, tenant.corp_id, nsrsbh, "深圳测试有限公司")
-        from tests.collection.test_render import sample_invoice
 
         inv = sample_invoice("01")
         inv.gfsbh = nsrsbh
@@ -106,7 +109,9 @@ def test_money_keeps_trailing_zeros(tenant: Tenant, engine: Engine) -> None:
     raw = tenant.client.post(URL, params={"accessToken": tenant.token()}, json={
         "corpId": tenant.corp_id, "nsrsbh": nsrsbh, "fplx": "01", "kpyf": str(inv.kpyf),
         "jxxbz": "jx", "page": {"pageSize": 10, "currentPage": 1}}).content
-    assert b'"jshj":896.00' in raw and b'"je":792.92' in raw and b'"se":103.08' in raw
+    assert b'"jshj":896.00' in raw
+    assert b'"je":792.92' in raw
+    assert b'"se":103.08' in raw
 
 
 def test_paging_returns_every_invoice_exactly_once_in_order(seeded: Seeded) -> None:
@@ -134,12 +139,14 @@ def test_empty_month_and_page_past_the_end(seeded: Seeded) -> None:
     token = seeded.tenant.token()
     nsrsbh = next(iter(seeded.taxpayers))
     empty = query(seeded.tenant, token, body_for(seeded, nsrsbh, "jx", "01", 199912))
-    assert empty["success"] is True and empty["code"] == "2000"
+    assert empty["success"] is True
+    assert empty["code"] == "2000"
     assert empty["data"] == {"page": {"totalPage": 0, "pageSize": 100, "currentPage": 1, "totalCount": 0},
                              "list": []}
     nsrsbh, direction, kpyf, count = fullest_month(seeded, "01")
     past = query(seeded.tenant, token, body_for(seeded, nsrsbh, direction, "01", kpyf, size=10, page=99))
-    assert past["success"] is True and past["data"]["list"] == []
+    assert past["success"] is True
+    assert past["data"]["list"] == []
     assert past["data"]["page"]["totalCount"] == count
 
 
@@ -150,7 +157,8 @@ def test_rewriting_the_same_invoices_changes_nothing(writable_seeded: Seeded, en
     with engine.begin() as conn:
         counts = store_invoices(conn, seeded.taxpayers[nsrsbh], direction,
                                 seeded.invoices[(nsrsbh, direction)])
-    assert counts.inserted == 0 and counts.updated == 0
+    assert counts.inserted == 0
+    assert counts.updated == 0
     assert counts.unchanged == len(seeded.invoices[(nsrsbh, direction)])
     after = query(seeded.tenant, seeded.tenant.token(), body_for(seeded, nsrsbh, direction, "04", kpyf))
     assert after["data"] == before["data"]
@@ -175,7 +183,8 @@ def test_late_invoice_lands_in_order_and_count(writable_seeded: Seeded, engine: 
 
 def assert_business_error(value: dict[str, Any], code: str, needle: str) -> None:
     assert_same_shape(value, collection_failure_example()["value"])
-    assert value["success"] is False and value["data"] is None
+    assert value["success"] is False
+    assert value["data"] is None
     assert value["code"] == code, value
     assert needle in value["message"], value["message"]
 
@@ -247,7 +256,8 @@ def test_numbers_given_as_strings_or_kpyf_as_number_are_accepted(seeded: Seeded)
     body["kpyf"] = kpyf
     body["page"] = {"pageSize": "5", "currentPage": "1"}
     value = query(seeded.tenant, seeded.tenant.token(), body)
-    assert value["success"] and value["data"]["page"]["totalCount"] == count
+    assert value["success"]
+    assert value["data"]["page"]["totalCount"] == count
 
 
 def test_customs_payments_are_not_available_as_xiaoxiang(seeded: Seeded) -> None:
@@ -275,7 +285,8 @@ def test_another_corporations_corp_id_is_403_and_no_data(seeded: Seeded, tenant_
     body = body_for(seeded, nsrsbh, direction, "01", kpyf)  # names the seeded corporation
     response = other.client.post(URL, params={"accessToken": other.token()}, json=body)
     assert response.status_code == 403
-    assert nsrsbh not in response.text and "hwxx" not in response.text
+    assert nsrsbh not in response.text
+    assert "hwxx" not in response.text
 
 
 def test_same_tax_id_in_two_corporations_stays_apart(writable_seeded: Seeded, tenant_factory, engine: Engine) -> None:
@@ -287,7 +298,8 @@ def test_same_tax_id_in_two_corporations_stays_apart(writable_seeded: Seeded, te
     body = body_for(seeded, nsrsbh, direction, "01", kpyf)
     body["corpId"] = other.corp_id
     value = query(other, other.token(), body)
-    assert value["success"] and value["data"]["page"]["totalCount"] == 0
+    assert value["success"]
+    assert value["data"]["page"]["totalCount"] == 0
     assert query(seeded.tenant, seeded.tenant.token(),
                  body_for(seeded, nsrsbh, direction, "01", kpyf))["data"]["page"]["totalCount"] == count
 
@@ -306,7 +318,8 @@ def test_malformed_bodies_get_clear_errors(tenant: Tenant, raw: bytes) -> None:
     assert "Traceback" not in response.text
     body = response.json()
     if response.status_code == 200:
-        assert body["value"]["success"] is False and body["value"]["data"] is None
+        assert body["value"]["success"] is False
+        assert body["value"]["data"] is None
     else:
         assert "JSON" in body["errorMessage"]
 

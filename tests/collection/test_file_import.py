@@ -19,6 +19,7 @@ from fapiaohub.store.tables import invoice
 from fapiaohub.store.taxpayers import add_taxpayer
 from fapiaohub.tasks.worker import Worker
 from tests.conftest import Tenant
+from tests.importers.test_bureau_xlsx import truncated
 
 BASE = "/api/openapi/v2/invoice/v2/collectionTask"
 TAXPAYER = demo_taxpayers()[0]
@@ -50,19 +51,23 @@ def test_upload_imports_the_taxpayers_side_and_rejects_the_rest(tenant: Tenant, 
     response = upload(tenant, token, [path])
     assert response.status_code == 200, response.text
     task = response.json()["value"]["data"]
-    assert task["source"] == "files" and task["state"] == "toProcess"
+    assert task["source"] == "files"
+    assert task["state"] == "toProcess"
     Worker(engine).run_task(task["taskId"])
     done = tenant.client.post(f"{BASE}/status", params={"accessToken": token},
                               json={"corpId": tenant.corp_id, "taskId": task["taskId"]}).json()["value"]["data"]
-    assert done["state"] == "processed" and done["code"] == "2000"
-    assert done["counts"]["inserted"] == jx and done["counts"]["rejected"] == others
+    assert done["state"] == "processed"
+    assert done["code"] == "2000"
+    assert done["counts"]["inserted"] == jx
+    assert done["counts"]["rejected"] == others
     assert all("不属于进项" in r["reason"] and r["file"] == path.name for r in done["rejections"])
     # the same file again: nothing changes
     again = upload(tenant, token, [path]).json()["value"]["data"]
     Worker(engine).run_task(again["taskId"])
     repeat = tenant.client.post(f"{BASE}/status", params={"accessToken": token},
                                 json={"corpId": tenant.corp_id, "taskId": again["taskId"]}).json()["value"]["data"]
-    assert repeat["counts"]["inserted"] == 0 and repeat["counts"]["unchanged"] == jx
+    assert repeat["counts"]["inserted"] == 0
+    assert repeat["counts"]["unchanged"] == jx
 
 
 def test_an_unreadable_file_stores_nothing_from_it(tenant: Tenant, engine: Engine, tmp_path: Path) -> None:
@@ -76,7 +81,8 @@ def test_an_unreadable_file_stores_nothing_from_it(tenant: Tenant, engine: Engin
     Worker(engine).run_task(task["taskId"])
     done = tenant.client.post(f"{BASE}/status", params={"accessToken": token},
                               json={"corpId": tenant.corp_id, "taskId": task["taskId"]}).json()["value"]["data"]
-    assert done["state"] == "failed" and "broken.xlsx" in done["message"]
+    assert done["state"] == "failed"
+    assert "broken.xlsx" in done["message"]
     assert done["counts"]["inserted"] == jx  # the readable file was still imported
 
 
@@ -86,14 +92,17 @@ def test_upload_errors(tenant: Tenant, engine: Engine, tmp_path: Path) -> None:
     token = tenant.token()
     none = tenant.client.post(f"{BASE}/upload", params={"accessToken": token},
                               data={"corpId": tenant.corp_id, "nsrsbh": TAXPAYER.nsrsbh, "jxxbz": "jx"})
-    assert none.json()["value"]["code"] == "4006" and "files" in none.json()["value"]["message"]
+    assert none.json()["value"]["code"] == "4006"
+    assert "files" in none.json()["value"]["message"]
     not_multipart = tenant.client.post(f"{BASE}/upload", params={"accessToken": token}, content=b"x",
                                        headers={"Content-Type": "multipart/form-data; boundary=zz"})
-    assert not_multipart.status_code in (200, 400) and "Traceback" not in not_multipart.text
+    assert not_multipart.status_code in (200, 400)
+    assert "Traceback" not in not_multipart.text
     big = tmp_path / "big.xlsx"
     big.write_bytes(b"\0" * (tenant.client.app.state.settings.max_upload_bytes + 1))
     too_big = upload(tenant, token, [big])
-    assert too_big.status_code == 413 and "上限" in too_big.json()["errorMessage"]
+    assert too_big.status_code == 413
+    assert "上限" in too_big.json()["errorMessage"]
 
 
 def test_import_command(tmp_path: Path, database_url: str) -> None:
@@ -109,13 +118,16 @@ def test_import_command(tmp_path: Path, database_url: str) -> None:
                            "--jxxbz", "jx", str(path), "--json"], capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
-    assert result["counts"]["inserted"] == jx and result["counts"]["rejected"] == others
+    assert result["counts"]["inserted"] == jx
+    assert result["counts"]["rejected"] == others
     text = subprocess.run([*cli, "import", "--corp", creds["corpId"], "--nsrsbh", TAXPAYER.nsrsbh,
                            "--jxxbz", "xx", str(path)], capture_output=True, text=True, env=env)
-    assert text.returncode == 0 and f"inserted {others}" in text.stdout
+    assert text.returncode == 0
+    assert f"inserted {others}" in text.stdout
     missing = subprocess.run([*cli, "import", "--corp", creds["corpId"], "--nsrsbh", TAXPAYER.nsrsbh,
                               "--jxxbz", "jx", str(tmp_path / "nope.xlsx")], capture_output=True, text=True, env=env)
-    assert missing.returncode == 1 and "no such file" in missing.stderr
+    assert missing.returncode == 1
+    assert "no such file" in missing.stderr
 
 
 def test_soft_findings_are_stored_as_flags(tenant: Tenant, engine: Engine, tmp_path: Path) -> None:
@@ -145,7 +157,6 @@ def test_a_file_broken_halfway_stores_nothing_from_it(tenant: Tenant, engine: En
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """Streamed (as files over 100 MB are), the break is found after invoices were stored: the
     file's transaction takes them back."""
-    from tests.importers.test_bureau_xlsx import truncated
 
     monkeypatch.setattr("fapiaohub.importers.bureau_xlsx.STREAM_ABOVE", 0)
     monkeypatch.setattr("fapiaohub.store.invoices.BATCH_SIZE", 10)
@@ -158,7 +169,8 @@ def test_a_file_broken_halfway_stores_nothing_from_it(tenant: Tenant, engine: En
     Worker(engine).run_task(task["taskId"])
     done = tenant.client.post(f"{BASE}/status", params={"accessToken": token},
                               json={"corpId": tenant.corp_id, "taskId": task["taskId"]}).json()["value"]["data"]
-    assert done["state"] == "failed" and broken.name in done["message"]
+    assert done["state"] == "failed"
+    assert broken.name in done["message"]
     assert done["counts"]["inserted"] == 0
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(invoice)

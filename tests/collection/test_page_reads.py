@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 
 from fapiaohub.auth.service import create_tenant, get_access_token, secret_digest
 from fapiaohub.collection.page_cache import PageCache, PageKey
+from fapiaohub.collection.pg_repository import PostgresPageReads
 from fapiaohub.collection.repository import MonthLookup, SqlPageReads, open_page_reads
 from fapiaohub.store.invoices import store_invoices
 from fapiaohub.store.taxpayers import add_taxpayer
@@ -27,17 +28,22 @@ def test_the_cache_keeps_the_most_recently_used_pages_within_its_bytes() -> None
     cache.put(b, b"bbbb")
     assert cache.get(a) == b"aaaa"  # a is now the most recent
     cache.put(c, b"cccc")  # 12 bytes > 10: the least recent (b) goes
-    assert cache.get(b) is None and cache.get(a) == b"aaaa" and cache.get(c) == b"cccc"
-    assert cache.size == 8 and len(cache) == 2
+    assert cache.get(b) is None
+    assert cache.get(a) == b"aaaa"
+    assert cache.get(c) == b"cccc"
+    assert cache.size == 8
+    assert len(cache) == 2
     cache.put(PageKey(3, 1, 0, 100), b"x" * 11)  # larger than the whole cache: not kept
-    assert len(cache) == 2 and cache.size == 8
+    assert len(cache) == 2
+    assert cache.size == 8
     assert cache.get(PageKey(1, 2, 0, 100)) is None  # another version of a's month is another page
 
 
 def test_a_zero_sized_cache_keeps_nothing() -> None:
     cache = PageCache(max_bytes=0)
     cache.put(PageKey(1, 1, 0, 10), b"x")
-    assert len(cache) == 0 and cache.get(PageKey(1, 1, 0, 10)) is None
+    assert len(cache) == 0
+    assert cache.get(PageKey(1, 1, 0, 10)) is None
 
 
 def test_a_cached_page_is_served_until_its_month_changes(writable_seeded: Seeded, engine: Engine) -> None:
@@ -131,7 +137,8 @@ def test_batched_month_lookups_answer_each_request_as_one_lookup_would(
     for (_, kind), state in zip(batch_world, together, strict=True):
         assert state.authorized is (kind in ("own", "unknown-taxpayer")), kind
         if kind == "own":
-            assert state.slot is not None and state.slot.month_id is None  # no invoices yet
+            assert state.slot is not None
+            assert state.slot.month_id is None
         if kind == "unknown-taxpayer":
             assert state.slot is None
 
@@ -140,7 +147,6 @@ def test_a_failing_batch_fails_its_requests_and_the_next_batch_runs(
     engine: Engine, batch_world: list[tuple[MonthLookup, str]]
 ) -> None:
     """A database error reaches every request of the batch (each answers 500); nothing waits forever."""
-    from fapiaohub.collection.pg_repository import PostgresPageReads
 
     lookups = [lookup for lookup, _ in batch_world][:10]
     missing = engine.url.set(database=f"fapiaohub_missing_{uuid.uuid4().hex[:8]}")

@@ -54,7 +54,9 @@ def test_a_drifted_key_or_type_is_caught() -> None:
 
 def test_money_keeps_its_exact_digits() -> None:
     raw = render_collection_item(sample_invoice("01"))
-    assert b'"jshj":896.00' in raw and b'"je":792.92' in raw and b'"se":103.08' in raw
+    assert b'"jshj":896.00' in raw
+    assert b'"je":792.92' in raw
+    assert b'"se":103.08' in raw
     assert b'"dj":"92.920353982300885"' in raw
     red = sample_invoice("82")
     red.je, red.se, red.jshj = Decimal("-792.92"), Decimal("-103.08"), Decimal("-896.00")
@@ -64,16 +66,21 @@ def test_money_keeps_its_exact_digits() -> None:
 def test_derived_fields() -> None:
     inv = sample_invoice("82")
     item = collection_item(inv)
-    assert item["kpyf"] == 202503 and isinstance(item["kpyf"], int)
+    assert item["kpyf"] == 202503
+    assert isinstance(item["kpyf"], int)
     assert item["kprq"] == "2025-03-14 09:26:53"
-    assert item["mxts"] == 2 and item["slv"] == Decimal("0.13")
+    assert item["mxts"] == 2
+    assert item["slv"] == Decimal("0.13")
     vat = collection_item(sample_invoice("01"))
     assert [line["mxxh"] for line in vat["hwxx"]] == [1, 2]
     customs = collection_item(sample_invoice("17"))
-    assert customs["tfrq"] == "2025-03-14" and customs["tfyf"] == 202503
-    assert customs["jkshm"] == sample_invoice("17").fphm and customs["skje"] == Decimal("103.08")
+    assert customs["tfrq"] == "2025-03-14"
+    assert customs["tfyf"] == 202503
+    assert customs["jkshm"] == sample_invoice("17").fphm
+    assert customs["skje"] == Decimal("103.08")
     motor = collection_item(sample_invoice("03"))
-    assert motor["xhdwsbh"] == sample_invoice("03").xfsbh and motor["zzsse"] == Decimal("103.08")
+    assert motor["xhdwsbh"] == sample_invoice("03").xfsbh
+    assert motor["zzsse"] == Decimal("103.08")
     assert motor["cjhm"] == "LGXCE4CB8P0123456"
 
 
@@ -87,4 +94,6 @@ def test_unknown_special_keys_are_dropped_and_missing_ones_empty() -> None:
     inv = sample_invoice("81")
     inv.special = [{"cfd": "深圳", "not_in_the_seed": "x"}]
     element = collection_item(inv)["tdysList"][0]
-    assert element["cfd"] == "深圳" and element["qyd"] == "" and "not_in_the_seed" not in element
+    assert element["cfd"] == "深圳"
+    assert element["qyd"] == ""
+    assert "not_in_the_seed" not in element

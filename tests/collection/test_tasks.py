@@ -51,13 +51,18 @@ def month_total(tenant: Tenant, token: str, fplx: str, kpyf: str = "202503", jxx
 def test_sandbox_task_collects_the_month(taxpayer_tenant: Tenant, engine: Engine) -> None:
     tenant, token = taxpayer_tenant, taxpayer_tenant.token()
     created = create(tenant, token)
-    assert created["code"] == "2000" and created["success"] is True
+    assert created["code"] == "2000"
+    assert created["success"] is True
     task = created["data"]
-    assert task["state"] == "toProcess" and task["kpyf"] == "202503" and task["jxxbz"] == "jx"
+    assert task["state"] == "toProcess"
+    assert task["kpyf"] == "202503"
+    assert task["jxxbz"] == "jx"
     assert Worker(engine).run_task(task["taskId"]) == task["taskId"]
     done = call(tenant, token, "status", {"taskId": task["taskId"]})["data"]
-    assert done["state"] == "processed" and done["code"] == "2000"
-    assert done["counts"]["inserted"] == 40 and done["months"] == [202503]
+    assert done["state"] == "processed"
+    assert done["code"] == "2000"
+    assert done["counts"]["inserted"] == 40
+    assert done["months"] == [202503]
     assert done["startTime"] <= done["finishTime"]
     expected = list(generate_taxpayer_month(NSRSBH, "深圳示例智能制造有限公司", "jx", 202503, 40))
     for fplx in {inv.fplx for inv in expected}:
@@ -80,7 +85,9 @@ def test_second_task_while_one_is_active_is_4008(taxpayer_tenant: Tenant, engine
     tenant, token = taxpayer_tenant, taxpayer_tenant.token()
     first = create(tenant, token)["data"]
     second = create(tenant, token, kpyf="202504")
-    assert second["code"] == "4008" and second["success"] is False and second["data"] is None
+    assert second["code"] == "4008"
+    assert second["success"] is False
+    assert second["data"] is None
     # and the month being collected answers 4008 instead of a half-written page
     assert month_total(tenant, token, "82")["code"] == "4008"
     assert month_total(tenant, token, "82", kpyf="202502")["code"] == "2000"  # other months are fine
@@ -92,13 +99,16 @@ def test_second_task_while_one_is_active_is_4008(taxpayer_tenant: Tenant, engine
 def test_tasks_that_cannot_run(taxpayer_tenant: Tenant, engine: Engine) -> None:
     tenant, token = taxpayer_tenant, taxpayer_tenant.token()
     customs = create(tenant, token, jxxbz="xx", fplx="17")["data"]
-    assert customs["state"] == "notSupported" and "海关缴款书" in customs["message"]
+    assert customs["state"] == "notSupported"
+    assert "海关缴款书" in customs["message"]
     future = create(tenant, token, kpyf="299912")["data"]
-    assert future["state"] == "notSupported" and "大于当前月份" in future["message"]
+    assert future["state"] == "notSupported"
+    assert "大于当前月份" in future["message"]
     with engine.begin() as conn:
         add_taxpayer(conn, tenant.corp_id, "91310115MA1DEM002X", "关闭采集", collection_enabled=False)
     disabled = create(tenant, token, nsrsbh="91310115MA1DEM002X")["data"]
-    assert disabled["state"] == "disabled" and disabled["message"] == RESULT_CODES["500"]
+    assert disabled["state"] == "disabled"
+    assert disabled["message"] == RESULT_CODES["500"]
     for task in (customs, future, disabled):  # none of them is queued
         assert Worker(engine).run_task(task["taskId"]) is None
 
@@ -113,7 +123,8 @@ def test_creation_errors(taxpayer_tenant: Tenant) -> None:
     assert create(tenant, token, source="ftp")["code"] == "500"
     upstream = create(tenant, token, source="upstream", upstream={"baseUrl": "ftp://x", "appKey": "a",
                                                                    "appSecurity": "b"})
-    assert upstream["code"] == "500" and "baseUrl" in upstream["message"]
+    assert upstream["code"] == "500"
+    assert "baseUrl" in upstream["message"]
     assert create(tenant, token, source="upstream")["code"] == "4006"
     other_corp = tenant.client.post(f"{BASE}/create", params={"accessToken": token},
                                     json={"corpId": "someone-else", "nsrsbh": NSRSBH, "jxxbz": "jx", "kpyf": "202503"})
@@ -124,10 +135,12 @@ def test_cancel_only_before_start(taxpayer_tenant: Tenant, engine: Engine) -> No
     tenant, token = taxpayer_tenant, taxpayer_tenant.token()
     task = create(tenant, token)["data"]
     cancelled = call(tenant, token, "cancel", {"taskId": task["taskId"]})["data"]
-    assert cancelled["state"] == "failed" and "取消" in cancelled["message"]
+    assert cancelled["state"] == "failed"
+    assert "取消" in cancelled["message"]
     assert Worker(engine).run_task(task["taskId"]) is None
     again = call(tenant, token, "cancel", {"taskId": task["taskId"]})
-    assert again["success"] is False and "failed" in again["message"]
+    assert again["success"] is False
+    assert "failed" in again["message"]
     ran = create(tenant, token)["data"]
     Worker(engine).run_task(ran["taskId"])
     assert call(tenant, token, "cancel", {"taskId": ran["taskId"]})["success"] is False
@@ -168,7 +181,8 @@ def test_list_and_status_are_scoped_to_the_corporation(taxpayer_tenant: Tenant, 
     assert [t["taskId"] for t in listed] == [task["taskId"]]
     other = tenant_factory()
     peek = call(other, other.token(), "status", {"taskId": task["taskId"]})
-    assert peek["success"] is False and peek["data"] is None
+    assert peek["success"] is False
+    assert peek["data"] is None
     assert call(other, other.token(), "list", {"nsrsbh": NSRSBH})["success"] is False
     assert call(tenant, token, "status", {})["code"] == "4006"
 

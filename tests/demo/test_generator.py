@@ -48,13 +48,16 @@ def test_identities_are_unique() -> None:
 def test_voided_and_red_flushed_invoices_with_their_red_invoices() -> None:
     items = [item.invoice for item in iter_demo_invoices(5000)]
     statuses = Counter(inv.fpzt_dm for inv in items)
-    assert statuses["2"] > 0 and statuses["8"] > 0 and statuses["7"] > 0
+    assert statuses["2"] > 0
+    assert statuses["8"] > 0
+    assert statuses["7"] > 0
     by_key = {inv.key: inv for inv in items}
     reds = [inv for inv in items if inv.jshj < 0]
     assert reds
     for red in reds:
         blue = by_key[red.bz.split("：")[1]]
-        assert blue.fpzt_dm in ("7", "8") and blue.fplx == red.fplx
+        assert blue.fpzt_dm in ("7", "8")
+        assert blue.fplx == red.fplx
         assert (red.jshj == -blue.jshj) == (blue.fpzt_dm == "8")
 
 
@@ -71,6 +74,7 @@ def test_sandbox_month_is_stable_and_belongs_to_the_taxpayer() -> None:
     nsrsbh = demo_taxpayers()[0].nsrsbh
     first = [inv.to_doc() for inv in generate_taxpayer_month(nsrsbh, "x", "xx", 202503, 30)]
     assert first == [inv.to_doc() for inv in generate_taxpayer_month(nsrsbh, "x", "xx", 202503, 30)]
-    assert len(first) == 30 and {doc["xfsbh"] for doc in first} == {nsrsbh}
+    assert len(first) == 30
+    assert {doc["xfsbh"] for doc in first} == {nsrsbh}
     other_month = {inv.key for inv in generate_taxpayer_month(nsrsbh, "x", "xx", 202504, 30)}
     assert not other_month & {inv.key for inv in generate_taxpayer_month(nsrsbh, "x", "xx", 202503, 30)}

@@ -47,10 +47,14 @@ def test_classify_taxpayer_ids(code: str, kind: str) -> None:
 
 def test_fpdm_structure() -> None:
     ten = describe_fpdm("4400201360")  # 8th digit 3: 普票
-    assert ten is not None and (ten.region, ten.year, ten.kind) == ("4400", "20", "3")
+    assert ten is not None
+    assert (ten.region, ten.year, ten.kind) == ("4400", "20", "3")
     twelve = describe_fpdm("044002100411")
-    assert twelve is not None and (twelve.region, twelve.year, twelve.batch, twelve.kind) == ("4400", "21", "004", "11")
-    assert describe_fpdm("144002100411") is None and describe_fpdm("44002") is None and describe_fpdm("04400210041A") is None
+    assert twelve is not None
+    assert (twelve.region, twelve.year, twelve.batch, twelve.kind) == ("4400", "21", "004", "11")
+    assert describe_fpdm("144002100411") is None
+    assert describe_fpdm("44002") is None
+    assert describe_fpdm("04400210041A") is None
 
 
 def test_sdphm_structure() -> None:

@@ -91,17 +91,25 @@ def test_the_writer_writes_the_real_layout(tmp_path: Path) -> None:
     assert book.sheetnames == ["信息汇总表", "发票基础信息", "通行费数电发票"]
     lines = [[c.value for c in row] for row in book["信息汇总表"].iter_rows()]
     basic = [[c.value for c in row] for row in book["发票基础信息"].iter_rows()]
-    assert lines[0] == LINE_HEADER and len(LINE_HEADER) == 27
-    assert basic[0] == BASIC_HEADER and len(BASIC_HEADER) == 19
+    assert lines[0] == LINE_HEADER
+    assert len(LINE_HEADER) == 27
+    assert basic[0] == BASIC_HEADER
+    assert len(BASIC_HEADER) == 19
     first = dict(zip(LINE_HEADER, lines[1], strict=True))
-    assert first["序号"] == "1" and first["开票日期"] == "2026-01-31 17:06:28" and first["税率"] == "3%"
-    assert first["发票票种"] == "数电发票（通行费发票）" and first["特定业务类型"] == "通行费"
-    assert first["发票来源"] == "电子发票服务平台" and first["数量"] == "1"
+    assert first["序号"] == "1"
+    assert first["开票日期"] == "2026-01-31 17:06:28"
+    assert first["税率"] == "3%"
+    assert first["发票票种"] == "数电发票（通行费发票）"
+    assert first["特定业务类型"] == "通行费"
+    assert first["发票来源"] == "电子发票服务平台"
+    assert first["数量"] == "1"
     second = dict(zip(LINE_HEADER, lines[2], strict=True))
     assert (second["发票代码"], second["发票号码"], second["数电发票号码"]) == ("053002400111", "23195398", "--")
-    assert second["发票来源"] == "增值税发票管理系统" and second["发票票种"] == "增值税电子普通发票"
+    assert second["发票来源"] == "增值税发票管理系统"
+    assert second["发票票种"] == "增值税电子普通发票"
     total = dict(zip(BASIC_HEADER, basic[-1], strict=True))
-    assert total["序号"] == "合计行" and total["价税合计"] in ("", None)
+    assert total["序号"] == "合计行"
+    assert total["价税合计"] in ("", None)
     assert (total["金额"], total["税额"]) == (pytest.approx(26.49), pytest.approx(1.01))
 
 
@@ -117,7 +125,8 @@ def test_round_trip_of_the_writer(tmp_path: Path) -> None:
         assert got.special == inv.special
         if inv.fplx == "51":  # the bureau's 铁路电子客票 sheet has these of the xcdList keys
             assert got.itinerary == [{k: e[k] for k in RAILWAY_SHEET_KEYS} for e in inv.itinerary]
-    assert any(i.special for i in invoices) and any(i.fplx == "51" for i in invoices)
+    assert any(i.special for i in invoices)
+    assert any(i.fplx == "51" for i in invoices)
 
 
 # --- what is read from where ----------------------------------------------------------------------
@@ -137,8 +146,10 @@ def test_tax_control_rows_are_identified_by_code_and_number(tmp_path: Path) -> N
     other_code = make("23195208", [("*运输服务*票款", "3.67", "0.33", "0.09")], fplx="10", fpdm="053002500111")
     found = by_key(written(tmp_path, [first, second, other_code]))
     assert sorted(found) == sorted(["053002400111:23195398", "053002400111:23195208", "053002500111:23195208"])
-    assert "--" not in found and all(inv.fpdm for inv in found.values())
-    assert len(found["053002400111:23195208"].lines) == 2 and found["053002400111:23195208"].jshj == Decimal("8.00")
+    assert "--" not in found
+    assert all(inv.fpdm for inv in found.values())
+    assert len(found["053002400111:23195208"].lines) == 2
+    assert found["053002400111:23195208"].jshj == Decimal("8.00")
 
 
 def test_special_sheets_go_into_special_and_tdywlx(tmp_path: Path) -> None:
@@ -174,8 +185,10 @@ def test_an_invoice_named_in_several_sheets_is_stored_once(tmp_path: Path) -> No
     without_lines.lines = []
     found = by_key(written(tmp_path, [passenger, without_lines]))
     assert sorted(found) == sorted([passenger.key, without_lines.key])
-    assert found[passenger.key].special == passenger.special and len(found[passenger.key].lines) == 2
-    assert found[without_lines.key].lines == [] and found[without_lines.key].jshj == Decimal("400.00")
+    assert found[passenger.key].special == passenger.special
+    assert len(found[passenger.key].lines) == 2
+    assert found[without_lines.key].lines == []
+    assert found[without_lines.key].jshj == Decimal("400.00")
 
 
 def test_an_invoice_with_lines_but_no_invoice_row_takes_its_totals_from_the_lines(tmp_path: Path) -> None:
@@ -204,9 +217,12 @@ def test_an_invoice_only_in_a_special_sheet_is_rejected(tmp_path: Path) -> None:
     path = written(tmp_path, [toll])
     edit(path, "通行费数电发票", 2, "数电发票号码", "26537912210100999999")
     parsed, rejected, _ = records(path)
-    assert [p.invoice.key for p in parsed] == [toll.key] and parsed[0].invoice.special == []
+    assert [p.invoice.key for p in parsed] == [toll.key]
+    assert parsed[0].invoice.special == []
     (alone,) = rejected
-    assert alone.source.sheet == "通行费数电发票" and alone.source.row == 2 and "26537912210100999999" in alone.reason
+    assert alone.source.sheet == "通行费数电发票"
+    assert alone.source.row == 2
+    assert "26537912210100999999" in alone.reason
 
 
 def test_red_and_cancelled_blue_invoices(tmp_path: Path) -> None:
@@ -231,7 +247,8 @@ def test_a_red_mark_on_positive_amounts_is_rejected(tmp_path: Path) -> None:
     path = written(tmp_path, [inv])
     edit(path, "信息汇总表", 2, "是否正数发票", "否")
     _, rejected, _ = records(path)
-    assert len(rejected) == 1 and "是否正数发票" in rejected[0].reason
+    assert len(rejected) == 1
+    assert "是否正数发票" in rejected[0].reason
 
 
 def test_discount_lines_are_kept(tmp_path: Path) -> None:
@@ -276,7 +293,9 @@ def test_totals_that_differ_from_the_lines_reject_the_invoice(tmp_path: Path) ->
     assert [p.invoice.key for p in parsed] == [invoices[1].key]
     (bad,) = rejected
     assert (bad.source.sheet, bad.source.row) == ("发票基础信息", 2)
-    assert "1188.13" in bad.reason and "'信息汇总表' rows 2–3" in bad.reason and "1188.12" in bad.reason
+    assert "1188.13" in bad.reason
+    assert "'信息汇总表' rows 2–3" in bad.reason
+    assert "1188.12" in bad.reason
 
 
 def test_unknown_sheets_are_skipped_by_name(tmp_path: Path) -> None:
@@ -288,7 +307,8 @@ def test_unknown_sheets_are_skipped_by_name(tmp_path: Path) -> None:
     odd.append(["序号", "发票代码", "发票号码", "数电发票号码", "销方识别号", "购方识别号", "开票日期", "发票票种", "神秘要素"])
     book.save(path)
     parsed, rejected, skipped = records(path)
-    assert len(parsed) == len(invoices) and rejected == []
+    assert len(parsed) == len(invoices)
+    assert rejected == []
     assert sorted(s.source.sheet or "" for s in skipped) == ["未知特定业务", "说明"]
     assert all(s.source.sheet in s.reason for s in skipped)
 
@@ -330,7 +350,9 @@ def test_a_bad_line_rejects_its_invoice_only(tmp_path: Path, column: str, value:
     edit(path, "信息汇总表", 4, column, value)
     parsed, rejected, _ = records(path)
     (bad,) = rejected
-    assert bad.source.sheet == "信息汇总表" and bad.source.row is not None and bad.source.row <= 4
+    assert bad.source.sheet == "信息汇总表"
+    assert bad.source.row is not None
+    assert bad.source.row <= 4
     assert needle in bad.reason
     assert len(parsed) == len(invoices) - 1
 
@@ -341,7 +363,8 @@ def test_a_bad_total_rejects_its_invoice_with_sheet_and_row(tmp_path: Path) -> N
     edit(path, "发票基础信息", 3, "税额", "一百")
     parsed, rejected, _ = records(path)
     (bad,) = rejected
-    assert (bad.source.sheet, bad.source.row) == ("发票基础信息", 3) and "税额" in bad.reason
+    assert (bad.source.sheet, bad.source.row) == ("发票基础信息", 3)
+    assert "税额" in bad.reason
     assert len(parsed) == len(invoices) - 1
 
 
@@ -350,7 +373,9 @@ def test_an_invalid_tax_id_is_rejected_by_validation(tmp_path: Path) -> None:
     path = written(tmp_path, single[:10])
     edit(path, "信息汇总表", 2, "购方识别号", "91440300MA5DEM001A")
     _, rejected, _ = records(path)
-    assert len(rejected) == 1 and "gfsbh" in rejected[0].reason and "校验位" in rejected[0].reason
+    assert len(rejected) == 1
+    assert "gfsbh" in rejected[0].reason
+    assert "校验位" in rejected[0].reason
 
 
 def test_rows_of_one_invoice_that_are_not_consecutive(tmp_path: Path) -> None:
@@ -415,7 +440,8 @@ def test_the_streaming_reader_reads_the_same(tmp_path: Path, monkeypatch: pytest
     monkeypatch.setattr("fapiaohub.importers.bureau_xlsx.CHILD_ABOVE", 0 if child else 1024**3)
     parsed, rejected, _ = records(path)
     assert rejected == []
-    assert everything(parsed) == fast and len(fast) == len(invoices)
+    assert everything(parsed) == fast
+    assert len(fast) == len(invoices)
 
 
 MEMORY_PROBE = """
@@ -466,7 +492,8 @@ def test_a_200000_line_export_is_read_in_bounded_memory(tmp_path: Path) -> None:
     probe = subprocess.run([sys.executable, "-c", MEMORY_PROBE, str(path)], capture_output=True, text=True,
                            check=True)
     count, peak_mb, children = map(int, probe.stdout.split())
-    assert count > 50_000 and children >= 1
+    assert count > 50_000
+    assert children >= 1
     assert peak_mb < 300, f"peak memory {peak_mb} MB reading {lines} lines (with the reader child)"
 
 
@@ -484,7 +511,8 @@ def test_the_streaming_reader_handles_formulas_gaps_and_inline_strings(tmp_path:
     assert name == "Sheet"
     # openpyxl writes the formula without a cached value: the reader gives its (missing) value
     assert rows[0] == ["文本", None, 1.5, None]
-    assert rows[1] == [] and rows[2] == [None, datetime(2025, 3, 14, 9, 26, 53)]
+    assert rows[1] == []
+    assert rows[2] == [None, datetime(2025, 3, 14, 9, 26, 53)]
 
 
 def truncated(path: Path, keep: float = 0.6) -> Path:

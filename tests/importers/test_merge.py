@@ -49,14 +49,17 @@ def test_a_midnight_time_takes_the_stated_time_of_the_same_day() -> None:
 
 def test_a_time_of_another_day_does_not_move_the_issue_day() -> None:
     merged, findings = merge_with_findings([base(), base(kprq=datetime(2026, 1, 16, 9, 0))])
-    assert merged.kprq == datetime(2026, 1, 15) and any(f.startswith("kprq:") for f in findings)
+    assert merged.kprq == datetime(2026, 1, 15)
+    assert any(f.startswith("kprq:") for f in findings)
 
 
 def test_lines_and_special_come_whole_from_the_first_source_that_has_them() -> None:
     pdf_line = replace(LINE, mc="*信息技术服务*技术服务")
     special = [{"cph": "粤B12345"}]
     merged = merge_invoices([base(), base(lines=[LINE], special=special, tdywlx="08"), base(lines=[pdf_line, LINE])])
-    assert merged.lines == [LINE] and merged.special == special and merged.tdywlx == "08"
+    assert merged.lines == [LINE]
+    assert merged.special == special
+    assert merged.tdywlx == "08"
 
 
 def test_a_single_record_is_itself_and_inputs_are_untouched() -> None:
@@ -73,5 +76,5 @@ def test_pairwise_merging_in_order_equals_merging_all() -> None:
 
 
 def test_nothing_to_merge_is_an_error() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="at least one invoice"):
         merge_invoices([])

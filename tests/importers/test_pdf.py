@@ -10,6 +10,9 @@ from typing import Any
 
 import pdfplumber
 import pytest
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+from reportlab.pdfgen import canvas
 
 from fapiaohub.demo.generator import iter_demo_invoices
 from fapiaohub.domain.invoice import Invoice, InvoiceLine
@@ -70,9 +73,11 @@ def test_a_taxctrl_special_invoice_with_check_code_groups_and_lines(tmp_path: Pa
     record = _parsed(path)
     _assert_header(record.invoice, inv)
     assert _lines(record.invoice) == _lines(inv)
-    assert record.invoice.lines[0].jldw == "月" and record.invoice.lines[0].dj == "24519.05"
+    assert record.invoice.lines[0].jldw == "月"
+    assert record.invoice.lines[0].dj == "24519.05"
     assert RATE_EXEMPT in record.flags
-    assert NO_QR not in record.flags and not any(QR_DISAGREES in flag for flag in record.flags)
+    assert NO_QR not in record.flags
+    assert not any(QR_DISAGREES in flag for flag in record.flags)
 
 
 def test_a_taxctrl_invoice_with_its_lines_in_a_details_list_on_page_two(tmp_path: Path) -> None:
@@ -92,7 +97,9 @@ def test_a_taxctrl_ordinary_invoice_kind_comes_from_its_title(tmp_path: Path) ->
     path = tmp_path / "ordinary.pdf"
     write_pdf(path, inv, Options(province="浙江"))
     got = _parsed(path).invoice
-    assert got.fplx == "10" and got.fpdm == inv.fpdm and got.jym == inv.jym
+    assert got.fplx == "10"
+    assert got.fpdm == inv.fpdm
+    assert got.jym == inv.jym
 
 
 def test_a_taxctrl_toll_invoice_is_not_mistaken_for_an_ordinary_one(tmp_path: Path) -> None:
@@ -100,7 +107,8 @@ def test_a_taxctrl_toll_invoice_is_not_mistaken_for_an_ordinary_one(tmp_path: Pa
     path = tmp_path / "toll14.pdf"
     write_pdf(path, inv)
     record = _read_one(path)
-    assert isinstance(record, Rejected) and "(14)" in record.reason
+    assert isinstance(record, Rejected)
+    assert "(14)" in record.reason
 
 
 def test_a_digital_ordinary_invoice_with_yuan_sign_apart_and_remarks(tmp_path: Path) -> None:
@@ -113,7 +121,8 @@ def test_a_digital_ordinary_invoice_with_yuan_sign_apart_and_remarks(tmp_path: P
     write_pdf(path, inv)
     record = _parsed(path)
     _assert_header(record.invoice, inv)
-    assert record.invoice.fpdm == "" and record.invoice.tdywlx == ""
+    assert record.invoice.fpdm == ""
+    assert record.invoice.tdywlx == ""
     assert _lines(record.invoice) == _lines(inv)
     assert "".join(record.invoice.bz.split()) == "".join(inv.bz.split())
     assert "某银行; 银行账号" in record.invoice.bz  # a drawn space is kept
@@ -136,7 +145,8 @@ def test_a_rate_printed_as_stars_is_zero_with_a_flag(tmp_path: Path) -> None:
     write_pdf(path, dataclasses.replace(inv, lines=[dataclasses.replace(inv.lines[0], slv=None)]))  # type: ignore[arg-type]
     record = _parsed(path)
     assert record.invoice.fplx == "81"
-    assert record.invoice.lines[0].slv == 0 and record.invoice.lines[0].se == D("0.06")
+    assert record.invoice.lines[0].slv == 0
+    assert record.invoice.lines[0].se == D("0.06")
     assert RATE_NOT_STATED in record.flags
 
 
@@ -171,8 +181,10 @@ def test_kangxi_labels_seal_glyphs_and_a_business_label_before_the_title(tmp_pat
     with pdfplumber.open(path) as pdf:
         text = pdf.pages[0].extract_text()
         first_drawn = pdf.pages[0].chars[0]["text"]
-    assert "电\u2f26发票" in text and "\u2f45" in text  # the radicals really are in the text layer
-    assert first_drawn == "章" and text.startswith("旅客运输服务")  # neither is the title
+    assert "电\u2f26发票" in text
+    assert "\u2f45" in text
+    assert first_drawn == "章"
+    assert text.startswith("旅客运输服务")
     record = _parsed(path)
     _assert_header(record.invoice, inv)
     assert _lines(record.invoice) == _lines(inv)
@@ -187,7 +199,8 @@ def test_values_drawn_off_the_page_are_read_by_shape_and_checked_against_the_qr_
     write_pdf(path, inv, Options(off_page=True, qr="auto" if qr == "auto" else wrong))
     record = _read_one(path)
     if qr == "wrong":  # read by shape and contradicted: the text cannot be trusted
-        assert isinstance(record, Rejected) and "QR" in record.reason
+        assert isinstance(record, Rejected)
+        assert "QR" in record.reason
         return
     assert isinstance(record, Parsed), record
     _assert_header(record.invoice, inv)
@@ -201,7 +214,8 @@ def test_a_preview_is_rejected_naming_the_file(tmp_path: Path) -> None:
     write_pdf(path, inv, Options(preview=True, qr=None))
     record = _read_one(path)
     assert isinstance(record, Rejected)
-    assert record.source.file == "preview.pdf" and "仅供预览" in record.reason
+    assert record.source.file == "preview.pdf"
+    assert "仅供预览" in record.reason
 
 
 def test_placeholder_values_are_rejected_even_without_the_preview_mark(tmp_path: Path) -> None:
@@ -209,7 +223,8 @@ def test_placeholder_values_are_rejected_even_without_the_preview_mark(tmp_path:
     path = tmp_path / "template.pdf"
     write_pdf(path, inv, Options(qr=None))
     record = _read_one(path)
-    assert isinstance(record, Rejected) and "XXXX" in record.reason
+    assert isinstance(record, Rejected)
+    assert "XXXX" in record.reason
 
 
 def test_a_pdf_without_text_layer_is_unreadable(tmp_path: Path) -> None:
@@ -226,7 +241,8 @@ def test_a_qr_code_that_disagrees_with_the_text_is_flagged(tmp_path: Path) -> No
     write_pdf(path, inv, Options(qr=other))
     record = _parsed(path)
     flags = [flag for flag in record.flags if flag.startswith(QR_DISAGREES)]
-    assert len(flags) == 1 and "号码" in flags[0]
+    assert len(flags) == 1
+    assert "号码" in flags[0]
     assert record.invoice.fphm == inv.fphm  # the text is what is stored
 
 
@@ -235,7 +251,8 @@ def test_a_qr_code_that_agrees_raises_no_flag(tmp_path: Path) -> None:
     path = tmp_path / "qr.pdf"
     write_pdf(path, inv)
     record = _parsed(path)
-    assert not any(flag.startswith(QR_DISAGREES) for flag in record.flags) and NO_QR not in record.flags
+    assert not any(flag.startswith(QR_DISAGREES) for flag in record.flags)
+    assert NO_QR not in record.flags
 
 
 def test_a_broken_pdf_is_unreadable(tmp_path: Path) -> None:
@@ -254,9 +271,6 @@ def test_a_pdf_over_the_size_bound_is_unreadable(tmp_path: Path, monkeypatch: py
 
 
 def test_a_pdf_that_is_not_an_invoice_is_rejected(tmp_path: Path) -> None:
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
-    from reportlab.pdfgen import canvas
 
     pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
     path = tmp_path / "letter.pdf"
@@ -265,4 +279,5 @@ def test_a_pdf_that_is_not_an_invoice_is_rejected(tmp_path: Path) -> None:
     page.drawString(50, 800, "会议通知")
     page.save()
     record = _read_one(path)
-    assert isinstance(record, Rejected) and "title" in record.reason
+    assert isinstance(record, Rejected)
+    assert "title" in record.reason

@@ -194,7 +194,8 @@ def test_gaps_empty_rows_and_several_sheets(tmp_path: Path) -> None:
     ])
     sheets = read_three_ways(path)
     assert sheets["一"] == [[None, "b", *[None] * 24, 27.0], [], [], [None, None, 3.0], [], [], ["last"]]
-    assert sheets["二"] == [[], [2.0]] and sheets["空"] == []
+    assert sheets["二"] == [[], [2.0]]
+    assert sheets["空"] == []
 
 
 @pytest.mark.usefixtures("read_size")
@@ -238,7 +239,8 @@ def test_chunks_cut_anywhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     expected = read_three_ways(path)["C"]
     monkeypatch.setattr(xlsx_stream, "READ_SIZE", 7)
     assert read_three_ways(path)["C"] == expected
-    assert expected[38] == ["第39行 & 数电", 39.5] and expected[-1] == [59.0]
+    assert expected[38] == ["第39行 & 数电", 39.5]
+    assert expected[-1] == [59.0]
 
 
 @pytest.mark.parametrize(("sheet", "needle"), [
@@ -319,7 +321,8 @@ def test_the_child_side_can_run_alone(tmp_path: Path) -> None:
     path = build(tmp_path / "alone.xlsx", [("A", '<row r="1"><c r="A1"><v>1</v></c></row>')])
     done = subprocess.run([sys.executable, "-m", "fapiaohub.importers.row_process", str(path),
                            "xl/worksheets/sheet1.xml"], capture_output=True, check=True)
-    assert len(done.stdout) > 16 and done.stderr == b""
+    assert len(done.stdout) > 16
+    assert done.stderr == b""
 
 
 def test_without_an_interpreter_to_start_the_rows_are_read_here(tmp_path: Path,

@@ -46,7 +46,8 @@ def test_money_round_trips_exactly(engine: Engine, amount: str) -> None:
         conn.execute(sa.insert(table).values(id=1, amount=Decimal(amount)))
         stored = conn.execute(sa.select(table.c.amount)).scalar_one()
         table.drop(conn)
-    assert isinstance(stored, Decimal) and stored == Decimal(amount)
+    assert isinstance(stored, Decimal)
+    assert stored == Decimal(amount)
     assert f"{stored:.2f}" == amount
 
 

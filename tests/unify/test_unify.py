@@ -81,10 +81,12 @@ def test_corporation_list_has_the_documented_fields(batch_setup: tuple[Seeded, s
     item = items[0]
     assert set(item) == {"id", "version", "active", "createTime", "updateTime", "name", "nameSpell",
                          "code", "corporationId", "channel"}
-    assert item["corporationId"] == seeded.tenant.corp_id and item["channel"] == "OFFLINE"
+    assert item["corporationId"] == seeded.tenant.corp_id
+    assert item["channel"] == "OFFLINE"
     assert item["nameSpell"].startswith("BEIJING")
     again = put_corporation(seeded.tenant, token, "91110000MA01TRAVEL", "北京差旅平台有限公司")
-    assert again["id"] == corp_id and again["version"] == item["version"] + 1
+    assert again["id"] == corp_id
+    assert again["version"] == item["version"] + 1
 
 
 def test_batches_render_in_the_seed_shape(batch_setup: tuple[Seeded, str, str]) -> None:
@@ -101,7 +103,8 @@ def test_batches_render_in_the_seed_shape(batch_setup: tuple[Seeded, str, str]) 
     assert_conforms(body, seed_items())
     first, second = body["items"]
     assert first["updateTime"] == pushed["updateTime"] < second["updateTime"]
-    assert first["batchNo"] == "22080320472461612" and second["invoices"] == []
+    assert first["batchNo"] == "22080320472461612"
+    assert second["invoices"] == []
     assert [inv["master"]["code"] for inv in first["invoices"]] == [ref["key"] for ref in refs]
     for entry in first["invoices"]:
         assert entry["invoiceDetailsId"] == [d["id"] for d in entry["details"]]
@@ -126,7 +129,8 @@ def test_cursor_returns_each_batch_once_and_later_changes(batch_setup: tuple[See
     # a re-push is an update: same id, new updateTime, seen again past the cursor
     push(seeded.tenant, token, {"unifyInvoiceCorporationId": corp_id, "batchNo": "B003", "invoices": refs[:2]})
     items = read(seeded.tenant, token, V21, unifyInvoiceCorporationId=corp_id, index=index, count=10).json()["items"]
-    assert [item["batchNo"] for item in items] == ["B003"] and len(items[0]["invoices"]) == 2
+    assert [item["batchNo"] for item in items] == ["B003"]
+    assert len(items[0]["invoices"]) == 2
     everything = read(seeded.tenant, token, V21, unifyInvoiceCorporationId=corp_id, index=0, count=10).json()
     assert "B003" not in [item["batchNo"] for item in everything["items"]]  # moved to the end
 
@@ -184,12 +188,14 @@ def test_other_tenants_see_nothing(batch_setup: tuple[Seeded, str, str], tenant_
     assert read(other, other_token, V21, unifyInvoiceCorporationId=corp_id, index=0, count=10).json() == {"items": []}
     stolen = other.client.post(PUSH, params={"accessToken": other_token}, json={
         "unifyInvoiceCorporationId": corp_id, "batchNo": "X"})
-    assert stolen.status_code == 400 and "SECRET" not in stolen.text
+    assert stolen.status_code == 400
+    assert "SECRET" not in stolen.text
 
 
 def test_unknown_corporation_is_an_empty_list(tenant: Tenant) -> None:
     body = read(tenant, tenant.token(), V21, unifyInvoiceCorporationId="nope", index=0, count=10)
-    assert body.status_code == 200 and body.json() == {"items": []}
+    assert body.status_code == 200
+    assert body.json() == {"items": []}
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from pdfminer.cmapdb import CMapDB
+from reportlab.graphics import renderPDF
+from reportlab.graphics.barcode.qr import QrCodeWidget
+from reportlab.graphics.shapes import Drawing
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+from reportlab.pdfbase.pdfdoc import PDFStream
+from reportlab.pdfgen import canvas
+
 from fapiaohub.domain.invoice import Invoice
 
 FONT = "STSong-Light"
@@ -37,7 +46,6 @@ class Options:
 
 def write_pdf(path: Path, invoice: Invoice, options: Options | None = None) -> None:
     """A PDF e-invoice with a real Chinese text layer in the layout of ``options``."""
-    from reportlab.pdfgen import canvas
 
     opts = options or Options()
     layout = opts.layout or ("taxctrl" if invoice.fplx in ("08", "10", "14") else
@@ -74,7 +82,7 @@ def write_pdf(path: Path, invoice: Invoice, options: Options | None = None) -> N
         page.rect(10, 10, width - 20, height - 20)
     payload = _payload(invoice) if opts.qr == "auto" else opts.qr
     if payload:
-        _draw_qr(page, payload, 16, height - 16 - 60, 60)
+        _draw_qr(page, payload, 16, height - 8 - 50, 50)  # clear of the 购买方 label below it
     if opts.details:
         page.showPage()
         for x, top, text, size in _details_page(invoice):
@@ -270,9 +278,6 @@ def _payload(inv: Invoice) -> str:
 
 
 def _draw_qr(page: Any, payload: str, x: float, y: float, size: float) -> None:
-    from reportlab.graphics import renderPDF
-    from reportlab.graphics.barcode.qr import QrCodeWidget
-    from reportlab.graphics.shapes import Drawing
 
     widget = QrCodeWidget(payload)
     x0, y0, x1, y1 = widget.getBounds()
@@ -289,10 +294,6 @@ def _kangxi_font(chars: set[str]) -> str:
     Kangxi radicals among ``chars`` are then extracted as radicals (⼦), as in real OFD conversions;
     the CID map alone would give 子. pdfminer looks a ToUnicode map up by CID, so the map is by CID."""
     global _fonts
-    from pdfminer.cmapdb import CMapDB
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
-    from reportlab.pdfbase.pdfdoc import PDFStream
 
     encoding = CMapDB.get_cmap("UniGB-UCS2-H")
     pairs = sorted({(cid, char) for char in chars for cid in encoding.decode(char.encode("utf-16-be"))})
@@ -320,7 +321,5 @@ def _kangxi_font(chars: set[str]) -> str:
 
 
 def _register_font() -> None:
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 
     pdfmetrics.registerFont(UnicodeCIDFont(FONT))

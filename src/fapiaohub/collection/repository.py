@@ -86,7 +86,9 @@ class SqlPageReads:
 def open_page_reads(engine: Engine) -> PageReads:
     """asyncpg on PostgreSQL, SQLAlchemy in threads elsewhere."""
     if engine.dialect.name == "postgresql":
-        from fapiaohub.collection.pg_repository import PostgresPageReads
+        # pg_repository builds on this module's types: imported here, not at the top
+        from fapiaohub.collection.pg_repository import PostgresPageReads  # noqa: PLC0415
+
 
         return PostgresPageReads(engine.url)
     return SqlPageReads(engine)

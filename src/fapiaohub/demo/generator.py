@@ -184,9 +184,9 @@ class _Factory:
                     for _ in range(rng.randint(1, 3))]
         lines = []
         for _ in range(rng.choices((1, 2, 3, 4, 5, 6, 8), (20, 15, 15, 20, 12, 10, 8))[0]):
-            spbm, name, unit, rate, (low, high) = rng.choice(GOODS)
+            spbm, name, unit, rate_text, (low, high) = rng.choice(GOODS)
             price = Decimal(rng.randint(low * 100, high * 100)) / 100
-            lines.append(self._line(spbm, name, unit, Decimal(rate), price, rng.randint(1, 60),
+            lines.append(self._line(spbm, name, unit, Decimal(rate_text), price, rng.randint(1, 60),
                                     roll=fplx == "11"))
         return lines
 

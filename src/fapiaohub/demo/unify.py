@@ -43,7 +43,7 @@ def load_unify_demo(conn: Connection, corp_id: str, taxpayer_id: int, months: li
                 relations=[
                     {"flowId": f"FL{rng.randrange(16**10):010x}", "flowCode": flow,
                      "feeDetailId": f"FD{rng.randrange(16**10):010x}"}
-                    for _ in keys or [None]
+                    for _ in range(max(len(keys), 1))
                 ],
             ))
             batches += 1

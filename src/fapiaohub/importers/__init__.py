@@ -8,6 +8,10 @@ from pathlib import Path
 from typing import Literal
 
 from fapiaohub.importers.base import ImportRecord, UnreadableFile
+from fapiaohub.importers.bureau_xlsx import read_bureau_export
+from fapiaohub.importers.ofd import read_ofd
+from fapiaohub.importers.pdf import read_pdf
+from fapiaohub.importers.sdp_xml import read_einvoice_xml
 
 SUPPORTED = "全量发票查询导出结果.xlsx, 数电 XML, OFD, PDF, and zip bundles of them"
 Format = Literal["pdf", "xlsx", "ofd", "xml", "zip"]
@@ -48,23 +52,16 @@ def read_invoices(path: Path) -> Iterator[ImportRecord]:
     path = Path(path)
     kind = sniff(path)
     if kind == "pdf":
-        from fapiaohub.importers.pdf import read_pdf
-
         return read_pdf(path)
     if kind == "xlsx":
-        from fapiaohub.importers.bureau_xlsx import read_bureau_export
-
         return read_bureau_export(path)
     if kind == "ofd":
-        from fapiaohub.importers.ofd import read_ofd
-
         return read_ofd(path)
     if kind == "zip":
-        from fapiaohub.importers.bundle import read_bundle
+        # bundle reads its members through read_invoices: imported here, not at the top, to avoid a cycle
+        from fapiaohub.importers.bundle import read_bundle  # noqa: PLC0415
 
         return read_bundle(path)
     if kind == "xml":
-        from fapiaohub.importers.sdp_xml import read_einvoice_xml
-
         return read_einvoice_xml(path)
     raise UnreadableFile(path, f"unrecognised file format; supported: {SUPPORTED}")

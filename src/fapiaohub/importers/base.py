@@ -52,7 +52,7 @@ class Skipped:
     reason: str
 
 
-class UnreadableFile(Exception):
+class UnreadableFile(Exception):  # noqa: N818 - a verdict on a file, as users say it
     """The file as a whole cannot be read (wrong format, corrupt, too large when decompressed):
     nothing from it may be stored."""
 

@@ -74,7 +74,7 @@ class Reading:
     by_shape: bool = False
 
 
-class NotReadable(ValueError):
+class NotReadable(ValueError):  # noqa: N818 - a verdict on a file
     """A field the invoice needs is not on the page (the record is rejected, naming the field)."""
 
 
@@ -532,7 +532,10 @@ def _invoice(r: Reading) -> Invoice:
         raise NotReadable(f"{', '.join(missing)} not found")
     if r.fplx in ("08", "10") and not r.fpdm:
         raise NotReadable("发票代码 not found on a 税控 invoice")
-    assert r.kprq is not None and r.je is not None and r.se is not None and r.jshj is not None
+    assert r.kprq is not None
+    assert r.je is not None
+    assert r.se is not None
+    assert r.jshj is not None
     return Invoice(fplx=r.fplx, fpdm=r.fpdm, fphm=r.fphm, kprq=r.kprq, je=r.je, se=r.se, jshj=r.jshj,
                    gfmc=r.gfmc, gfsbh=r.gfsbh, xfmc=r.xfmc, xfsbh=r.xfsbh, jym=r.jym, kpr=r.kpr, bz=r.bz,
                    tdywlx=r.tdywlx, lines=r.lines, special=r.special)

@@ -6,6 +6,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import pypdfium2 as pdfium
+import zxingcpp
+
 MAX_RENDER_PIXELS = 2400  # longest side of the rendered page, whatever page size the file declares
 _PAYLOAD = re.compile(r"^01,(\w{2}),(\d*),(\d{8,20}),(-?[\d.]+),(\d{8}),([\d ]*),")
 
@@ -33,8 +36,6 @@ def parse_payload(text: str) -> QrFields | None:
 
 def read_qr(path: Path) -> list[str]:
     """The texts of the QR codes on page 1 (empty when there is none or it cannot be decoded)."""
-    import pypdfium2 as pdfium
-    import zxingcpp
 
     try:
         document = pdfium.PdfDocument(str(path))

@@ -8,6 +8,9 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pdfplumber
+from pdfplumber.utils.exceptions import MalformedPDFException, PdfminerException
+
 MAX_PAGES = 3  # an invoice is 1-3 pages (销货清单 included); later pages are not read
 MAX_CHARS_PER_PAGE = 20_000  # a real invoice page has a few hundred; more is not an invoice
 MAX_SECONDS = 20.0
@@ -138,8 +141,6 @@ class TextLayerError(Exception):
 
 def read_pages(path: Path) -> tuple[list[Page], int]:
     """Up to MAX_PAGES pages of positioned runs, and the number of pages the file has."""
-    import pdfplumber
-    from pdfplumber.utils.exceptions import MalformedPDFException, PdfminerException
 
     started = time.monotonic()
     pages: list[Page] = []

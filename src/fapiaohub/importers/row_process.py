@@ -40,7 +40,7 @@ _PACKAGE_ROOT = str(Path(fapiaohub.__file__).resolve().parents[1])
 _UNREADABLE = (SheetError, etree.XMLSyntaxError, zipfile.BadZipFile, zlib.error, EOFError, KeyError, ValueError)
 
 
-class ReaderFailed(RuntimeError):
+class ReaderFailed(RuntimeError):  # noqa: N818 - named for what happened
     """The child process failed for a reason that is not the workbook's (a bug, a crash)."""
 
 

@@ -31,7 +31,7 @@ class NotInvoiceXml(UnreadableFile):
     """Well-formed XML whose root is not EInvoice: not a 数电 invoice (a bundle passes it over)."""
 
 
-class _Missing(ValueError):
+class _Missing(ValueError):  # noqa: N818 - named for what happened
     """A required element is missing or unreadable; the message names it."""
 
 

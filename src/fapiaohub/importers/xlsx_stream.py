@@ -332,9 +332,10 @@ class StreamingWorkbook:
                 except ValueError as exc:
                     raise SheetError(f"row {number}: {exc}") from None
                 continue
-            expected = self._scan_tokens(tokens, rows, expected)
-            if expected is None:
+            scanned = self._scan_tokens(tokens, rows, expected)
+            if scanned is None:
                 return None
+            expected = scanned
         numbers.expected = expected
         return rows
 

@@ -61,7 +61,7 @@ def _vat_lines(item: dict[str, Any]) -> list[InvoiceLine]:
     ]
 
 
-def _parties(item: dict[str, Any]) -> dict[str, str]:
+def _parties(item: dict[str, Any]) -> dict[str, Any]:
     keys = ("xfsbh", "xfmc", "xsfdzdh", "xsfyhzh", "gfsbh", "gfmc", "gmfdzdh", "gmfyhzh",
             "jym", "skm", "bz", "kpr", "skr", "fhr")
     return {key: _text(item, key) for key in keys}

@@ -263,6 +263,7 @@ class _BatchWriter:
     def _insert(self, rows: list[tuple[object, ...]]) -> None:
         if self.postgres:
             driver = self.conn.connection.driver_connection  # psycopg, in the caller's transaction
+            assert driver is not None, "a live connection has a driver connection"
             with driver.cursor() as cursor, cursor.copy(_COPY_NEW) as copy:
                 for row in rows:
                     copy.write_row(row)

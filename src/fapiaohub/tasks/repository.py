@@ -96,9 +96,9 @@ def add_task_file(conn: Connection, task_id: str, seq: int, name: str, path: str
 
 
 def task_files(conn: Connection, task_id: str) -> list[Any]:
-    return conn.execute(
+    return list(conn.execute(
         sa.select(task_file).where(task_file.c.task_id == task_id).order_by(task_file.c.seq)
-    ).all()
+    ).all())
 
 
 def _ms(moment: datetime | None) -> int | None:

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.engine import Engine
 from starlette.datastructures import UploadFile
+from starlette.types import Message
 
 from fapiaohub import wire
 from fapiaohub.auth.dependencies import require_corporation
@@ -158,7 +159,7 @@ async def upload_collection_files(request: Request, accessToken: str | None = No
     received = 0
     receive = request.receive
 
-    async def counting_receive() -> dict[str, Any]:
+    async def counting_receive() -> Message:
         nonlocal received
         message = await receive()
         received += len(message.get("body", b""))

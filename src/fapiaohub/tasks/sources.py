@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy.engine import Engine
 
+from fapiaohub.demo.generator import generate_taxpayer_month
 from fapiaohub.domain.codes import RESULT_CODES, kinds_for
 from fapiaohub.domain.invoice import Invoice
 from fapiaohub.importers import read_invoices
@@ -23,7 +24,7 @@ from fapiaohub.tasks.repository import ClaimedTask, TaskResult, task_files
 DEFAULT_SANDBOX_INVOICES = 40  # per kind-agnostic month, when no behaviour row says otherwise
 
 
-class LeaseLost(Exception):
+class LeaseLost(Exception):  # noqa: N818 - named for what happened
     """Another worker took the task over; stop without recording anything."""
 
 
@@ -155,7 +156,6 @@ def _accepted(task: ClaimedTask, records: Iterator[ImportRecord], name: str,
 
 def run_sandbox(engine: Engine, task: ClaimedTask, check: Callable[[], None]) -> TaskResult:
     """The sandbox bureau: fail as configured for the taxpayer, else generate the month's invoices."""
-    from fapiaohub.demo.generator import generate_taxpayer_month
 
     with engine.connect() as conn:
         behaviour = repository.sandbox_behaviour_of(conn, task.taxpayer.id)
