@@ -8,10 +8,6 @@ from pathlib import Path
 from typing import Literal
 
 from fapiaohub.importers.base import ImportRecord, UnreadableFile
-from fapiaohub.importers.bureau_xlsx import read_bureau_export
-from fapiaohub.importers.ofd import read_ofd
-from fapiaohub.importers.pdf import read_pdf
-from fapiaohub.importers.sdp_xml import read_einvoice_xml
 
 SUPPORTED = "全量发票查询导出结果.xlsx, 数电 XML, OFD, PDF, and zip bundles of them"
 Format = Literal["pdf", "xlsx", "ofd", "xml", "zip"]
@@ -51,17 +47,27 @@ def read_invoices(path: Path) -> Iterator[ImportRecord]:
     """Records of a file, whatever its name says: the format is recognised from its bytes."""
     path = Path(path)
     kind = sniff(path)
+    # Each reader is imported when a file of its format comes: a reader loads its libraries
+    # (pdfplumber, pypdfium2, zxing), and the xlsx reader's child process runs
+    # `python -m fapiaohub.importers.row_process`, which this package must not have imported.
     if kind == "pdf":
+        from fapiaohub.importers.pdf import read_pdf  # noqa: PLC0415
+
         return read_pdf(path)
     if kind == "xlsx":
+        from fapiaohub.importers.bureau_xlsx import read_bureau_export  # noqa: PLC0415
+
         return read_bureau_export(path)
     if kind == "ofd":
+        from fapiaohub.importers.ofd import read_ofd  # noqa: PLC0415
+
         return read_ofd(path)
     if kind == "zip":
-        # bundle reads its members through read_invoices: imported here, not at the top, to avoid a cycle
         from fapiaohub.importers.bundle import read_bundle  # noqa: PLC0415
 
         return read_bundle(path)
     if kind == "xml":
+        from fapiaohub.importers.sdp_xml import read_einvoice_xml  # noqa: PLC0415
+
         return read_einvoice_xml(path)
     raise UnreadableFile(path, f"unrecognised file format; supported: {SUPPORTED}")
