@@ -1,4 +1,4 @@
-"""A logging filter that masks tokens and secrets (they travel in query strings and bodies), for the SDK and the server."""
+"""A logging filter that masks tokens and secrets (they travel in query strings and bodies), for SDK and server."""
 
 from __future__ import annotations
 
