@@ -19,7 +19,6 @@ from urllib.parse import urlencode
 
 import httpx
 
-from fapiaohub import wire
 from fapiaohub.client.errors import AuthError, BusinessError, FapiaohubError
 from fapiaohub.client.redact import RedactSecrets
 from fapiaohub.client.types import (
@@ -33,6 +32,7 @@ from fapiaohub.client.types import (
 )
 from fapiaohub.domain.codes import kinds_for
 from fapiaohub.domain.invoice import Invoice
+from fapiaohub.wire import dumps as wire_dumps
 
 # httpx logs every request's full URL at INFO, and the API carries accessToken in the query string
 logging.getLogger("httpx").addFilter(RedactSecrets())
@@ -320,7 +320,7 @@ def unify_batch_list(items: Any) -> list[UnifyBatch]:
 
 def body_bytes(value: Any) -> bytes:
     """JSON bodies leave through wire.dumps, so Decimals go as exact numbers."""
-    return wire.dumps(value)
+    return wire_dumps(value)
 
 
 class Checkpoint:
