@@ -9,8 +9,10 @@ import logging
 import os
 import re
 import subprocess
+import sys
 import threading
 import time
+import zipfile
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -466,3 +468,42 @@ def test_tokens_do_not_reach_the_logs(client: Client, caplog: pytest.LogCaptureF
     token = client.token().access
     assert any("accessToken=***" in record.getMessage() for record in caplog.records)
     assert not any(token in record.getMessage() for record in caplog.records)
+
+
+# --- the SDK's own distribution -----------------------------------------------------------------
+
+def test_the_sdk_distribution_works_on_its_own(server: str, tmp_path: Path) -> None:
+    """client-dist builds a wheel holding the SDK and what it imports, and none of the server; unpacked
+    alone (no repository, no editable install, only httpx and orjson beside it) it reads the server."""
+    repo = Path(__file__).resolve().parents[2]
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", str(repo / "client-dist"),
+                    "-w", str(tmp_path)], check=True, capture_output=True)
+    [wheel] = tmp_path.glob("fapiaohub_client-*.whl")
+    unpacked = tmp_path / "unpacked"
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        archive.extractall(unpacked)
+    assert "fapiaohub/client/sync.py" in names and "fapiaohub/shapes/collection_parse.py" in names
+    assert not [n for n in names if n.startswith(("fapiaohub/api/", "fapiaohub/store/", "fapiaohub/cli.py",
+                                                  "fapiaohub/shapes/bureau_layout.py"))]
+    requires = [line for line in archive_text(wheel, "METADATA").splitlines() if line.startswith("Requires-Dist")]
+    assert sorted(re.split(r"[<>=~! ]", line.split(": ", 1)[1])[0] for line in requires) == ["httpx", "orjson"]
+    site = [p for p in sys.path if p.endswith("site-packages")]
+    script = (f"import sys; sys.path[:0] = [{str(unpacked)!r}] + {site!r}\n"
+              "import fapiaohub.client as sdk\n"
+              f"assert sdk.__file__.startswith({str(unpacked)!r}), sdk.__file__\n"
+              f"with sdk.Client({server!r}, {DEMO_APP_KEY!r}, {DEMO_APP_SECURITY!r}) as c:\n"
+              f"    print(c.collection_page({TAXPAYER!r}, 202503, 'jx', '82').total_count)\n"
+              "print(sorted({'fastapi', 'sqlalchemy', 'lxml', 'pydantic'} & set(sys.modules)))\n")
+    # -S: no site-packages .pth files, so the repository's editable install cannot lend a module
+    done = subprocess.run([sys.executable, "-S", "-c", script], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    with Client(server, DEMO_APP_KEY, DEMO_APP_SECURITY) as sdk:
+        expected = sdk.collection_page(TAXPAYER, "202503", "jx", "82").total_count
+    assert done.stdout.split() == [str(expected), "[]"]
+
+
+def archive_text(wheel: Path, name: str) -> str:
+    with zipfile.ZipFile(wheel) as archive:
+        [member] = [n for n in archive.namelist() if n.endswith(f".dist-info/{name}")]
+        return archive.read(member).decode()
