@@ -109,3 +109,9 @@ def test_the_sdk_imports_none_of_the_servers_libraries() -> None:
             "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "[]"
+
+
+def test_requests_are_described_without_their_token() -> None:
+    """The text that retry logs and FapiaohubError messages carry."""
+    text = _core.describe("POST", _core.COLLECTION_PATH, {"accessToken": "SECRET-TOKEN", "index": 3})
+    assert "SECRET-TOKEN" not in text and "accessToken=***" in text and "index=3" in text

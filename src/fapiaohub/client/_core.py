@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 import httpx
 
 from fapiaohub.client.errors import AuthError, BusinessError, FapiaohubError
-from fapiaohub.client.redact import RedactSecrets
+from fapiaohub.client.redact import RedactSecrets, redact
 from fapiaohub.client.types import (
     BatchInvoice,
     PushedBatch,
@@ -129,8 +129,8 @@ def retryable(error: Exception | None, response: httpx.Response | None, *, unsen
 
 
 def describe(method: str, path: str, params: Mapping[str, Any] | None) -> str:
-    """The request as a log shows it (the log's filter masks the token)."""
-    return f"{method} {path}" + (f"?{urlencode(dict(params))}" if params else "")
+    """The request as logs and error messages show it, the token masked."""
+    return redact(f"{method} {path}" + (f"?{urlencode(dict(params))}" if params else ""))
 
 
 def give_up(what: str, error: Exception | None, response: httpx.Response | None, attempts: int,

@@ -8,6 +8,11 @@ import re
 _SECRET_PARAM = re.compile(r"((?:accessToken|refreshToken|appSecurity)=)[^&\s\"]+", re.IGNORECASE)
 
 
+def redact(text: str) -> str:
+    """``text`` with the values of accessToken, refreshToken and appSecurity parameters replaced by ***."""
+    return _SECRET_PARAM.sub(r"\1***", text)
+
+
 class RedactSecrets(logging.Filter):
     """Replace token values in a record's message arguments with ***."""
 
