@@ -1,36 +1,56 @@
-"""The asynchronous twin of Client: the same calls, awaited; the same rules from _core."""
+"""The asynchronous twin of Client: the same methods, parameters and answers, awaited (a test compares the two)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
 from fapiaohub.client import _core
-from fapiaohub.client.errors import AuthError, FapiaohubError
-from fapiaohub.client.sync import Checkpoint, CollectionPage, kinds
-from fapiaohub.client.types import CollectionItem, Task, UnifyBatch
+from fapiaohub.client._core import CollectionPage, RetryPolicy, UnifyVersion, UploadFile
+from fapiaohub.client.errors import AuthError, BusinessError
+from fapiaohub.client.types import (
+    BatchInvoice,
+    CollectionItem,
+    PushedBatch,
+    Relation,
+    Task,
+    UnifyBatch,
+    UnifyCorporation,
+    Upstream,
+)
 from fapiaohub.domain.codes import ACTIVE_TASK_STATES
 from fapiaohub.domain.invoice import Invoice
 from fapiaohub.shapes.collection_parse import invoice_from_item
 
+__all__ = ["AsyncClient"]
+
 
 class AsyncClient:
-    """``async with AsyncClient(...) as client``; see Client for the rules it follows."""
+    """``async with AsyncClient(...) as client``: Client's methods, awaited; async iterators for its iterators.
+
+    Tokens are fetched on first use, refreshed five minutes before they expire, and fetched anew
+    once after a 403. Connection errors, timeouts and HTTP 429/502/503/504 are retried until
+    ``retry_deadline`` seconds after the call began (30 s: a server restart is ridden out), waiting
+    ``backoff`` × 2^n (at most ``max_backoff``) with jitter, or the server's ``Retry-After``;
+    ``retries`` caps the count as well. Other 4xx/5xx and business errors are never retried.
+    ``timeout`` bounds each attempt, and never reaches past the deadline.
+    """
 
     def __init__(self, base_url: str, app_key: str, app_security: str, *, timeout: float = 30.0,
-                 retries: int = 3, backoff: float = 0.5, transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 retry_deadline: float = 30.0, retries: int | None = None, backoff: float = 0.25,
+                 max_backoff: float = 2.0, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self._http = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout, transport=transport)
+        self._timeout = timeout
         self._app_key = app_key
         self._app_security = app_security
         self._token: _core.Token | None = None
         self._token_lock = asyncio.Lock()  # concurrent calls share one sign-in
-        self.retries = retries
-        self.backoff = backoff
+        self.retry = RetryPolicy(retry_deadline, backoff, max_backoff, retries)
 
     def __repr__(self) -> str:
         return f"AsyncClient(base_url={str(self._http.base_url)!r}, app_key={self._app_key!r})"
@@ -44,23 +64,40 @@ class AsyncClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        for attempt in range(self.retries + 1):
+    # --- transport ---------------------------------------------------------------------------
+
+    async def _send(self, method: str, path: str, *, params: dict[str, Any] | None = None, json: Any = None,
+              data: dict[str, str] | None = None, files: Sequence[UploadFile] | None = None) -> httpx.Response:
+        what = _core.describe(method, path, params)
+        start = time.monotonic()
+        attempt = 0
+        while True:
             error: Exception | None = None
-            response = None
+            response: httpx.Response | None = None
+            parts = _core.upload_parts(files) if files is not None else None
+            timeout = max(0.001, min(self._timeout, self.retry.deadline - (time.monotonic() - start)))
             try:
-                response = await self._http.request(method, path, **kwargs)
+                response = await self._http.request(
+                    method, path, params=params, data=data, files=parts, timeout=timeout,
+                    content=_core.body_bytes(json) if json is not None else None,
+                    headers={"Content-Type": "application/json"} if json is not None else None)
             except httpx.TransportError as exc:
                 error = exc
-            if attempt == self.retries or not _core.retryable(error, response):
-                if error is not None:
-                    raise FapiaohubError(f"{method} {path}: {type(error).__name__}: {error}") from error
-                assert response is not None
-                return response
-            await asyncio.sleep(_core.backoff(attempt, self.backoff))
-        raise AssertionError("unreachable")
+            finally:
+                if parts:
+                    _core.close_parts(parts)
+            elapsed = time.monotonic() - start
+            wait = None
+            if _core.retryable(error, response, unsent_only=files is not None):
+                wait = self.retry.delay(attempt, elapsed, _core.retry_after(response))
+            if wait is None:
+                return _core.give_up(what, error, response, attempt + 1, elapsed)
+            _core.log_retry(what, attempt, wait, elapsed, self.retry, error, response)
+            await asyncio.sleep(wait)
+            attempt += 1
 
     async def token(self) -> _core.Token:
+        """The current token (getAccessToken on first use, refreshToken when it nears expiry)."""
         async with self._token_lock:
             if self._token is not None and self._token.fresh():
                 return self._token
@@ -72,59 +109,98 @@ class AsyncClient:
                                                             "powerCode": "219904"}))
                     return self._token
                 except AuthError:
-                    self._token = None
+                    self._token = None  # expired or rotated elsewhere: sign in again
             self._token = _core.token_from(await self._send(
                 "POST", _core.TOKEN_PATH, json={"appKey": self._app_key, "appSecurity": self._app_security}))
             return self._token
 
-    async def _call(self, method: str, path: str, *, params: dict[str, Any] | None = None,
-                    json: Any = None) -> httpx.Response:
+    async def _call(self, call: _core.Call, *, data: dict[str, str] | None = None,
+                    files: Sequence[UploadFile] | None = None) -> httpx.Response:
         for attempt in range(2):
-            token = await self.token()
-            response = await self._send(method, path, params={**(params or {}), "accessToken": token.access},
-                                        json=json)
+            access = (await self.token()).access
+            response = await self._send(call.method, call.path, params={**call.params, "accessToken": access},
+                                        json=call.json, data=data, files=files)
             if response.status_code != 403 or attempt == 1:
                 return response
-            self._token = None
+            self._token = None  # the server no longer takes this token: one retry with a new one
         raise AssertionError("unreachable")
 
-    async def corporation_id(self) -> str:
-        return (await self.token()).corporation_id
+    async def corp_id(self) -> str:
+        """The calling corporation's corpId (the token's)."""
+        return (await self.token()).corp_id
 
-    async def collection_page(self, nsrsbh: str, kpyf: str, jxxbz: str, fplx: str, *, page: int = 1,
-                              page_size: int = 100) -> CollectionPage:
-        body = _core.collection_body(await self.corporation_id(), nsrsbh, kpyf, jxxbz, fplx, page, page_size)
-        data = _core.envelope_data(await self._call("POST", _core.COLLECTION_PATH, json=body))
-        return CollectionPage(int(data["page"]["totalCount"]), int(data["page"]["totalPage"]), data["list"])
+    # --- getInvoiceCollectionData -------------------------------------------------------------
 
-    async def iter_items(self, nsrsbh: str, kpyf: str, jxxbz: str, fplx: str | None = None, *,
-                         page_size: int = 100) -> AsyncIterator[tuple[str, CollectionItem]]:
-        for kind in kinds(jxxbz, fplx):
+    async def collection_page(self, nsrsbh: str, kpyf: str | int, jxxbz: str, fplx: str, *, page: int = 1,
+                        page_size: int = 100, wait_while_collecting: float | None = None) -> CollectionPage:
+        """One page of a taxpayer's month of one kind. ``wait_while_collecting`` (seconds): while a task
+        collects that month (business error 4008), ask again every second until then, instead of raising."""
+        deadline = None if wait_while_collecting is None else time.monotonic() + wait_while_collecting
+        while True:
+            call = _core.collection_call(await self.corp_id(), nsrsbh, kpyf, jxxbz, fplx, page, page_size)
+            try:
+                return _core.collection_page(_core.envelope_data(await self._call(call)))
+            except BusinessError as err:
+                pause = _core.collecting_pause(err, deadline, f"{nsrsbh} {kpyf} {jxxbz} {fplx}")
+                if pause is None:
+                    raise
+                await asyncio.sleep(pause)
+
+    async def iter_items(self, nsrsbh: str, kpyf: str | int, jxxbz: str, fplx: str | None = None, *,
+                   page_size: int = 100, wait_while_collecting: float | None = None,
+                   ) -> AsyncIterator[tuple[str, CollectionItem]]:
+        """(fplx, item) for every invoice of the month, page after page, kind after kind."""
+        for kind in _core.kinds(jxxbz, fplx):
             page = 1
             while True:
-                result = await self.collection_page(nsrsbh, kpyf, jxxbz, kind, page=page, page_size=page_size)
+                result = await self.collection_page(nsrsbh, kpyf, jxxbz, kind, page=page, page_size=page_size,
+                                              wait_while_collecting=wait_while_collecting)
                 for item in result.items:
                     yield kind, item
                 if page >= result.total_page:
                     break
                 page += 1
 
-    async def iter_invoices(self, nsrsbh: str, kpyf: str, jxxbz: str,
-                            fplx: str | None = None) -> AsyncIterator[Invoice]:
-        async for kind, item in self.iter_items(nsrsbh, kpyf, jxxbz, fplx):
-            yield invoice_from_item(kind, item)
+    async def iter_invoices(self, nsrsbh: str, kpyf: str | int, jxxbz: str, fplx: str | None = None, *,
+                      page_size: int = 100, wait_while_collecting: float | None = None) -> AsyncIterator[Invoice]:
+        """Every invoice of a taxpayer's month as a typed canonical Invoice (all kinds when no fplx)."""
+        async for kind, item in self.iter_items(nsrsbh, kpyf, jxxbz, fplx, page_size=page_size,
+                                          wait_while_collecting=wait_while_collecting):
+            yield invoice_from_item(kind, cast(dict[str, Any], item))
 
-    async def create_task(self, nsrsbh: str, jxxbz: str, kpyf: str, *, fplx: str | None = None,
-                          source: str = "sandbox", upstream: dict[str, str] | None = None) -> Task:
-        body = {"corpId": await self.corporation_id(), "nsrsbh": nsrsbh, "jxxbz": jxxbz, "kpyf": kpyf,
-                "fplx": fplx or "", "source": source, **({"upstream": upstream} if upstream else {})}
-        return _core.envelope_data(await self._call("POST", f"{_core.TASK_PATH}/create", json=body))
+    # --- collection tasks ---------------------------------------------------------------------
+
+    async def create_task(self, nsrsbh: str, jxxbz: str, kpyf: str | int, *, fplx: str | None = None,
+                    source: str = "sandbox", upstream: Upstream | None = None) -> Task:
+        """Start collecting a month. Safe to retry: the same create while its task is active answers that task."""
+        call = _core.create_task_call(await self.corp_id(), nsrsbh, jxxbz, kpyf, fplx, source, upstream)
+        return _core.task(_core.envelope_data(await self._call(call)))
 
     async def task(self, task_id: str) -> Task:
-        body = {"corpId": await self.corporation_id(), "taskId": task_id}
-        return _core.envelope_data(await self._call("POST", f"{_core.TASK_PATH}/status", json=body))
+        """A task's state, result code and counts (collectionTask/status)."""
+        call = _core.task_call("status", await self.corp_id(), task_id)
+        return _core.task(_core.envelope_data(await self._call(call)))
+
+    async def list_tasks(self, nsrsbh: str) -> list[Task]:
+        """A taxpayer's latest 100 tasks, newest first."""
+        call = _core.list_tasks_call(await self.corp_id(), nsrsbh)
+        return _core.task_list(_core.envelope_data(await self._call(call)))
+
+    async def cancel_task(self, task_id: str) -> Task:
+        """Cancel a task no worker has started (BusinessError 500 once it has)."""
+        call = _core.task_call("cancel", await self.corp_id(), task_id)
+        return _core.task(_core.envelope_data(await self._call(call)))
+
+    async def upload_files(self, nsrsbh: str, jxxbz: str, files: Sequence[str | Path | tuple[str, bytes]], *,
+                     kpyf: str | int | None = None, fplx: str | None = None) -> Task:
+        """Import bureau exports, 数电 XML, OFD or PDF files (paths, or (name, bytes)) as a file task.
+        Retried only when the upload surely reached no handler (connect errors, 429, 503)."""
+        fields = _core.upload_fields(await self.corp_id(), nsrsbh, jxxbz, kpyf, fplx)
+        call = _core.Call("POST", f"{_core.TASK_PATH}/upload")
+        return _core.task(_core.envelope_data(await self._call(call, data=fields, files=list(files))))
 
     async def wait_for_task(self, task_id: str, *, timeout: float = 300.0, poll: float = 1.0) -> Task:
+        """Poll until the task is no longer waiting or running; TimeoutError after ``timeout`` s."""
         deadline = time.monotonic() + timeout
         while True:
             task = await self.task(task_id)
@@ -134,24 +210,47 @@ class AsyncClient:
                 raise TimeoutError(f"task {task_id} still {task['state']} after {timeout} s")
             await asyncio.sleep(poll)
 
-    async def unify_corporations(self) -> list[dict[str, Any]]:
-        response = await self._call("GET", _core.UNIFY_CORPORATIONS_PATH)
-        _core.raise_for_status(response)
-        return _core.decode(response)["items"]
+    # --- unify --------------------------------------------------------------------------------
 
-    async def unify_batches(self, corporation_id: str, index: int = 0, count: int = 10) -> list[UnifyBatch]:
-        response = await self._call("GET", _core.UNIFY_PATH, params={
-            "unifyInvoiceCorporationId": corporation_id, "index": index, "count": count})
-        _core.raise_for_status(response)
-        return _core.decode(response)["items"]
+    async def unify_corporations(self) -> list[UnifyCorporation]:
+        """The unify corporations (统一开票方) that invoice the calling corporation, oldest first."""
+        response = await self._call(_core.Call("GET", _core.UNIFY_CORPORATIONS_PATH))
+        return list(_core.plain_json(response, "items"))
 
-    async def sync_unify(self, corporation_id: str, since: int = 0, *,
-                         checkpoint: Path | str | None = None) -> AsyncIterator[UnifyBatch]:
-        store = Checkpoint(Path(checkpoint), corporation_id) if checkpoint else None
+    async def unify_batches(self, unify_corporation_id: str, *, index: int = 0, count: int = 10,
+                      version: UnifyVersion = "v2.1") -> list[UnifyBatch]:
+        """The batches with updateTime > ``index`` (v1: each batch's VAT invoices only)."""
+        call = _core.unify_batches_call(unify_corporation_id, index, count, version)
+        return _core.unify_batch_list(_core.plain_json(await self._call(call), "items"))
+
+    async def sync_unify(self, unify_corporation_id: str, *, since: int = 0, checkpoint: str | Path | None = None,
+                   version: UnifyVersion = "v2.1", count: int = 10) -> AsyncIterator[UnifyBatch]:
+        """Every batch (and every later change of one) after ``since``, following the cursor.
+
+        With ``checkpoint``, the position is read from that file at the start (it wins over
+        ``since``) and written once the caller asks for the batch after the one it was handed:
+        a restarted sync resumes after the last batch the caller finished, and never skips one.
+        The one batch being handled when the caller stopped or died is handed out again (a
+        generator cannot tell a deliberate ``break`` from a crash), so handle batches
+        idempotently, by ``id`` and ``updateTime``.
+        """
+        store = _core.Checkpoint(checkpoint, unify_corporation_id) if checkpoint else None
         index = store.load(since) if store else since
-        while batches := await self.unify_batches(corporation_id, index):
+        while batches := await self.unify_batches(unify_corporation_id, index=index, count=count, version=version):
             for batch in batches:
                 yield batch
-                index = int(batch["updateTime"])
+                index = int(batch["updateTime"])  # reached only when the caller wants the next one
                 if store:
                     store.save(index)
+
+    async def upsert_unify_corporation(self, *, code: str, name: str, channel: str = "OFFLINE",
+                                 active: bool = True) -> UnifyCorporation:
+        """Create a unify corporation, or update the one with this ``code`` (fapiaohub's own endpoint)."""
+        response = await self._call(_core.unify_corporation_call(code, name, channel, active))
+        return _core.unify_corporation(_core.plain_json(response, "value"))
+
+    async def push_unify_batch(self, unify_corporation_id: str, batch_no: str, invoices: Sequence[BatchInvoice], *,
+                         relation: Sequence[Relation] = (), period: str | None = None) -> PushedBatch:
+        """Push a batch (fapiaohub's own endpoint); pushing ``batch_no`` again replaces it with a new updateTime."""
+        call = _core.push_batch_call(unify_corporation_id, batch_no, invoices, relation, period)
+        return _core.pushed_batch(_core.plain_json(await self._call(call), "value"))

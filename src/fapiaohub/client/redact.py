@@ -1,4 +1,4 @@
-"""A logging filter that masks tokens and secrets (they travel in query strings and bodies), for the SDK and the server."""
+"""A logging filter that masks tokens and secrets (they travel in query strings and bodies), for SDK and server."""
 
 from __future__ import annotations
 
@@ -6,6 +6,11 @@ import logging
 import re
 
 _SECRET_PARAM = re.compile(r"((?:accessToken|refreshToken|appSecurity)=)[^&\s\"]+", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """``text`` with the values of accessToken, refreshToken and appSecurity parameters replaced by ***."""
+    return _SECRET_PARAM.sub(r"\1***", text)
 
 
 class RedactSecrets(logging.Filter):

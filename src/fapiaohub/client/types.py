@@ -5,7 +5,9 @@ A test checks every TypedDict's keys against the seed pages."""
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, TypedDict
+from typing import Any, NotRequired, Required, TypedDict
+
+from fapiaohub.domain.invoice import Invoice
 
 
 class Line(TypedDict):
@@ -55,7 +57,7 @@ class TollItem(_Parties):
     hwxx: list[Line]
 
 
-class VatItem(TollItem):  # type: ignore[misc]  # hwxx narrows to VatLine
+class VatItem(TollItem):  # hwxx narrows to VatLine
     tspzDm: str
     xhqdBz: str
     kjlx: str
@@ -264,3 +266,49 @@ class UnifyBatch(TypedDict):
     unifyInvoiceCorporationId: str
     invoices: list[UnifyInvoice]
     relation: list[UnifyRelation]
+
+
+class UnifyCorporation(TypedDict):
+    id: str  # the unifyInvoiceCorporationId of the unify calls
+    version: int
+    active: bool
+    createTime: int
+    updateTime: int
+    name: str
+    nameSpell: str
+    code: str
+    corporationId: str  # the corporation (corpId) it invoices
+    channel: str
+
+
+class Upstream(TypedDict):
+    """Where an ``upstream`` task mirrors from: another server that speaks getInvoiceCollectionData."""
+
+    baseUrl: str
+    appKey: str
+    appSecurity: str
+    corpId: NotRequired[str]
+    nsrsbh: NotRequired[str]
+
+
+class BatchInvoice(TypedDict, total=False):
+    """An invoice of a pushed batch: the collecting taxpayer and either ``key`` (a stored 进项 invoice's
+    identity) or ``invoice`` (an Invoice, or its document, to store first)."""
+
+    nsrsbh: Required[str]
+    key: str
+    invoice: Invoice | dict[str, Any]
+
+
+class Relation(TypedDict):
+    flowId: str
+    flowCode: str
+    feeDetailId: str
+    invoiceDetailId: NotRequired[str]
+    invoiceId: NotRequired[str]
+
+
+class PushedBatch(TypedDict):
+    id: str
+    batchNo: str
+    updateTime: int

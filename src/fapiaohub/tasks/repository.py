@@ -58,18 +58,26 @@ class NewTask:
     options: dict[str, Any]
 
 
-def create_task(conn: Connection, new: NewTask, *, today: datetime | None = None) -> dict[str, Any]:
+def create_task(conn: Connection, new: NewTask, *, today: datetime | None = None,
+                reuse_active: bool = False) -> dict[str, Any]:
     """Create a task, or refuse with BusinessError (4008 while another task of the taxpayer is active;
     500 for a taxpayer unknown to the corporation). Tasks that cannot run are created finished:
-    disabled (collection switched off) or notSupported (销项 customs payments, a future month)."""
+    disabled (collection switched off) or notSupported (销项 customs payments, a future month).
+
+    With ``reuse_active``, a create identical to the taxpayer's active task (direction, month, kind,
+    source and its options) answers that task instead of 4008: a client that lost the answer to its
+    create and sends it again gets its own task back (docs/api.md, "Retrying a create")."""
     tp = lock_taxpayer(conn, new.corp_id, new.nsrsbh)  # two creations cannot both see none active
     if tp is None:
         raise BusinessError("500", RESULT_CODES["500"])
     active = conn.execute(
-        sa.select(collection_task.c.id)
+        sa.select(collection_task.c.id, collection_task.c.direction, collection_task.c.kpyf,
+                  collection_task.c.fplx, collection_task.c.source, collection_task.c.options)
         .where(collection_task.c.taxpayer_id == tp.id, collection_task.c.state.in_(ACTIVE))
     ).first()
     if active is not None and tp.collection_enabled:
+        if reuse_active and _same_request(active, new):
+            return get_task(conn, new.corp_id, active.id)
         raise BusinessError("4008", f"{RESULT_CODES['4008']}（任务 {active.id} 尚未完成）")
     state, code, message = TO_PROCESS, None, "已发起申请，待处理"
     this_month = (today or datetime.now(UTC)).strftime("%Y%m")
@@ -89,6 +97,12 @@ def create_task(conn: Connection, new: NewTask, *, today: datetime | None = None
         finished_at=None if state == TO_PROCESS else now,
     ))
     return get_task(conn, new.corp_id, task_id)
+
+
+def _same_request(row: Any, new: NewTask) -> bool:
+    """Whether an active task row was created by the same request as ``new`` (a retried create)."""
+    return (row.direction, row.kpyf, row.fplx, row.source, wire.loads(row.options)) == (
+        new.direction, new.kpyf, new.fplx, new.source, new.options)
 
 
 def add_task_file(conn: Connection, task_id: str, seq: int, name: str, path: str, size: int) -> None:

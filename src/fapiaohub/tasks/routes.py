@@ -101,7 +101,7 @@ async def _json_call(request: Request, access_token: str | None, work: Work) -> 
 def _create(engine: Engine, corp_id: str, body: dict[str, Any]) -> dict[str, Any]:
     new = _new_task(body, corp_id)
     with engine.begin() as conn:
-        return repository.create_task(conn, new)
+        return repository.create_task(conn, new, reuse_active=True)  # a retried create gets its task back
 
 
 def _status(engine: Engine, corp_id: str, body: dict[str, Any]) -> dict[str, Any]:
