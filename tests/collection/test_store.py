@@ -9,6 +9,7 @@ thread. Small batches and a small hold limit make every one of those paths run h
 from __future__ import annotations
 
 import dataclasses
+import json
 import random
 import threading
 import time
@@ -177,11 +178,22 @@ def test_two_writers_of_one_taxpayer_in_opposite_month_orders_both_finish(engine
     first_month_written = threading.Event()
     failures: list[BaseException] = []
 
+    def second_writer_waits() -> bool:
+        """Whether a writer of this database is blocked on a writers' lock (the other one's)."""
+        with engine.connect() as probe:
+            return bool(probe.execute(sa.text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")).scalar())
+
     def pausing(items: list[Invoice]) -> Iterator[Invoice]:
         for inv in items:
             if inv.kpyf != items[0].kpyf and not first_month_written.is_set():
                 first_month_written.set()
-                time.sleep(1.0)  # the other writer starts meanwhile
+                # go on only once the other writer has started and waits for this one: the overlap
+                # the test is about, observed rather than hoped for
+                deadline = time.monotonic() + 60
+                while not second_writer_waits():
+                    assert time.monotonic() < deadline, "the second writer never waited for the first"
             yield inv
 
     def write(items: Iterable[Invoice]) -> None:
@@ -201,3 +213,48 @@ def test_two_writers_of_one_taxpayer_in_opposite_month_orders_both_finish(engine
         writer.join(timeout=120)
     assert failures == []
     assert len(assert_settled(engine, taxpayer)) == len(invoices)
+
+
+def _as_from(inv: Invoice, origin: str, **changes: object) -> Invoice:
+    return dataclasses.replace(inv, origin=origin, **changes)
+
+
+def _stored(engine: Engine, tp: Taxpayer, key: str) -> Invoice:
+    with engine.connect() as conn:
+        doc = conn.execute(sa.select(invoice.c.doc).where(invoice.c.taxpayer_id == tp.id,
+                                                          invoice.c.invoice_key == key)).scalar_one()
+    return Invoice.from_doc(json.loads(doc))
+
+
+def test_one_invoice_from_several_sources_is_merged_and_re_imports_change_nothing(
+        engine: Engine, taxpayer: Taxpayer) -> None:
+    """The bureau export states the issue time; the XML states the day only and writes the unit
+    price with other digits; a PDF read misses the 开票人. The export's values win whatever the
+    order, and importing any of them again counts as unchanged."""
+    bases = list(generate_taxpayer_month(OWN.nsrsbh, OWN.name, "jx", 202501, 3))
+    for number, base in enumerate(bases):  # one invoice per order of arrival
+        export = _as_from(base, "xlsx", kprq=base.kprq.replace(hour=10, minute=23, second=45))
+        xml = _as_from(base, "xml", kprq=base.kprq.replace(hour=0, minute=0, second=0),
+                       lines=[dataclasses.replace(line, dj=line.dj + "0") for line in base.lines])
+        pdf = _as_from(base, "pdf", kprq=xml.kprq, kpr="")
+        order = ((pdf, export, xml), (xml, pdf, export), (export, xml, pdf))[number]
+        counts = []
+        for source in (*order, *order):
+            with engine.begin() as conn:
+                counts.append(store_invoices(conn, taxpayer, "jx", [source]))
+        stored = _stored(engine, taxpayer, base.key)
+        assert stored.kprq == export.kprq, order
+        assert stored.lines == export.lines
+        assert stored.kpr == base.kpr
+        assert stored.origin == "xlsx"
+        assert [c.unchanged for c in counts[3:]] == [1, 1, 1], [o.origin for o in order]
+
+
+def test_a_newer_export_of_the_same_kind_brings_its_status(engine: Engine, taxpayer: Taxpayer) -> None:
+    base = _as_from(next(iter(generate_taxpayer_month(OWN.nsrsbh, OWN.name, "jx", 202501, 1))), "xlsx")
+    with engine.begin() as conn:
+        store_invoices(conn, taxpayer, "jx", [base])
+    with engine.begin() as conn:
+        counts = store_invoices(conn, taxpayer, "jx", [dataclasses.replace(base, fpzt_dm="8")])
+    assert counts.updated == 1
+    assert _stored(engine, taxpayer, base.key).fpzt_dm == "8"

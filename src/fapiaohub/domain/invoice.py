@@ -79,6 +79,10 @@ class Invoice:
     itinerary: list[dict[str, str]] = field(default_factory=list)  # 行程单 xcdList (51/61)
     vehicle: dict[str, str] | None = None  # 机动车/二手车 fields (03/15)
     customs: dict[str, str] | None = None  # 海关缴款书 header fields (17)
+    # provenance: the format the values were read from (xlsx, xml, ofd, pdf; '' for the API doors,
+    # the sandbox and upstream servers). When one invoice arrives in several forms, it decides which
+    # values win (domain.merge, store.invoices): the bureau's export over XML over OFD over PDF.
+    origin: str = ""
 
     @property
     def key(self) -> str:

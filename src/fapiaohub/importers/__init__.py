@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
-from fapiaohub.importers.base import ImportRecord, UnreadableFile
+from fapiaohub.importers.base import ImportRecord, Parsed, UnreadableFile
 
 SUPPORTED = "全量发票查询导出结果.xlsx, 数电 XML, OFD, PDF, and zip bundles of them"
 Format = Literal["pdf", "xlsx", "ofd", "xml", "zip"]
-# How reliable each format's values are when one invoice arrives in several (importers.merge):
+# How reliable each format's values are when one invoice arrives in several (domain.merge):
 # the bureau's own export first, then the 数电 XML, then OFD, then PDF.
 PRECEDENCE: dict[Format, int] = {"xlsx": 0, "xml": 1, "ofd": 2, "pdf": 3}
 
@@ -44,9 +44,25 @@ def sniff(path: Path) -> Format | None:
 
 
 def read_invoices(path: Path) -> Iterator[ImportRecord]:
-    """Records of a file, whatever its name says: the format is recognised from its bytes."""
+    """Records of a file, whatever its name says: the format is recognised from its bytes. Each
+    invoice carries the format it was read from (``Invoice.origin``; a bundle's merged invoice the
+    most reliable of its members')."""
     path = Path(path)
     kind = sniff(path)
+    records = _records(path, kind)
+    if kind == "zip":
+        return records
+    return _stamped(records, kind)
+
+
+def _stamped(records: Iterator[ImportRecord], kind: Format | None) -> Iterator[ImportRecord]:
+    for record in records:
+        if isinstance(record, Parsed) and not record.invoice.origin:
+            record.invoice.origin = kind or ""
+        yield record
+
+
+def _records(path: Path, kind: Format | None) -> Iterator[ImportRecord]:
     # Each reader is imported when a file of its format comes: a reader loads its libraries
     # (pdfplumber, pypdfium2, zxing), and the xlsx reader's child process runs
     # `python -m fapiaohub.importers.row_process`, which this package must not have imported.

@@ -1,6 +1,6 @@
 """Zip bundles as the bureau delivers downloads (a zip holding invoice.zip holding xml/, ofd/, pdf/),
 or any nesting of zips and folders of invoice files: every member read as a file, within bounds,
-each invoice yielded once with its sources merged (importers.merge). See docs/formats/bundles.md."""
+each invoice yielded once with its sources merged (domain.merge). See docs/formats/bundles.md."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from fapiaohub.importers import PRECEDENCE, SUPPORTED, read_invoices, sniff
+from fapiaohub.domain.merge import ORIGIN_RANK, merge_with_findings
+from fapiaohub.importers import SUPPORTED, read_invoices, sniff
 from fapiaohub.importers.base import ImportRecord, Parsed, Rejected, Skipped, SourceRef, UnreadableFile, checked
-from fapiaohub.importers.merge import merge_with_findings
 from fapiaohub.importers.sdp_xml import NotInvoiceXml
 
 MIB = 1024 * 1024
@@ -114,7 +114,7 @@ class _Expansion:
             target.unlink()
             self.notes.append(Skipped(SourceRef(member), "not an invoice file (not a PDF, OFD, XML, xlsx or zip)"))
         else:
-            self.leaves.append(_Leaf(PRECEDENCE[kind], len(self.leaves), member, target))
+            self.leaves.append(_Leaf(ORIGIN_RANK[kind], len(self.leaves), member, target))
 
     def _extract(self, archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, member: str) -> None:
         """Copy a member out, counting what it really decompresses to (a declared size can lie)."""

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 
 from fapiaohub import wire
 from fapiaohub.domain.invoice import Invoice
+from fapiaohub.domain.merge import merge_with_stored
 from fapiaohub.shapes.collection_item import render_collection_item
 from fapiaohub.store.months import count_months, month_ids_for, renumber_months
 from fapiaohub.store.tables import invoice, invoice_history
@@ -186,12 +187,14 @@ class _BatchWriter:
         held_now: set[int] = set()
         unpositioned: set[int] = set()  # months given rows whose positions renumbering must set
         for prepared in batch:
+            old = existing.get(prepared.invoice.key)
+            if old is not None and old.doc != prepared.doc:
+                prepared = self._merged(old, prepared)
             inv = prepared.invoice
-            month_id = self.month_ids[(inv.fplx, inv.kpyf)]
-            old = existing.get(inv.key)
             if old is not None and old.doc == prepared.doc and old.flags == prepared.flags:
                 counts.unchanged += 1
                 continue
+            month_id = self._month_id(inv)
             if old is None:
                 row = (tp.corp_id, tp.id, self.direction, inv.key, inv.fplx, inv.fpdm, inv.fphm, inv.kprq, inv.kpyf,
                        inv.xfsbh, inv.xfmc, inv.gfsbh, inv.gfmc, inv.je, inv.se, inv.jshj, inv.fpzt_dm, month_id,
@@ -220,6 +223,24 @@ class _BatchWriter:
         self._copy_held(self.held.keys() - held_now)  # fresh months the batches have moved past
         while len(self.held_keys) > HOLD_LIMIT:
             self._copy_held({max(self.held, key=lambda month: len(self.held[month]))})
+
+    def _merged(self, old: Any, prepared: _Prepared) -> _Prepared:
+        """An invoice that is stored already and comes again with other values: what the store
+        keeps is the merge of both (domain.merge.merge_with_stored). When the merge is the stored
+        invoice, it stays as it is, flags included, unless the same kind of source sent it again
+        (a re-import then brings its current flags)."""
+        stored = Invoice.from_doc(wire.loads(old.doc))
+        merged = merge_with_stored(stored, prepared.invoice)
+        doc = merged.doc_json().decode()
+        if doc == old.doc and stored.origin != prepared.invoice.origin:
+            return _Prepared(merged, old.doc, "", old.flags)
+        return _Prepared(merged, doc, render_collection_item(merged).decode(), prepared.flags)
+
+    def _month_id(self, inv: Invoice) -> int:
+        month = (inv.fplx, inv.kpyf)
+        if month not in self.month_ids:  # a merge moved the invoice to a month this batch did not name
+            self.month_ids |= month_ids_for(self.conn, self.tp.id, self.direction, {month})
+        return self.month_ids[month]
 
     def finish(self) -> None:
         """Copy what is still held (the last months of the file)."""

@@ -69,3 +69,20 @@ def merge_with_findings(records: Sequence[Invoice]) -> tuple[Invoice, list[str]]
 def merge_invoices(records_in_precedence_order: Sequence[Invoice]) -> Invoice:
     """One invoice from the records of the same invoice, most reliable first (see the module)."""
     return merge_with_findings(records_in_precedence_order)[0]
+
+
+# How reliable each origin's values are (Invoice.origin): the bureau's own export and the API doors
+# first, then the 数电 XML, then OFD, then PDF (read from print layouts).
+ORIGIN_RANK = {"": 0, "xlsx": 0, "xml": 1, "ofd": 2, "pdf": 3}
+
+
+def merge_with_stored(stored: Invoice, incoming: Invoice) -> Invoice:
+    """What the store keeps when an invoice it holds arrives again: the merge of both, the more
+    reliable origin first; at equal reliability the incoming one first (a newer export of the
+    same kind says the newer truth, e.g. a status change). Re-importing any source of an invoice
+    already merged therefore changes nothing."""
+    def rank(invoice: Invoice) -> int:
+        return ORIGIN_RANK.get(invoice.origin, 0)
+
+    first, second = (stored, incoming) if rank(stored) < rank(incoming) else (incoming, stored)
+    return merge_invoices([first, second])

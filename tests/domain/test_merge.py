@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from fapiaohub.domain.invoice import Invoice, InvoiceLine
-from fapiaohub.importers.merge import merge_invoices, merge_with_findings
+from fapiaohub.domain.merge import merge_invoices, merge_with_findings
 
 
 def base(**changes: object) -> Invoice:
