@@ -24,7 +24,7 @@ from sqlalchemy.engine import Engine
 from fapiaohub.demo.generator import iter_demo_invoices
 from fapiaohub.domain.codes import FPLX, FPZT, kind_by_name
 from fapiaohub.domain.invoice import Invoice
-from fapiaohub.exports import CSV_COLUMNS, export, local_invoices, local_source, months
+from fapiaohub.exports import CORE_KEYS, CSV_COLUMNS, export, local_invoices, local_source, months
 from fapiaohub.exports_xlsx import INVOICE_HEADER, TOTALS_LABEL, number_or_text
 from fapiaohub.importers.base import Parsed
 from fapiaohub.importers.bureau_xlsx import read_bureau_export
@@ -34,8 +34,6 @@ from tests.conftest import Seeded, Tenant
 
 API = "/api/openapi/v2/invoice/v2/getInvoiceCollectionData"
 FLAG = "发票风险等级：疑点发票"
-CHECK_FIELDS = ("fplx", "fpdm", "fphm", "kprq", "je", "se", "jshj", "xfsbh", "xfmc", "gfsbh", "gfmc", "kpr", "bz",
-                "jym")  # what /work/shared/real-inputs/check.py reads (with fpztDm, tdywlx and hwxx)
 
 
 def stored(seeded: Seeded, nsrsbh: str, direction: str) -> list[Invoice]:
@@ -247,14 +245,21 @@ def test_jsonl_items_are_the_api_items(engine: Engine, crafted: Crafted, tmp_pat
         response = crafted.tenant.client.post(API, params={"accessToken": token}, json=body)
         for item in json.loads(response.content, parse_float=Decimal)["value"]["data"]["list"]:
             served[(fplx, item.get("fphm", item.get("jkshm")))] = item
+    kinds: set[str] = set()
     for item, inv in zip(items, crafted.invoices, strict=True):
+        api = served[(inv.fplx, inv.fphm)]
+        assert {key: item[key] for key in api} == api  # the API's keys, JSON types and values, exactly
+        assert list(item)[1:len(api) + 1] == list(api)  # in the API's order, after fplx
         extra = {key: item.pop(key) for key in ("fplx", "fplxMc", "fpztMc", "flags", "history")}
-        assert item == served[(inv.fplx, inv.fphm)]  # the API's keys, JSON types and values, exactly
         assert extra["fplx"] == inv.fplx and extra["fplxMc"] == FPLX[inv.fplx][0]
         assert extra["fpztMc"] == FPZT[inv.fpzt_dm]
-        if inv.family.value not in ("customs", "motor_vehicle"):  # what check.py of the real inputs reads
-            assert all(field in item or field == "fplx" for field in CHECK_FIELDS) and "fpztDm" in item
-            assert all({"mc", "je", "se", "slv", "spbm"} <= set(line) for line in item["hwxx"])
+        # every kind: what check.py of the real inputs reads, under the API's VAT/数电 keys
+        assert all(field in item for field in CORE_KEYS)
+        assert (item["fphm"], item["fpztDm"], item["gfsbh"]) == (inv.fphm, inv.fpzt_dm, inv.gfsbh)
+        lines = item.get("lines", item["hwxx"])
+        assert [line["mc"] for line in lines] == [line.mc for line in inv.lines]
+        assert all({"mc", "je", "se", "slv", "spbm"} <= set(line) for line in lines)
+        kinds.add(inv.family.value)
         if inv.key == crafted.flagged:
             assert extra["flags"] == [FLAG]
         if inv.key == crafted.voided:
@@ -263,6 +268,7 @@ def test_jsonl_items_are_the_api_items(engine: Engine, crafted: Crafted, tmp_pat
             assert entry["replacedAt"].endswith("+00:00")
         else:
             assert extra["history"] == []
+    assert {"customs", "motor_vehicle", "vat", "full_digital"} <= kinds  # the kinds whose items differ most
 
 
 def failing(invoices: list[Invoice], after: int) -> Iterator[Invoice]:

@@ -139,17 +139,41 @@ def csv_row(record: Record) -> list[str]:
     return [values[name] for name in CSV_COLUMNS]
 
 
-def jsonl_item(record: Record) -> dict[str, Any]:
-    """The getInvoiceCollectionData item (the API's keys and JSON types) with fplx in front, the kind and
-    status names, and the store's flags and status history under keys of their own."""
-    inv = record.invoice
+# The fields every jsonl line has, whatever the kind, under the keys the API gives them in its VAT and 数电
+# items: the items of 海关缴款书 (jkshm, tfrq, skje, …) and 机动车 (xhdwsbh, zzsse, no hwxx, …) name some
+# of them otherwise or lack them, and a reader should not need seven code paths for an invoice number.
+CORE_KEYS = ("fpdm", "fphm", "kprq", "kpyf", "je", "se", "jshj", "xfsbh", "xfmc", "gfsbh", "gfmc", "kpr", "bz", "jym",
+             "fpztDm", "tdywlx", "hwxx")
+
+
+def _core(inv: Invoice) -> dict[str, Any]:
     return {
-        "fplx": inv.fplx, **collection_item(inv), "fplxMc": kind_name(inv.fplx), "fpztMc": status_name(inv.fpzt_dm),
-        "flags": record.flags,
+        "fpdm": inv.fpdm, "fphm": inv.fphm, "kprq": inv.kprq.strftime("%Y-%m-%d %H:%M:%S"), "kpyf": inv.kpyf,
+        "je": inv.je, "se": inv.se, "jshj": inv.jshj, "xfsbh": inv.xfsbh, "xfmc": inv.xfmc, "gfsbh": inv.gfsbh,
+        "gfmc": inv.gfmc, "kpr": inv.kpr, "bz": inv.bz, "jym": inv.jym, "fpztDm": inv.fpzt_dm, "tdywlx": inv.tdywlx,
+        "hwxx": [{"spbm": line.spbm, "mc": line.mc, "ggxh": line.ggxh, "sl": line.sl, "jldw": line.jldw,
+                  "dj": line.dj, "je": line.je, "slv": line.slv, "se": line.se} for line in inv.lines],
+    }
+
+
+def jsonl_item(record: Record) -> dict[str, Any]:
+    """One jsonl line: fplx, then the getInvoiceCollectionData item exactly as the API serves it (keys,
+    JSON types, values), then the CORE_KEYS the item lacks, the kind and status names, and the store's
+    flags and status history. Where the item's hwxx has lines of another shape (海关缴款书: hwmc, wsjg,
+    skje), the lines in the common shape are under ``lines``."""
+    inv = record.invoice
+    item = collection_item(inv)
+    core = _core(inv)
+    line: dict[str, Any] = {"fplx": inv.fplx, **item, **{key: core[key] for key in CORE_KEYS if key not in item}}
+    if item.get("hwxx") and "mc" not in item["hwxx"][0]:
+        line["lines"] = core["hwxx"]
+    line |= {
+        "fplxMc": kind_name(inv.fplx), "fpztMc": status_name(inv.fpzt_dm), "flags": record.flags,
         "history": [{"fpztDm": entry.fpzt_dm, "fpztMc": status_name(entry.fpzt_dm),
                      "replacedAt": entry.replaced_at.isoformat(), "taskId": entry.task_id}
                     for entry in record.history],
     }
+    return line
 
 
 def _write_csv(records: Iterable[Record], handle: IO[str]) -> None:
