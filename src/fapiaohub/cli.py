@@ -379,6 +379,11 @@ def export_command(
                       disable=not err_console.is_terminal) as bar:
             task = bar.add_task("export", total=source.total)
             count = export(source.records, fmt, out, progress=lambda n: bar.update(task, completed=n))
+    except BrokenPipeError:
+        # the reader of --out - went away (| head): stop writing; point stdout at nothing so that the
+        # interpreter's final flush does not print a second error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _fail("export stopped: the reader of standard output closed it")
     except (LookupError, FapiaohubError, OSError, ValueError) as exc:
         detail = " ".join(str(exc).split())
         _fail(f"export failed, no file written: {detail}" if not to_stdout else f"export failed: {detail}")
