@@ -167,6 +167,9 @@ def test_xlsx_is_finance_ready(engine: Engine, crafted: Crafted, tmp_path: Path)
         assert sheet.auto_filter.ref == f"A1:{openpyxl.utils.get_column_letter(sheet.max_column)}{len(rows) + 1}"
         assert sheet.column_dimensions["F"].width >= 30  # 销方名称
         assert sheet["A1"].font.bold
+    assert len(book.sheetnames) > 2  # 特定业务 sheets: filtered and frozen too (no totals row: they have no amounts)
+    for special in book.worksheets[2:]:
+        assert special.freeze_panes == "A2" and special.auto_filter.ref.endswith(f"{special.max_row}")
     # the real layout: no 税率 on the invoice sheet, per line on the line sheet; extra columns only at the end
     assert b_header == INVOICE_HEADER and "税率" not in b_header and b_header[-3:] == ["明细条数", "校验提示", "状态历史"]
     assert all(row["税率"].endswith("%") for row in l_rows)
