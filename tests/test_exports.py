@@ -381,3 +381,17 @@ def test_progress_on_a_terminal_and_xlsx_refused_there(seeded: Seeded, database_
     assert code == 0 and f"/{total}" in shown and ("-:--:--" in shown or "0:00:0" in shown), shown
     code, shown = run_on_terminal(cli_args(seeded, "--format", "xlsx", "--out", "-"), env, True)
     assert code == 1 and "redirect standard output" in shown and "PK" not in shown
+
+
+def test_history_text_lists_status_changes_only() -> None:
+    from datetime import UTC, datetime
+
+    from fapiaohub.exports_common import history_text
+    from fapiaohub.store.invoices import HistoryEntry
+
+    first, second = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC)
+    assert history_text("0", []) == "" and history_text("0", [HistoryEntry("0", first, None)]) == ""
+    assert history_text("8", [HistoryEntry("0", first, "T1"), HistoryEntry("7", second, None)]) == (
+        "正常 → 部分红冲（2026-01-02 03:04:05 UTC） → 全额红冲（2026-02-01 00:00:00 UTC）")
+    assert history_text("2", [HistoryEntry("0", first, None), HistoryEntry("0", second, None)]) == (
+        "正常 → 作废（2026-02-01 00:00:00 UTC）")

@@ -39,10 +39,8 @@ def history_text(current: str, history: list[HistoryEntry]) -> str:
     means the stored invoice was 正常 until that moment, when a re-import or a task made it 作废. Changes of
     content that left the status alone are not listed (the jsonl has every stored version)."""
     parts: list[str] = []
-    states = [*history, None]
-    for entry, following in zip(states, states[1:], strict=False):
-        assert entry is not None
-        after = following.fpzt_dm if following is not None else current
+    for index, entry in enumerate(history):
+        after = history[index + 1].fpzt_dm if index + 1 < len(history) else current
         if after != entry.fpzt_dm:
             if not parts:
                 parts.append(status_name(entry.fpzt_dm))
