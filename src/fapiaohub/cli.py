@@ -324,8 +324,8 @@ def export_command(
     jxxbz: Annotated[str, typer.Option("--jxxbz", help="jx: invoices received; xx: issued.")],
     first: Annotated[str, typer.Option("--from", help="First month, yyyyMM.")],
     last: Annotated[str, typer.Option("--to", help="Last month, yyyyMM.")],
-    fmt: Annotated[str, typer.Option("--format", help="xlsx, csv or jsonl.")],
-    out: Annotated[Path, typer.Option("--out", help="File to write.")],
+    fmt: Annotated[str, typer.Option("--format", help="xlsx, csv or jsonl (docs/exports.md).")],
+    out: Annotated[str, typer.Option("--out", help="File to write (replaced only when complete), or - for stdout.")],
     corp: Annotated[str | None, typer.Option("--corp", help="corpId (local store).")] = None,
     remote: Annotated[str | None, typer.Option("--remote", help="Base URL of a compatible server.")] = None,
     app_key: Annotated[str | None, typer.Option("--app-key", help="appKey for --remote.")] = None,
@@ -333,10 +333,14 @@ def export_command(
     db: DbOption = None,
 ) -> None:
     """Export a taxpayer's invoices of a range of months, from the local store or a remote server."""
+    import sys
+
+    from sqlalchemy.exc import SQLAlchemyError
+
     from fapiaohub.client import FapiaohubError
     from fapiaohub.collection.query import check_direction, check_kpyf
     from fapiaohub.errors import BusinessError
-    from fapiaohub.exports import FORMATS, export, local_invoices, remote_invoices
+    from fapiaohub.exports import FORMATS, STDOUT, export, local_source, remote_source
 
     try:
         check_direction(jxxbz)
@@ -347,22 +351,50 @@ def export_command(
         _fail(f"--from {first} is after --to {last}")
     if fmt not in FORMATS:
         _fail(f"--format must be one of {', '.join(FORMATS)}")
-    if remote:
-        if not (app_key and app_security):
-            _fail("--remote needs --app-key and --app-security")
-        source = remote_invoices(remote, app_key, app_security, nsrsbh, jxxbz, start, end)
-    elif corp:
-        source = local_invoices(_engine(db), corp, nsrsbh, jxxbz, start, end)
-    else:
+    to_stdout = out == STDOUT
+    if to_stdout and fmt == "xlsx" and sys.stdout.isatty():
+        _fail("an xlsx workbook is binary: redirect standard output (--out - > file.xlsx) or give --out FILE")
+    if not to_stdout:
+        target = Path(out)
+        if target.is_dir():
+            _fail(f"--out {out} is a directory; give a file name")
+        if not target.parent.is_dir():
+            _fail(f"--out {out}: directory {target.parent} does not exist")
+        if not os.access(target.parent, os.W_OK):
+            _fail(f"--out {out}: directory {target.parent} is not writable")
+    if not remote and not corp:
         _fail("give --corp (local store) or --remote with --app-key and --app-security")
-    with Progress(TextColumn("exporting"), TextColumn("{task.completed} invoices"), console=err_console,
-                  disable=not err_console.is_terminal) as bar:
-        task = bar.add_task("export", total=None)
-        try:
-            count = export(source, fmt, out, progress=lambda n: bar.update(task, completed=n))
-        except (LookupError, FapiaohubError) as exc:
-            _fail(str(exc))
-    console.print(f"wrote {count} invoices to {out}")
+    if remote and not (app_key and app_security):
+        _fail("--remote needs --app-key and --app-security")
+    try:
+        if remote:
+            assert app_key
+            assert app_security
+            source = remote_source(remote, app_key, app_security, nsrsbh, jxxbz, start, end)
+        else:
+            assert corp
+            source = local_source(_engine(db), corp, nsrsbh, jxxbz, start, end)
+        # progress on a terminal only; with --out - the data has stdout, so messages go to stderr
+        with Progress(TextColumn("exporting"), BarColumn(), MofNCompleteColumn(), TextColumn("invoices"),
+                      TimeRemainingColumn(), console=err_console, transient=True,
+                      disable=not err_console.is_terminal) as bar:
+            task = bar.add_task("export", total=source.total)
+            count = export(source.records, fmt, out, progress=lambda n: bar.update(task, completed=n))
+    except BrokenPipeError:
+        # the reader of --out - went away (| head): stop writing; point stdout at nothing so that the
+        # interpreter's final flush does not print a second error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _fail("export stopped: the reader of standard output closed it")
+    except (LookupError, FapiaohubError, OSError, ValueError) as exc:
+        detail = " ".join(str(exc).split())
+        _fail(f"export failed, no file written: {detail}" if not to_stdout else f"export failed: {detail}")
+    except SQLAlchemyError as exc:
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        _fail(f"export failed (database): {detail}")
+    except KeyboardInterrupt:
+        _fail("export interrupted" + ("" if to_stdout else ", no file written"))
+    (err_console if to_stdout else console).print(
+        f"wrote {count} invoices to {'standard output' if to_stdout else escape(out)}", soft_wrap=True)
 
 
 @app.command()

@@ -375,6 +375,63 @@ def stored_docs(conn: Connection, taxpayer_id: int, direction: str, first: int, 
         yield doc
 
 
+@dataclass(slots=True)
+class HistoryEntry:
+    """An earlier state of a stored invoice: its status until ``replaced_at`` (UTC), and the task that replaced it."""
+
+    fpzt_dm: str
+    replaced_at: datetime
+    task_id: str | None
+
+
+@dataclass(slots=True)
+class StoredForExport:
+    """A stored invoice as exports read it: the canonical document, the validation flags, the history."""
+
+    doc: str
+    flags: list[str]
+    history: list[HistoryEntry]
+
+
+def _range_filter(taxpayer_id: int, corp_id: str, direction: str, first: int, last: int) -> list[Any]:
+    return [invoice.c.taxpayer_id == taxpayer_id, invoice.c.corp_id == corp_id, invoice.c.direction == direction,
+            invoice.c.kpyf.between(first, last)]
+
+
+def count_range(conn: Connection, corp_id: str, taxpayer_id: int, direction: str, first: int, last: int) -> int:
+    """How many invoices a taxpayer holds in months first..last (an export's total, for its progress)."""
+    return int(conn.execute(
+        sa.select(sa.func.count()).select_from(invoice)
+        .where(*_range_filter(taxpayer_id, corp_id, direction, first, last))
+    ).scalar_one())
+
+
+def stored_for_export(conn: Connection, corp_id: str, taxpayer_id: int, direction: str, first: int,
+                      last: int) -> Iterator[StoredForExport]:
+    """The invoices of months first..last in (kpyf, kprq, identity) order, each with its flags and its
+    status history (oldest first), streamed: two cursors in the same order, merged here, so that
+    memory holds one invoice's history at a time."""
+    where = _range_filter(taxpayer_id, corp_id, direction, first, last)
+    order = (invoice.c.kpyf, invoice.c.kprq, invoice.c.invoice_key)
+    streamed = conn.execution_options(stream_results=True, yield_per=1000)
+    rows = streamed.execute(sa.select(invoice.c.id, invoice.c.doc, invoice.c.flags).where(*where).order_by(*order))
+    history = iter(streamed.execute(
+        sa.select(invoice_history.c.invoice_id, invoice_history.c.fpzt_dm, invoice_history.c.replaced_at,
+                  invoice_history.c.task_id)
+        .select_from(invoice_history.join(invoice, invoice.c.id == invoice_history.c.invoice_id))
+        .where(*where).order_by(*order, invoice_history.c.replaced_at, invoice_history.c.id)
+    ))
+    pending = next(history, None)
+    for invoice_id, doc, flags in rows:
+        entries: list[HistoryEntry] = []
+        while pending is not None and pending.invoice_id == invoice_id:
+            at = pending.replaced_at  # SQLite gives it back naive (it was written in UTC)
+            at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+            entries.append(HistoryEntry(pending.fpzt_dm, at, pending.task_id))
+            pending = next(history, None)
+        yield StoredForExport(doc, wire.loads(flags) if flags not in ("", "[]") else [], entries)
+
+
 def first_keys(conn: Connection, taxpayer_id: int, direction: str, kinds: Iterable[str], kpyf: int,
                limit: int) -> list[str]:
     """The identities of a month's first invoices of some kinds, in page order."""
