@@ -13,6 +13,7 @@ import sys
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -22,14 +23,15 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from fapiaohub.demo.generator import iter_demo_invoices
-from fapiaohub.domain.codes import FPLX, FPZT, kind_by_name
+from fapiaohub.domain.codes import FPLX, FPZT, STATUS_BY_NAME, kind_by_name
 from fapiaohub.domain.invoice import Invoice
 from fapiaohub.exports import CORE_KEYS, CSV_COLUMNS, export, local_invoices, local_source, months
+from fapiaohub.exports_common import history_text
 from fapiaohub.exports_xlsx import INVOICE_HEADER, TOTALS_LABEL, number_or_text
 from fapiaohub.importers.base import Parsed
 from fapiaohub.importers.bureau_xlsx import read_bureau_export
-from fapiaohub.store.invoices import stored_for_export
-from fapiaohub.store.taxpayers import add_taxpayer
+from fapiaohub.store.invoices import HistoryEntry, store_invoices, stored_for_export
+from fapiaohub.store.taxpayers import add_taxpayer, find_taxpayer
 from tests.conftest import Seeded, Tenant
 
 API = "/api/openapi/v2/invoice/v2/getInvoiceCollectionData"
@@ -61,7 +63,6 @@ class Crafted:
 
 @pytest.fixture
 def crafted(engine: Engine, tenant: Tenant) -> Crafted:
-    from fapiaohub.store.invoices import store_invoices
 
     items = [item for item in iter_demo_invoices(600) if item.direction == "jx"]
     nsrsbh = items[0].nsrsbh
@@ -105,14 +106,12 @@ def test_quantities_are_numbers_only_where_the_importer_reads_the_same_text_back
 
 def test_every_kind_and_status_name_imports_back() -> None:
     """The one vocabulary (FPLX and FPZT names) is what the xlsx writes: the importer must read it."""
-    from fapiaohub.domain.codes import STATUS_BY_NAME
 
     assert {code: kind_by_name(name) for code, (name, _) in FPLX.items()} == {code: code for code in FPLX}
     assert {code: STATUS_BY_NAME[name] for code, name in FPZT.items()} == {code: code for code in FPZT}
 
 
 def test_store_reads_flags_and_history_in_order(engine: Engine, crafted: Crafted) -> None:
-    from fapiaohub.store.taxpayers import find_taxpayer
 
     with engine.connect() as conn:
         tp = find_taxpayer(conn, crafted.tenant.corp_id, crafted.nsrsbh)
@@ -333,7 +332,8 @@ def cli_args(seeded: Seeded, *extra: str) -> list[str]:
 
 def one_line_error(done: subprocess.CompletedProcess[str], needle: str) -> None:
     assert done.returncode == 1, done.stderr
-    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert needle in done.stderr, done.stderr
 
 
@@ -397,7 +397,9 @@ def test_progress_on_a_terminal_and_xlsx_refused_there(seeded: Seeded, database_
     env = {**os.environ, "FAPIAOHUB_DATABASE_URL": database_url}
     total = len(stored(seeded, next(iter(seeded.taxpayers)), "jx"))
     code, shown = run_on_terminal(cli_args(seeded, "--format", "csv", "--out", str(tmp_path / "p.csv")), env, False)
-    assert code == 0 and f"/{total}" in shown and ("-:--:--" in shown or "0:00:0" in shown), shown
+    assert code == 0, shown
+    assert f"/{total}" in shown, shown
+    assert "-:--:--" in shown or "0:00:0" in shown, shown
     code, shown = run_on_terminal(cli_args(seeded, "--format", "xlsx", "--out", "-"), env, True)
     assert code == 1
     assert "redirect standard output" in shown
@@ -405,10 +407,7 @@ def test_progress_on_a_terminal_and_xlsx_refused_there(seeded: Seeded, database_
 
 
 def test_history_text_lists_status_changes_only() -> None:
-    from datetime import UTC, datetime
 
-    from fapiaohub.exports_common import history_text
-    from fapiaohub.store.invoices import HistoryEntry
 
     first, second = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC)
     assert history_text("0", []) == ""
