@@ -141,6 +141,13 @@ _SUMS = (sa.func.count().label("count"), sa.func.sum(invoice.c.je).label("je"),
          sa.func.sum(invoice.c.se).label("se"), sa.func.sum(invoice.c.jshj).label("jshj"))
 
 
+def latest_month(conn: Connection, corp_id: str, taxpayer_id: int) -> int | None:
+    """The taxpayer's latest kpyf with invoices: the overview opens there."""
+    value = conn.execute(sa.select(sa.func.max(invoice.c.kpyf))
+                         .where(invoice.c.corp_id == corp_id, invoice.c.taxpayer_id == taxpayer_id)).scalar()
+    return int(value) if value is not None else None
+
+
 def monthly_totals(conn: Connection, corp_id: str, taxpayer_id: int, first: int, last: int) -> list[Any]:
     """(direction, kpyf, count, je, se, jshj) for each month of the range that has invoices."""
     return list(conn.execute(

@@ -11,6 +11,8 @@ from sqlalchemy.engine import Engine
 
 from fapiaohub.auth.repository import corporation_exists
 from fapiaohub.auth.service import create_tenant
+from fapiaohub.console import repository as console_repository
+from fapiaohub.console.users import hash_password
 from fapiaohub.demo.generator import (
     DEMO_CORP_ID,
     DEMO_CORP_NAME,
@@ -26,6 +28,9 @@ from fapiaohub.store import taxpayers as taxpayer_store
 # Fixed so that the printed curl call works on every run; the demo serves on 127.0.0.1 only.
 DEMO_APP_KEY = "demo-app-key"
 DEMO_APP_SECURITY = "demo-app-security-not-for-production"
+# The demo console user (admin of the demo corporation only); fixed and documented, like the keys above.
+DEMO_CONSOLE_USER = "demo"
+DEMO_CONSOLE_PASSWORD = "demo-console-password"
 DEFAULT_INVOICES = 3000
 CHUNK = 5000  # invoices per transaction: progress is visible and memory stays flat
 
@@ -38,6 +43,8 @@ class DemoSummary:
     taxpayers: list[dict[str, str]]
     invoices_loaded: int  # written by this run (0 when the demo was already there)
     invoices_total: int
+    console_user: str = DEMO_CONSOLE_USER
+    console_password: str = DEMO_CONSOLE_PASSWORD
 
 
 def load_demo(
@@ -53,6 +60,9 @@ def load_demo(
                 conn, DEMO_CORP_NAME, corp_id=DEMO_CORP_ID,
                 app_key=DEMO_APP_KEY, app_security=DEMO_APP_SECURITY,
             )
+        if console_repository.find_user(conn, DEMO_CORP_ID, DEMO_CONSOLE_USER) is None:
+            console_repository.add_user(conn, DEMO_CORP_ID, DEMO_CONSOLE_USER,
+                                        hash_password(DEMO_CONSOLE_PASSWORD), "admin")
         taxpayers = {}
         for tp in demo_taxpayers():
             found = taxpayer_store.find_taxpayer(conn, DEMO_CORP_ID, tp.nsrsbh)
