@@ -483,6 +483,7 @@ def demo(
     port: Annotated[int, typer.Option(help="Port to serve on.")] = 8000,
 ) -> None:
     """Create the database if missing, load the demo corporation, print how to call it, and serve."""
+    from fapiaohub.console.users import ensure_user
     from fapiaohub.demo.load import DEFAULT_INVOICES, load_demo
 
     url = config.database_url(db)
@@ -494,6 +495,8 @@ def demo(
     ) as bar:
         task = bar.add_task("load", total=invoices or DEFAULT_INVOICES)
         summary = load_demo(engine, invoices, progress=lambda n: bar.advance(task, n))
+    with engine.begin() as conn:
+        ensure_user(conn, summary.corp_id, summary.console_user, summary.console_password, "admin")
     engine.dispose()
     if as_json:
         _print_json({"corpId": summary.corp_id, "appKey": summary.app_key,

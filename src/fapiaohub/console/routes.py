@@ -25,7 +25,7 @@ from starlette.datastructures import UploadFile
 from fapiaohub import wire
 from fapiaohub.console import ledger, repository, users
 from fapiaohub.console.users import ConsoleUser
-from fapiaohub.domain.codes import DIRECTIONS, FPLX, FPZT, TDYWLX, fplx_name
+from fapiaohub.domain.codes import DIRECTIONS, FPLX, FPZT, SPECIAL_KEYS, TDYWLX, fplx_name
 from fapiaohub.domain.invoice import Invoice
 from fapiaohub.domain.validation import classify_taxpayer_id
 from fapiaohub.errors import BusinessError
@@ -139,7 +139,14 @@ def epoch_ms(value: int | None) -> str:
 templates.env.filters["ms"] = epoch_ms
 templates.env.filters["money"] = money
 templates.env.filters["month"] = month_label
-templates.env.globals.update(DIRECTIONS=DIRECTIONS, FPZT=FPZT, fplx_name=lambda c: FPLX.get(c, (c,))[0])
+# 特定要素 keys → the first (shortest-listed) label real files give them
+SPECIAL_LABELS: dict[str, str] = {}
+for _label, _key in SPECIAL_KEYS.items():
+    SPECIAL_LABELS.setdefault(_key, _label)
+TASK_STATES = {"toProcess": "待处理", "processing": "处理中", "processed": "已完成", "failed": "失败",
+               "disabled": "未开通", "notSupported": "不支持"}
+templates.env.globals.update(DIRECTIONS=DIRECTIONS, FPZT=FPZT, fplx_name=lambda c: FPLX.get(c, (c,))[0],
+                             SPECIAL_LABELS=SPECIAL_LABELS, TASK_STATES=TASK_STATES)
 
 
 # ---- sign-in ---------------------------------------------------------------------------------------

@@ -114,6 +114,14 @@ def _burn(password: str) -> None:
         pass
 
 
+def ensure_user(conn: Connection, corp_id: str, name: str, password: str, role: str) -> bool:
+    """Create the user unless one of that name exists (the demo's fixed user); True when created."""
+    if repository.find_user(conn, corp_id, name) is not None:
+        return False
+    repository.add_user(conn, corp_id, name, hash_password(password), role)
+    return True
+
+
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 

@@ -11,8 +11,6 @@ from sqlalchemy.engine import Engine
 
 from fapiaohub.auth.repository import corporation_exists
 from fapiaohub.auth.service import create_tenant
-from fapiaohub.console import repository as console_repository
-from fapiaohub.console.users import hash_password
 from fapiaohub.demo.generator import (
     DEMO_CORP_ID,
     DEMO_CORP_NAME,
@@ -29,6 +27,8 @@ from fapiaohub.store import taxpayers as taxpayer_store
 DEMO_APP_KEY = "demo-app-key"
 DEMO_APP_SECURITY = "demo-app-security-not-for-production"
 # The demo console user (admin of the demo corporation only); fixed and documented, like the keys above.
+# `fapiaohub demo` creates it with console.users.ensure_user (the console imports tasks, which import
+# demo: creating it here would make a package cycle).
 DEMO_CONSOLE_USER = "demo"
 DEMO_CONSOLE_PASSWORD = "demo-console-password"
 DEFAULT_INVOICES = 3000
@@ -60,9 +60,6 @@ def load_demo(
                 conn, DEMO_CORP_NAME, corp_id=DEMO_CORP_ID,
                 app_key=DEMO_APP_KEY, app_security=DEMO_APP_SECURITY,
             )
-        if console_repository.find_user(conn, DEMO_CORP_ID, DEMO_CONSOLE_USER) is None:
-            console_repository.add_user(conn, DEMO_CORP_ID, DEMO_CONSOLE_USER,
-                                        hash_password(DEMO_CONSOLE_PASSWORD), "admin")
         taxpayers = {}
         for tp in demo_taxpayers():
             found = taxpayer_store.find_taxpayer(conn, DEMO_CORP_ID, tp.nsrsbh)

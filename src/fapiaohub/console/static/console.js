@@ -3,6 +3,8 @@
   "use strict";
   var csrfMeta = document.querySelector('meta[name="csrf-token"]');
   var csrf = csrfMeta ? csrfMeta.content : "";
+  var STATES = { toProcess: "待处理", processing: "处理中", processed: "已完成", failed: "失败",
+                 disabled: "未开通", notSupported: "不支持" };
 
   var chartData = document.getElementById("chart-data");
   if (chartData && window.Chart) {
@@ -75,7 +77,7 @@
           progress.appendChild(state);
           poll(id, function (t) {
             var c = t.counts;
-            state.textContent = t.state + (t.done ? "（新增" + c.inserted + "，更新" + c.updated + "，未变" +
+            state.textContent = (STATES[t.state] || t.state) + (t.done ? "（新增" + c.inserted + "，更新" + c.updated + "，未变" +
               c.unchanged + "，拒绝" + c.rejected + "）" + (t.message ? " " + t.message : "") : " 处理中…");
             state.dataset.state = t.state;
           });
@@ -88,7 +90,7 @@
   if (task && task.dataset.done === "0") {
     poll(task.dataset.task, function (t) {
       if (t.done) { window.location.reload(); return; }
-      document.getElementById("task-state").textContent = t.state;
+      document.getElementById("task-state").textContent = STATES[t.state] || t.state;
     });
   }
 })();
