@@ -273,3 +273,11 @@ def test_another_corporations_task_is_not_found(browser_for: Callable[[str, str]
     into = stranger.http.post("/console/tasks/upload", headers={"X-CSRF-Token": stranger.csrf},
                               data={"taxpayer": str(tp.id), "direction": "jx"}, files={"files": ("a.xml", b"<x/>")})
     assert into.status_code == 400
+
+
+def test_an_upload_over_the_limit_is_refused(browser_for: Callable[[str, str], Browser], tenant: Tenant) -> None:
+    admin = browser_for(tenant.corp_id, "admin")
+    big = b"x" * (2 * 1024 * 1024 + 1)  # the test app's limit is 2 MiB
+    response = admin.http.post("/console/tasks/upload", headers={"X-CSRF-Token": admin.csrf},
+                               data={"taxpayer": "1", "direction": "jx"}, files={"files": ("big.xlsx", big)})
+    assert response.status_code == 413 and "上传过大" in response.json()["error"]

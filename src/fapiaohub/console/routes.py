@@ -436,8 +436,22 @@ async def task_upload(request: Request) -> Response:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > settings.max_upload_bytes:
         raise PageError(413, f"上传过大：上限{settings.max_upload_bytes}字节")
+    received = 0
+    receive = request.receive
+
+    async def counting_receive() -> Any:
+        # a chunked body has no content-length: count what arrives, as the API's upload does
+        nonlocal received
+        message = await receive()
+        received += len(message.get("body", b""))
+        if received > settings.max_upload_bytes:
+            raise PageError(413, f"上传过大：上限{settings.max_upload_bytes}字节")
+        return message
+
     try:
-        form = await request.form(max_files=MAX_FILES, max_fields=20)
+        form = await Request(request.scope, counting_receive).form(max_files=MAX_FILES, max_fields=20)
+    except PageError:
+        raise
     except Exception as exc:  # noqa: BLE001 - a malformed multipart body is the client's error
         raise PageError(400, f"上传格式错误：{exc}") from None
     try:
