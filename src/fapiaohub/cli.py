@@ -27,6 +27,8 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 unify_app = typer.Typer(help="Unified invoicing (统一开票): platforms and their batches.", no_args_is_help=True)
 unify_corp_app = typer.Typer(help="Unify corporations (统一开票方).", no_args_is_help=True)
 unify_app.add_typer(unify_corp_app, name="corporation")
+user_app = typer.Typer(help="Console users: people who sign in to /console (admin or viewer).", no_args_is_help=True)
+app.add_typer(user_app, name="user")
 sandbox_app = typer.Typer(help="The sandbox tax bureau, for integrators' tests.", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(unify_app, name="unify")
@@ -133,6 +135,110 @@ def _require_corporation(conn: Connection, corp: str) -> None:
 
     if not corporation_exists(conn, corp):
         _fail(f"no corporation with corpId {corp!r} (create one with `fapiaohub tenant create`)")
+
+
+@user_app.command("add")
+def user_add(
+    corp: Annotated[str, typer.Option("--corp", help="corpId of the corporation.")],
+    name: Annotated[str, typer.Option("--name", help="Sign-in name (unique within the corporation).")],
+    role: Annotated[str, typer.Option("--role", help="admin (everything) or viewer (read only).")] = "viewer",
+    set_password: Annotated[
+        bool, typer.Option("--password", help="Type the password at a hidden prompt instead of printing one.")
+    ] = False,
+    db: DbOption = None,
+) -> None:
+    """Create a console user; prints a one-time password unless --password prompts for one."""
+    from fapiaohub.console import repository, users
+
+    name = name.strip()
+    if role not in users.ROLES:
+        _fail(f"--role must be one of {', '.join(users.ROLES)}, not {role!r}")
+    if not name or len(name) > 64:
+        _fail("--name must be 1 to 64 characters")
+    password = _ask_password() if set_password else users.new_password()
+    engine = _engine(db)
+    try:
+        with engine.begin() as conn:
+            _require_corporation(conn, corp)
+            repository.add_user(conn, corp, name, users.hash_password(password), role)
+    except IntegrityError:
+        _fail(f"user {name!r} already exists in corporation {corp}")
+    console.print(f"created {role} {escape(name)} of {corp}")
+    if not set_password:
+        console.print(f"one-time password: {password}", markup=False, highlight=False)
+        console.print("[yellow]it is stored hashed and cannot be shown again; change it with "
+                      "`fapiaohub user password`.[/yellow]")
+
+
+def _ask_password() -> str:
+    from fapiaohub.console import users
+
+    password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    problem = users.check_password_rules(password)
+    if problem:
+        _fail(problem)
+    return str(password)
+
+
+@user_app.command("list")
+def user_list(
+    corp: Annotated[str, typer.Option("--corp", help="corpId of the corporation.")],
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List a corporation's console users."""
+    from fapiaohub.console import repository
+
+    with _engine(db).connect() as conn:
+        _require_corporation(conn, corp)
+        rows = repository.list_users(conn, corp)
+    out = [{"name": r.name, "role": r.role, "disabled": r.disabled, "failedAttempts": r.failed_attempts,
+            "lockedUntil": r.locked_until.isoformat() if r.locked_until else None} for r in rows]
+    if as_json:
+        _print_json(out)
+        return
+    table = Table("name", "role", "state", "failed sign-ins")
+    for item in out:
+        state = "disabled" if item["disabled"] else ("locked" if item["lockedUntil"] else "active")
+        table.add_row(escape(str(item["name"])), str(item["role"]), state, str(item["failedAttempts"]))
+    console.print(table)
+
+
+@user_app.command("disable")
+def user_disable(
+    corp: Annotated[str, typer.Option("--corp", help="corpId of the corporation.")],
+    name: Annotated[str, typer.Option("--name", help="The user.")],
+    enable: Annotated[bool, typer.Option("--enable", help="Enable the user again instead.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Disable a console user (their sessions end at once), or --enable them again."""
+    from fapiaohub.console import repository
+
+    with _engine(db).begin() as conn:
+        if repository.set_disabled(conn, corp, name, not enable) is None:
+            _fail(f"no user {name!r} in corporation {corp}")
+    console.print(f"{escape(name)} is {'enabled' if enable else 'disabled'}")
+
+
+@user_app.command("password")
+def user_password(
+    corp: Annotated[str, typer.Option("--corp", help="corpId of the corporation.")],
+    name: Annotated[str, typer.Option("--name", help="The user.")],
+    set_password: Annotated[
+        bool, typer.Option("--password", help="Type the password at a hidden prompt instead of printing one.")
+    ] = False,
+    db: DbOption = None,
+) -> None:
+    """Reset a console user's password (prints a one-time one); clears a lock-out and ends their sessions."""
+    from fapiaohub.console import repository, users
+
+    password = _ask_password() if set_password else users.new_password()
+    with _engine(db).begin() as conn:
+        if not repository.set_password(conn, corp, name, users.hash_password(password)):
+            _fail(f"no user {name!r} in corporation {corp}")
+    console.print(f"password of {escape(name)} changed")
+    if not set_password:
+        console.print(f"one-time password: {password}", markup=False, highlight=False)
 
 
 @unify_corp_app.command("add")
@@ -409,6 +515,7 @@ def demo(
     port: Annotated[int, typer.Option(help="Port to serve on.")] = 8000,
 ) -> None:
     """Create the database if missing, load the demo corporation, print how to call it, and serve."""
+    from fapiaohub.console.users import ensure_user
     from fapiaohub.demo.load import DEFAULT_INVOICES, load_demo
 
     url = config.database_url(db)
@@ -420,10 +527,13 @@ def demo(
     ) as bar:
         task = bar.add_task("load", total=invoices or DEFAULT_INVOICES)
         summary = load_demo(engine, invoices, progress=lambda n: bar.advance(task, n))
+    with engine.begin() as conn:
+        ensure_user(conn, summary.corp_id, summary.console_user, summary.console_password, "admin")
     engine.dispose()
     if as_json:
         _print_json({"corpId": summary.corp_id, "appKey": summary.app_key,
-                     "appSecurity": summary.app_security, "taxpayers": summary.taxpayers})
+                     "appSecurity": summary.app_security, "taxpayers": summary.taxpayers,
+                     "console": {"user": summary.console_user, "password": summary.console_password}})
     else:
         _print_demo(summary, host, port, serving=not load_only)
     if not load_only:
@@ -440,6 +550,8 @@ def _print_demo(summary: Any, host: str, port: int, *, serving: bool) -> None:
     for tp in summary.taxpayers:
         table.add_row("taxpayer", f"{tp['nsrsbh']}  {tp['name']}")
     table.add_row("invoices", f"{summary.invoices_total} ({summary.invoices_loaded} loaded now)")
+    table.add_row("console", f"http://{host}:{port}/console  corpId {summary.corp_id}, "
+                  f"user {summary.console_user}, password {summary.console_password}")
     console.print(table)
     base = f"http://{host}:{port}"
     auth = json.dumps({"appKey": summary.app_key, "appSecurity": summary.app_security})

@@ -82,7 +82,7 @@ def demo_server(tmp_path: Path) -> Iterator[tuple[str, str]]:
 def test_demo_serves_the_documented_api(demo_server: tuple[str, str]) -> None:
     base, db = demo_server
     info = json.loads(run("demo", "--load-only", "--json", db=f"sqlite:///{db}").stdout)
-    assert set(info) == {"corpId", "appKey", "appSecurity", "taxpayers"}
+    assert set(info) == {"corpId", "appKey", "appSecurity", "taxpayers", "console"}
     token = httpx.post(f"{base}/api/openapi/v1/auth/getAccessToken",
                        json={"appKey": info["appKey"], "appSecurity": info["appSecurity"]}).json()
     token = token["value"]["accessToken"]

@@ -16,6 +16,7 @@ from fapiaohub.collection.page_cache import PageCache
 from fapiaohub.collection.repository import open_page_reads
 from fapiaohub.collection.routes import router as collection_router
 from fapiaohub.config import Settings, load_settings
+from fapiaohub.console.routes import install as install_console
 from fapiaohub.errors import BusinessError, HttpError
 from fapiaohub.shapes.envelope import JSON, envelope, error_body
 from fapiaohub.store.engine import make_engine
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(collection_router)
     app.include_router(task_router)
     app.include_router(unify_router)
+    install_console(app)  # /console: the web pages for finance staff
 
     @app.exception_handler(HttpError)
     async def _http_error_raised(_: Request, exc: HttpError) -> Response:

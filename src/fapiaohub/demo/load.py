@@ -26,6 +26,11 @@ from fapiaohub.store import taxpayers as taxpayer_store
 # Fixed so that the printed curl call works on every run; the demo serves on 127.0.0.1 only.
 DEMO_APP_KEY = "demo-app-key"
 DEMO_APP_SECURITY = "demo-app-security-not-for-production"
+# The demo console user (admin of the demo corporation only); fixed and documented, like the keys above.
+# `fapiaohub demo` creates it with console.users.ensure_user (the console imports tasks, which import
+# demo: creating it here would make a package cycle).
+DEMO_CONSOLE_USER = "demo"
+DEMO_CONSOLE_PASSWORD = "demo-console-password"
 DEFAULT_INVOICES = 3000
 CHUNK = 5000  # invoices per transaction: progress is visible and memory stays flat
 
@@ -38,6 +43,8 @@ class DemoSummary:
     taxpayers: list[dict[str, str]]
     invoices_loaded: int  # written by this run (0 when the demo was already there)
     invoices_total: int
+    console_user: str = DEMO_CONSOLE_USER
+    console_password: str = DEMO_CONSOLE_PASSWORD
 
 
 def load_demo(

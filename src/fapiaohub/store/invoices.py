@@ -362,19 +362,6 @@ def _row_values(inv: Invoice, prepared: _Prepared, month_id: int, now: datetime)
 
 # --- reads of whole invoices (exports, demo) ------------------------------------------------------
 
-def stored_docs(conn: Connection, taxpayer_id: int, direction: str, first: int, last: int) -> Iterator[str]:
-    """The canonical documents of a taxpayer's invoices of months first..last, in (kpyf, kprq,
-    identity) order, streamed in batches."""
-    rows = conn.execution_options(stream_results=True, yield_per=1000).execute(
-        sa.select(invoice.c.doc)
-        .where(invoice.c.taxpayer_id == taxpayer_id, invoice.c.direction == direction,
-               invoice.c.kpyf.between(first, last))
-        .order_by(invoice.c.kpyf, invoice.c.kprq, invoice.c.invoice_key)
-    )
-    for (doc,) in rows:
-        yield doc
-
-
 @dataclass(slots=True)
 class HistoryEntry:
     """An earlier state of a stored invoice: its status until ``replaced_at`` (UTC), and the task that replaced it."""
@@ -429,7 +416,7 @@ def stored_for_export(conn: Connection, corp_id: str, taxpayer_id: int, directio
             at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
             entries.append(HistoryEntry(pending.fpzt_dm, at, pending.task_id))
             pending = next(history, None)
-        yield StoredForExport(doc, wire.loads(flags) if flags not in ("", "[]") else [], entries)
+        yield StoredForExport(str(doc), wire.loads(str(flags)) if flags not in ("", "[]") else [], entries)
 
 
 def first_keys(conn: Connection, taxpayer_id: int, direction: str, kinds: Iterable[str], kpyf: int,

@@ -138,6 +138,9 @@ invoice = sa.Table(
     sa.Column("updated_at", Timestamp, nullable=False),
     sa.UniqueConstraint("taxpayer_id", "direction", "invoice_key"),
     sa.Index(None, "month_id", "pos"),
+    # the console ledger's keyset paging, over a corporation and over one taxpayer's direction (0005)
+    sa.Index(None, "corp_id", "kprq", "id"),
+    sa.Index(None, "taxpayer_id", "direction", "kprq", "id"),
 )
 
 # 统一开票方: a platform (travel agency, taxi, airline, railway) that invoices a corporation in
@@ -244,4 +247,32 @@ sandbox_behaviour = sa.Table(
     sa.Column("taxpayer_id", sa.Integer, sa.ForeignKey("taxpayer.id"), primary_key=True),
     sa.Column("fail_code", sa.String(8), nullable=True),
     sa.Column("invoices_per_month", sa.Integer, nullable=False),
+)
+
+# People who sign in to the console (not API keys): role admin | viewer; argon2 password hashes.
+# failed_attempts and locked_until implement the back-off after repeated failed sign-ins.
+console_user = sa.Table(
+    "console_user",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("corp_id", sa.String(32), sa.ForeignKey("corporation.id"), nullable=False),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("password_hash", sa.String(255), nullable=False),
+    sa.Column("role", sa.String(8), nullable=False),
+    sa.Column("disabled", sa.Boolean, nullable=False),
+    sa.Column("failed_attempts", sa.Integer, nullable=False),
+    sa.Column("locked_until", Timestamp, nullable=True),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.UniqueConstraint("corp_id", "name"),
+)
+
+# Server-side console sessions: the cookie holds a random token, stored here as its SHA-256.
+console_session = sa.Table(
+    "console_session",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("console_user.id"), nullable=False, index=True),
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    sa.Column("expires_at", sa.BigInteger, nullable=False),  # epoch seconds
+    sa.Column("created_at", Timestamp, nullable=False),
 )
