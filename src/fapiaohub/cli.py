@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
+from rich.table import Column, Table
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -35,6 +35,9 @@ app.add_typer(unify_app, name="unify")
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(taxpayer_app, name="taxpayer")
 app.add_typer(db_app, name="db")
+task_app = typer.Typer(help="Collection tasks: list, show (every rejected and skipped record), cancel.",
+                       no_args_is_help=True)
+app.add_typer(task_app, name="task")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -61,6 +64,11 @@ def _fail(message: str) -> NoReturn:
 
 def _print_json(value: Any) -> None:
     typer.echo(json.dumps(value, ensure_ascii=False, indent=2))
+
+
+def _print_record(kind: str, record: dict[str, Any]) -> None:
+    where = ", ".join(str(part) for part in (record["file"], record["sheet"], record["row"]) if part)
+    console.print(f"  {kind} {where}: {record['reason']}", markup=False, soft_wrap=True)
 
 
 @db_app.command("upgrade")
@@ -350,6 +358,7 @@ def import_files(
     from fapiaohub.collection.query import check_direction, check_kpyf
     from fapiaohub.errors import BusinessError
     from fapiaohub.tasks import repository
+    from fapiaohub.tasks.service import TaskFile, create_file_task
     from fapiaohub.tasks.worker import Worker
 
     missing = [str(f) for f in files if not f.is_file()]
@@ -361,10 +370,9 @@ def import_files(
         month = check_kpyf(kpyf) if kpyf else None
         with engine.begin() as conn:
             _require_corporation(conn, corp)
-            task = repository.create_task(conn, repository.NewTask(corp, nsrsbh, jxxbz, month, None, "files", {}))
-            for seq, path in enumerate(files):
-                repository.add_task_file(conn, task["taskId"], seq, path.name, str(path.resolve()),
-                                    path.stat().st_size)
+            new = repository.NewTask(corp, nsrsbh, jxxbz, month, None, "files", {})
+            task = create_file_task(conn, new, lambda _: [TaskFile(p.name, str(p.resolve()), p.stat().st_size)
+                                                          for p in files])
     except BusinessError as err:
         _fail(f"{err.message} (code {err.code})")
     if task["state"] != repository.TO_PROCESS:
@@ -388,11 +396,12 @@ def import_files(
     else:
         counts = result["counts"]
         console.print(f"task {result['taskId']}: {result['state']} ({result['code']}) {result['message']}")
-        console.print(f"inserted {counts['inserted']}, updated {counts['updated']}, "
-                      f"unchanged {counts['unchanged']}, rejected {counts['rejected']}")
+        console.print(f"inserted {counts['inserted']}, updated {counts['updated']}, unchanged {counts['unchanged']}, "
+                      f"rejected {counts['rejected']}, skipped {counts['skipped']}")
         for rejection in result["rejections"][:20]:
-            where = ", ".join(str(part) for part in (rejection["file"], rejection["sheet"], rejection["row"]) if part)
-            console.print(f"  rejected {where}: {rejection['reason']}", markup=False)
+            _print_record("rejected", rejection)
+        if counts["rejected"] > 20:
+            console.print(f"  … and {counts['rejected'] - 20} more: fapiaohub task show {result['taskId']} --corp {corp}")
     if result["state"] != repository.PROCESSED:
         raise typer.Exit(1)
 
@@ -571,6 +580,81 @@ def _print_demo(summary: Any, host: str, port: int, *, serving: bool) -> None:
     if serving:
         console.print(f"\nServing on {base} (API docs at {base}/docs); Ctrl+C stops.\n")
 
+
+
+@task_app.command("list")
+def task_list(
+    corp: Annotated[str, typer.Option("--corp", help="corpId of the corporation.")],
+    nsrsbh: Annotated[str, typer.Option("--nsrsbh", help="The taxpayer.")],
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A taxpayer's latest 100 tasks, newest first."""
+    from fapiaohub.errors import BusinessError
+    from fapiaohub.tasks import repository
+
+    try:
+        with _engine(db).connect() as conn:
+            tasks = repository.list_tasks(conn, corp, nsrsbh)
+    except BusinessError as err:
+        _fail(f"{err.message} (code {err.code})")
+    if as_json:
+        _print_json(tasks)
+        return
+    table = Table("source", "jxxbz", "kpyf", "state", "inserted", "updated", "rejected", "message")
+    table.columns.insert(0, Column("taskId", no_wrap=True))
+    for task in tasks:
+        counts = task["counts"]
+        table.add_row(task["taskId"], task["source"], task["jxxbz"], task["kpyf"], task["state"],
+                      str(counts["inserted"]), str(counts["updated"]), str(counts["rejected"]), escape(task["message"]))
+    console.print(table)
+
+
+@task_app.command("show")
+def task_show(
+    task_id: Annotated[str, typer.Argument(help="The task's id.")],
+    corp: Annotated[str, typer.Option("--corp", help="corpId of the corporation.")],
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A task's state and counts, and every record it rejected or skipped (file, sheet, row, reason)."""
+    from fapiaohub.errors import BusinessError
+    from fapiaohub.tasks import repository
+
+    try:
+        with _engine(db).connect() as conn:
+            task = repository.get_task(conn, corp, task_id)
+            records = repository.task_records(conn, corp, task_id)
+    except BusinessError as err:
+        _fail(f"{err.message} (code {err.code})")
+    if as_json:
+        _print_json({**task, "records": records})
+        return
+    counts = task["counts"]
+    console.print(f"task {task['taskId']} ({task['source']}, {task['nsrsbh']} {task['jxxbz']} {task['kpyf']}): "
+                  f"{task['state']} ({task['code']}) {task['message']}", markup=False, soft_wrap=True)
+    console.print(f"inserted {counts['inserted']}, updated {counts['updated']}, unchanged {counts['unchanged']}, "
+                  f"rejected {counts['rejected']}, skipped {counts['skipped']}")
+    for record in records:
+        _print_record(record["kind"], record)
+
+
+@task_app.command("cancel")
+def task_cancel(
+    task_id: Annotated[str, typer.Argument(help="The task's id.")],
+    corp: Annotated[str, typer.Option("--corp", help="corpId of the corporation.")],
+    db: DbOption = None,
+) -> None:
+    """Cancel a task that no worker has started."""
+    from fapiaohub.errors import BusinessError
+    from fapiaohub.tasks import repository
+
+    try:
+        with _engine(db).begin() as conn:
+            task = repository.cancel_task(conn, corp, task_id)
+    except BusinessError as err:
+        _fail(err.message)
+    console.print(f"task {task['taskId']}: {task['state']}, {task['message']}", markup=False)
 
 if __name__ == "__main__":
     app()

@@ -78,7 +78,7 @@ def test_collecting_again_changes_nothing(taxpayer_tenant: Tenant, engine: Engin
         task = create(tenant, token)["data"]
         Worker(engine).run_task(task["taskId"])
     again = call(tenant, token, "status", {"taskId": task["taskId"]})["data"]
-    assert again["counts"] == {"inserted": 0, "updated": 0, "unchanged": 40, "rejected": 0}
+    assert again["counts"] == {"inserted": 0, "updated": 0, "unchanged": 40, "rejected": 0, "skipped": 0}
 
 
 def test_second_task_while_one_is_active_is_4008(taxpayer_tenant: Tenant, engine: Engine) -> None:

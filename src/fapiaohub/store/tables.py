@@ -206,7 +206,8 @@ collection_task = sa.Table(
     sa.Column("updated", sa.Integer, nullable=False),
     sa.Column("unchanged", sa.Integer, nullable=False),
     sa.Column("rejected", sa.Integer, nullable=False),
-    sa.Column("rejections", sa.Text, nullable=False),  # JSON list, the first REJECTIONS_KEPT
+    sa.Column("skipped", sa.Integer, nullable=False, server_default="0"),  # passed over on purpose
+    sa.Column("rejections", sa.Text, nullable=False),  # JSON list, the first REJECTIONS_KEPT (all: task_record)
     sa.Column("months", sa.Text, nullable=False),  # JSON list of kpyf the task wrote
     sa.Column("attempts", sa.Integer, nullable=False),
     sa.Column("lease_owner", sa.String(64), nullable=True),
@@ -226,6 +227,19 @@ task_file = sa.Table(
     sa.Column("name", sa.String(255), nullable=False),  # the uploaded name, for messages
     sa.Column("path", sa.Text, nullable=False),  # where the worker reads it
     sa.Column("size", sa.BigInteger, nullable=False),
+)
+
+# Every rejected or skipped record of a task, in the order met (collection_task keeps the first few).
+task_record = sa.Table(
+    "task_record",
+    metadata,
+    sa.Column("task_id", sa.String(32), sa.ForeignKey("collection_task.id"), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.String(8), nullable=False),  # rejected | skipped
+    sa.Column("file", sa.Text, nullable=False),
+    sa.Column("sheet", sa.Text, nullable=True),
+    sa.Column("row", sa.Integer, nullable=True),
+    sa.Column("reason", sa.Text, nullable=False),
 )
 
 # Earlier states of invoices a later collection changed (e.g. 正常 → 作废): what was, and when.

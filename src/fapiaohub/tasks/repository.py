@@ -31,7 +31,7 @@ from fapiaohub.domain.codes import (
     TO_PROCESS,
 )
 from fapiaohub.errors import BusinessError
-from fapiaohub.store.tables import collection_task, sandbox_behaviour, task_file, taxpayer
+from fapiaohub.store.tables import collection_task, sandbox_behaviour, task_file, task_record, taxpayer
 from fapiaohub.store.taxpayers import Taxpayer, find_taxpayer, lock_taxpayer
 
 SOURCES = ("sandbox", "files", "upstream")
@@ -136,7 +136,7 @@ def task_view(row: Any, nsrsbh: str) -> dict[str, Any]:
         "code": row.code or "",
         "message": row.message,
         "counts": {"inserted": row.inserted, "updated": row.updated, "unchanged": row.unchanged,
-                   "rejected": row.rejected},
+                   "rejected": row.rejected, "skipped": row.skipped},
         "rejections": wire.loads(row.rejections),
         "months": wire.loads(row.months),
         "attempts": row.attempts,
@@ -259,6 +259,8 @@ class TaskResult:
     rejected: int = 0
     rejections: list[dict[str, Any]] | None = None
     months: list[int] | None = None
+    skipped: int = 0
+    skips: list[dict[str, Any]] | None = None
 
     @property
     def state(self) -> str:
@@ -266,20 +268,45 @@ class TaskResult:
 
 
 def finish(conn: Connection, task_id: str, owner: str, result: TaskResult) -> bool:
-    """Record the result, only while ``owner`` holds the lease (a worker that lost it is ignored)."""
-    return bool(conn.execute(
+    """Record the result, only while ``owner`` holds the lease (a worker that lost it is ignored):
+    the counts, the first rejections in the task row, every rejected and skipped record in
+    task_record."""
+    done = bool(conn.execute(
         sa.update(collection_task)
         .where(collection_task.c.id == task_id, collection_task.c.lease_owner == owner,
                collection_task.c.state == PROCESSING)
         .values(
             state=result.state, code=result.code, message=result.message,
             inserted=result.inserted, updated=result.updated, unchanged=result.unchanged,
-            rejected=result.rejected,
+            rejected=result.rejected, skipped=result.skipped,
             rejections=wire.dumps((result.rejections or [])[:REJECTIONS_KEPT]).decode(),
             months=wire.dumps(sorted(result.months or [])).decode(),
             finished_at=_now(), lease_owner=None, lease_expires_at=None,
         )
     ).rowcount)
+    if done:
+        records = [("rejected", r) for r in result.rejections or []] + [("skipped", r) for r in result.skips or []]
+        conn.execute(sa.delete(task_record).where(task_record.c.task_id == task_id))
+        for start in range(0, len(records), 5000):
+            conn.execute(sa.insert(task_record), [
+                {"task_id": task_id, "seq": start + number, "kind": kind, "file": str(r["file"]),
+                 "sheet": r.get("sheet"), "row": r.get("row"), "reason": str(r["reason"])}
+                for number, (kind, r) in enumerate(records[start:start + 5000])
+            ])
+    return done
+
+
+def task_records(conn: Connection, corp_id: str, task_id: str, *, kind: str | None = None, offset: int = 0,
+                 limit: int | None = None) -> list[dict[str, Any]]:
+    """A task's rejected and skipped records in the order met (404-like BusinessError for a task of
+    another corporation, through get_task)."""
+    get_task(conn, corp_id, task_id)
+    query = (sa.select(task_record).where(task_record.c.task_id == task_id)
+             .order_by(task_record.c.seq).offset(offset).limit(limit))
+    if kind is not None:
+        query = query.where(task_record.c.kind == kind)
+    return [{"kind": r.kind, "file": r.file, "sheet": r.sheet, "row": r.row, "reason": r.reason}
+            for r in conn.execute(query)]
 
 
 # --- the sandbox bureau's behaviour per taxpayer -------------------------------------------------

@@ -17,7 +17,6 @@ from starlette.types import Message
 from fapiaohub import wire
 from fapiaohub.auth.dependencies import require_corporation
 from fapiaohub.collection.query import (
-    BusinessError,
     check_direction,
     check_fplx,
     check_kpyf,
@@ -25,9 +24,10 @@ from fapiaohub.collection.query import (
     text_field,
 )
 from fapiaohub.collection.routes import bounded_body
-from fapiaohub.errors import UNAUTHORIZED, HttpError
+from fapiaohub.errors import UNAUTHORIZED, BusinessError, HttpError
 from fapiaohub.shapes.envelope import JSON, envelope
 from fapiaohub.tasks import repository
+from fapiaohub.tasks.service import TaskFile, create_file_task
 
 router = APIRouter()
 BASE = "/api/openapi/v2/invoice/v2/collectionTask"
@@ -122,6 +122,20 @@ def _cancel(engine: Engine, corp_id: str, body: dict[str, Any]) -> dict[str, Any
         return repository.cancel_task(conn, corp_id, text_field(body, "taskId"))
 
 
+RECORDS_PAGE = 1000  # records per answer of /records
+
+
+def _records(engine: Engine, corp_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    require(body, "taskId")
+    offset = body.get("offset", 0)
+    if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset < 2**31:
+        raise BusinessError("500", "offset格式错误：应为非负整数")
+    with engine.connect() as conn:
+        records = repository.task_records(conn, corp_id, text_field(body, "taskId"), offset=offset,
+                                          limit=RECORDS_PAGE + 1)
+    return {"records": records[:RECORDS_PAGE], "offset": offset, "more": len(records) > RECORDS_PAGE}
+
+
 @router.post(f"{BASE}/create")
 async def create_collection_task(request: Request, accessToken: str | None = None) -> Response:  # noqa: N803
     """Start a collection task for one taxpayer, direction and month (sandbox bureau or upstream)."""
@@ -138,6 +152,12 @@ async def collection_task_status(request: Request, accessToken: str | None = Non
 async def list_collection_tasks(request: Request, accessToken: str | None = None) -> Response:  # noqa: N803
     """A taxpayer's latest 100 tasks, newest first."""
     return await _json_call(request, accessToken, _list)
+
+
+@router.post(f"{BASE}/records")
+async def collection_task_records(request: Request, accessToken: str | None = None) -> Response:  # noqa: N803
+    """Every record a task rejected or skipped (file, sheet, row, reason), 1,000 per answer from ``offset``."""
+    return await _json_call(request, accessToken, _records)
 
 
 @router.post(f"{BASE}/cancel")
@@ -194,16 +214,17 @@ async def upload_collection_files(request: Request, accessToken: str | None = No
 
 def _store_uploads(engine: Engine, data_dir: str, new: repository.NewTask, uploads: list[UploadFile]) -> dict[str, Any]:
     """Create the task and its files in one transaction; the files are on disk before it commits."""
-    with engine.begin() as conn:
-        task = repository.create_task(conn, new)
-        if task["state"] != repository.TO_PROCESS:
-            return task
-        folder = Path(data_dir) / "uploads" / task["taskId"]
+    def place(task_id: str) -> list[TaskFile]:
+        folder = Path(data_dir) / "uploads" / task_id
         folder.mkdir(parents=True, exist_ok=True)
+        placed = []
         for seq, upload in enumerate(uploads):
             name = os.path.basename(upload.filename or f"file{seq}")
             path = folder / f"{seq:03d}-{name}"
             with path.open("wb") as target:
                 shutil.copyfileobj(upload.file, target, 1024 * 1024)
-            repository.add_task_file(conn, task["taskId"], seq, name, str(path), path.stat().st_size)
-    return task
+            placed.append(TaskFile(name, str(path), path.stat().st_size))
+        return placed
+
+    with engine.begin() as conn:
+        return create_file_task(conn, new, place)

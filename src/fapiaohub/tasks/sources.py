@@ -28,9 +28,12 @@ class LeaseLost(Exception):  # noqa: N818 - named for what happened
     """Another worker took the task over; stop without recording anything."""
 
 
+RECORDS_LISTED = 100_000  # rejected/skipped records listed per task (each is counted in any case)
+
+
 @dataclass(slots=True)
 class Tally:
-    """What a task has written and rejected so far."""
+    """What a task has written, rejected and skipped so far."""
 
     inserted: int = 0
     updated: int = 0
@@ -38,7 +41,8 @@ class Tally:
     rejections: list[dict[str, object]] = field(default_factory=list)
     rejected: int = 0
     months: set[int] = field(default_factory=set)
-    skipped: list[dict[str, object]] = field(default_factory=list)
+    skips: list[dict[str, object]] = field(default_factory=list)
+    skipped: int = 0
 
     def record(self, counts: WriteCounts) -> None:
         self.inserted += counts.inserted
@@ -50,32 +54,52 @@ class Tally:
         self.updated += other.updated
         self.unchanged += other.unchanged
         self.rejected += other.rejected
-        self.rejections += other.rejections
+        self.rejections += other.rejections[:RECORDS_LISTED - len(self.rejections)]
         self.months |= other.months
         self.skipped += other.skipped
+        self.skips += other.skips[:RECORDS_LISTED - len(self.skips)]
 
     def reject(self, source: SourceRef, reason: str) -> None:
         self.rejected += 1
-        self.rejections.append({"file": source.file, "sheet": source.sheet, "row": source.row,
-                                "reason": reason})
+        if len(self.rejections) < RECORDS_LISTED:
+            self.rejections.append({"file": source.file, "sheet": source.sheet, "row": source.row,
+                                    "reason": reason})
+
+    def skip(self, source: SourceRef, reason: str) -> None:
+        self.skipped += 1
+        if len(self.skips) < RECORDS_LISTED:
+            self.skips.append({"file": source.file, "sheet": source.sheet, "row": source.row, "reason": reason})
 
     def result(self, code: str | None = None, message: str | None = None) -> TaskResult:
+        """The task's outcome. Nothing written although records were rejected is a failure: the
+        file was read and none of it could be stored, which a user must not mistake for success."""
         written = self.inserted + self.updated + self.unchanged
+        if code is None and not written and self.rejected:
+            code = "500"
+            reasons = "；".join(str(r["reason"]) for r in self.rejections[:3])
+            message = f"全部{self.rejected}条记录被拒绝，未导入任何发票。前几条原因：{reasons}"
         code = code or ("2000" if written else "4000")
         if message is None:
             message = RESULT_CODES[code] if code != "2000" else (
-                f"新增{self.inserted}，更新{self.updated}，未变{self.unchanged}，拒绝{self.rejected}")
+                f"新增{self.inserted}，更新{self.updated}，未变{self.unchanged}，拒绝{self.rejected}，跳过{self.skipped}")
         return TaskResult(code, message, self.inserted, self.updated, self.unchanged, self.rejected,
-                          self.rejections, sorted(self.months))
+                          self.rejections, sorted(self.months), self.skipped, self.skips)
 
 
 def _accept(task: ClaimedTask, invoice: Invoice) -> str | None:
-    """Why an invoice does not belong to this task, or None when it does."""
+    """Why an invoice does not belong to this taxpayer's side, or None when it does: such a
+    record is rejected (the file holds someone else's invoices)."""
     own = task.taxpayer.nsrsbh
     if task.direction == "jx" and invoice.gfsbh != own:
         return f"购方识别号 {invoice.gfsbh or '（空）'} 不是本纳税人 {own}：不属于进项"
     if task.direction == "xx" and invoice.xfsbh != own:
         return f"销方识别号 {invoice.xfsbh or '（空）'} 不是本纳税人 {own}：不属于销项"
+    return None
+
+
+def _outside(task: ClaimedTask, invoice: Invoice) -> str | None:
+    """Why an invoice of this taxpayer is outside the month or kind the task asked for, or None:
+    such a record is skipped, not rejected (nothing is wrong with it)."""
     if task.kpyf is not None and invoice.kpyf != task.kpyf:
         return f"开票月份 {invoice.kpyf} 不是任务月份 {task.kpyf}"
     if task.fplx is not None and invoice.fplx != task.fplx:
@@ -141,12 +165,15 @@ def _accepted(task: ClaimedTask, records: Iterator[ImportRecord], name: str,
             tally.reject(source, record.reason)
             continue
         if isinstance(record, Skipped):
-            tally.skipped.append({"file": source.file, "sheet": source.sheet, "row": source.row,
-                                  "reason": record.reason})
+            tally.skip(source, record.reason)
             continue
         reason = _accept(task, record.invoice)
         if reason is not None:
             tally.reject(source, reason)
+            continue
+        outside = _outside(task, record.invoice)
+        if outside is not None:
+            tally.skip(source, outside)
             continue
         tally.months.add(record.invoice.kpyf)
         if record.flags:
