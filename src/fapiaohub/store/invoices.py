@@ -412,9 +412,7 @@ def stored_for_export(conn: Connection, corp_id: str, taxpayer_id: int, directio
     for invoice_id, doc, flags in rows:
         entries: list[HistoryEntry] = []
         while pending is not None and pending.invoice_id == invoice_id:
-            at = pending.replaced_at  # SQLite gives it back naive (it was written in UTC)
-            at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
-            entries.append(HistoryEntry(pending.fpzt_dm, at, pending.task_id))
+            entries.append(HistoryEntry(pending.fpzt_dm, pending.replaced_at, pending.task_id))
             pending = next(history, None)
         yield StoredForExport(str(doc), wire.loads(str(flags)) if flags not in ("", "[]") else [], entries)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -44,9 +45,30 @@ class Money(sa.TypeDecorator[Decimal]):
         return Decimal(value).scaleb(-2)
 
 
+class UtcDateTime(sa.TypeDecorator[datetime]):
+    """A moment, always read back aware and in UTC: timestamptz on PostgreSQL; on SQLite, which
+    keeps no time zone, written as naive UTC and read back with UTC attached. Every timestamp
+    column is one, so no reader has to guess what a naive value means."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"timestamp {value} has no time zone: fapiaohub writes moments in UTC")
+        return value.astimezone(UTC).replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL needs BIGINT for millions of rows.
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-Timestamp = sa.DateTime(timezone=True)
+Timestamp = UtcDateTime()
 
 corporation = sa.Table(
     "corporation",

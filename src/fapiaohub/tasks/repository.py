@@ -116,11 +116,7 @@ def task_files(conn: Connection, task_id: str) -> list[Any]:
 
 
 def _ms(moment: datetime | None) -> int | None:
-    if moment is None:
-        return None
-    if moment.tzinfo is None:  # SQLite returns naive UTC
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
+    return None if moment is None else int(moment.timestamp() * 1000)
 
 
 def task_view(row: Any, nsrsbh: str) -> dict[str, Any]:
