@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -18,6 +19,13 @@ class Taxpayer:
     nsrsbh: str
     name: str
     collection_enabled: bool
+
+    @classmethod
+    def from_row(cls, row: Any) -> Taxpayer:
+        """A taxpayer from a row with the taxpayer table's columns (``id`` may be named ``taxpayer_id``)."""
+        mapping = row._mapping
+        return cls(mapping["taxpayer_id"] if "taxpayer_id" in mapping else mapping["id"], mapping["corp_id"],
+                   mapping["nsrsbh"], mapping["name"], mapping["collection_enabled"])
 
 
 def add_taxpayer(
@@ -41,7 +49,7 @@ def find_taxpayer(conn: Connection, corp_id: str, nsrsbh: str) -> Taxpayer | Non
     row = conn.execute(
         sa.select(taxpayer).where(taxpayer.c.corp_id == corp_id, taxpayer.c.nsrsbh == nsrsbh)
     ).first()
-    return Taxpayer(row.id, row.corp_id, row.nsrsbh, row.name, row.collection_enabled) if row else None
+    return Taxpayer.from_row(row) if row else None
 
 
 def lock_taxpayer(conn: Connection, corp_id: str, nsrsbh: str) -> Taxpayer | None:
@@ -61,9 +69,9 @@ def list_taxpayers(conn: Connection, corp_id: str) -> list[Taxpayer]:
     rows = conn.execute(
         sa.select(taxpayer).where(taxpayer.c.corp_id == corp_id).order_by(taxpayer.c.nsrsbh)
     )
-    return [Taxpayer(r.id, r.corp_id, r.nsrsbh, r.name, r.collection_enabled) for r in rows]
+    return [Taxpayer.from_row(r) for r in rows]
 
 
 def taxpayer_by_id(conn: Connection, taxpayer_id: int) -> Taxpayer:
     row = conn.execute(sa.select(taxpayer).where(taxpayer.c.id == taxpayer_id)).one()
-    return Taxpayer(row.id, row.corp_id, row.nsrsbh, row.name, row.collection_enabled)
+    return Taxpayer.from_row(row)

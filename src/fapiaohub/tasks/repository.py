@@ -230,7 +230,7 @@ def claim_next(
         .join(taxpayer, taxpayer.c.id == collection_task.c.taxpayer_id)
         .where(collection_task.c.id == claimed)
     ).one()
-    tp = Taxpayer(row.taxpayer_id, row.corp_id, row.nsrsbh, row.name, row.collection_enabled)
+    tp = Taxpayer.from_row(row)
     return ClaimedTask(row.id, row.corp_id, tp, row.direction, row.kpyf, row.fplx, row.source,
                        wire.loads(row.options), row.attempts)
 

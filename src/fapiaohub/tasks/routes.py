@@ -35,25 +35,19 @@ MAX_FILES = 50
 
 
 def _answer(request: Request, corp_id: str, work: Callable[[Engine], Any]) -> Response:
-    """Run ``work`` and wrap its result (or its business error) in the envelope."""
-    try:
-        data = work(request.app.state.engine)
-    except BusinessError as err:
-        return Response(envelope(corp_id, err.code, err.message, None), media_type=JSON)
-    return Response(envelope(corp_id, "2000", "", data), media_type=JSON)
+    """Run ``work`` and wrap its result in the envelope (a BusinessError it raises is rendered by
+    the app's handler, with the calling corporation require_corporation put on the request)."""
+    return Response(envelope(corp_id, "2000", "", work(request.app.state.engine)), media_type=JSON)
 
 
-async def _json_body(request: Request, corp_id: str) -> dict[str, Any] | Response:
+async def _json_body(request: Request, corp_id: str) -> dict[str, Any]:
     try:
         body = wire.loads(await bounded_body(request))
     except wire.JSONDecodeError as exc:
         raise HttpError(400, f"请求体不是合法的JSON：{exc}") from None
-    try:
-        body = require(body, "corpId")
-        if text_field(body, "corpId") != corp_id:
-            raise HttpError(403, UNAUTHORIZED)
-    except BusinessError as err:
-        return Response(envelope(corp_id, err.code, err.message, None), media_type=JSON)
+    body = require(body, "corpId")
+    if text_field(body, "corpId") != corp_id:
+        raise HttpError(403, UNAUTHORIZED)
     return body
 
 
@@ -93,8 +87,6 @@ async def _json_call(request: Request, access_token: str | None, work: Work) -> 
     """Authorise, read the JSON body (its corpId must be the token's), run ``work``, wrap it."""
     corp_id = await run_in_threadpool(require_corporation, request, access_token)
     body = await _json_body(request, corp_id)
-    if isinstance(body, Response):
-        return body
     return await run_in_threadpool(_answer, request, corp_id, lambda engine: work(engine, corp_id, body))
 
 
@@ -197,15 +189,12 @@ async def upload_collection_files(request: Request, accessToken: str | None = No
     try:
         fields = {key: value for key, value in form.items() if isinstance(value, str)}
         uploads = [value for value in form.getlist("files") if isinstance(value, UploadFile)]
-        try:
-            require(fields, "corpId")
-            if fields["corpId"].strip() != corp_id:
-                raise HttpError(403, UNAUTHORIZED)
-            if not uploads:
-                raise BusinessError("4006", "必填项为空：files（至少上传一个文件）")
-            new = _new_task(fields, corp_id, source="files")
-        except BusinessError as err:
-            return Response(envelope(corp_id, err.code, err.message, None), media_type=JSON)
+        require(fields, "corpId")
+        if fields["corpId"].strip() != corp_id:
+            raise HttpError(403, UNAUTHORIZED)
+        if not uploads:
+            raise BusinessError("4006", "必填项为空：files（至少上传一个文件）")
+        new = _new_task(fields, corp_id, source="files")
         return await run_in_threadpool(_answer, request, corp_id,
                                        lambda engine: _store_uploads(engine, settings.data_dir, new, uploads))
     finally:
