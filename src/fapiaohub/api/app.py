@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from fapiaohub.auth.ratelimit import FailureLimiter
 from fapiaohub.auth.routes import router as auth_router
 from fapiaohub.collection.page_cache import PageCache
 from fapiaohub.collection.repository import open_page_reads
@@ -41,7 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         stop = threading.Event()
         thread = None
         if settings.embedded_worker:
-            thread = threading.Thread(target=Worker(app.state.engine).run, args=(stop,),
+            thread = threading.Thread(target=Worker(app.state.engine, settings=settings).run, args=(stop,),
                                       name="fapiaohub-worker", daemon=True)
             thread.start()
         yield
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # getInvoiceCollectionData's reads and this process's cache of its rendered pages
     app.state.page_reads = open_page_reads(app.state.engine)
     app.state.page_cache = PageCache(settings.page_cache_bytes)
+    app.state.auth_limiter = FailureLimiter(settings.auth_failure_burst, settings.auth_failures_per_minute)
     app.include_router(auth_router)
     app.include_router(collection_router)
     app.include_router(task_router)
