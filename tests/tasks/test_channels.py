@@ -11,8 +11,9 @@ from typer.testing import CliRunner
 
 from fapiaohub import wire
 from fapiaohub.cli import app
+from fapiaohub.demo.load import DEMO_CORP_ID, load_demo
 from fapiaohub.exports import local_source
-from fapiaohub.store.engine import make_engine
+from fapiaohub.store.engine import make_engine, upgrade
 from fapiaohub.store.tables import collection_task, invoice
 from fapiaohub.store.taxpayers import add_taxpayer, find_taxpayer
 from fapiaohub.tasks.repository import SANDBOX_FLAG, UPLOAD_PATH
@@ -105,4 +106,14 @@ def test_operators_set_channels_from_the_cli(tmp_path: Path) -> None:
                                "--db", db]).exit_code == 0
     with engine.connect() as conn:
         assert find_taxpayer(conn, corp, NSRSBH).channel == "sandbox"
+    engine.dispose()
+
+
+def test_the_demo_marks_its_invented_taxpayers_sandbox(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'demo.db'}")
+    upgrade(engine)
+    summary = load_demo(engine, 10)
+    with engine.connect() as conn:
+        channels = {find_taxpayer(conn, DEMO_CORP_ID, tp["nsrsbh"]).channel for tp in summary.taxpayers}
+    assert channels == {"sandbox"}
     engine.dispose()

@@ -19,6 +19,7 @@ from fapiaohub.collection.routes import router as collection_router
 from fapiaohub.config import Settings, load_settings
 from fapiaohub.console.routes import install as install_console
 from fapiaohub.errors import BusinessError, HttpError
+from fapiaohub.sealing import Sealer
 from fapiaohub.shapes.envelope import JSON, envelope, error_body
 from fapiaohub.store.engine import make_engine
 from fapiaohub.tasks.routes import router as task_router
@@ -35,6 +36,8 @@ def error_response(status: int, message: str) -> Response:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; the database URL comes from the settings (FAPIAOHUB_DATABASE_URL by default)."""
     settings = settings or load_settings()
+    if settings.secret_key:  # a malformed key stops the start, not the first upstream task
+        Sealer(settings.secret_key, settings.old_secret_keys)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
