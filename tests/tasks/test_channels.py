@@ -15,8 +15,8 @@ from fapiaohub.demo.load import DEMO_CORP_ID, load_demo
 from fapiaohub.exports import local_source
 from fapiaohub.store.engine import make_engine, upgrade
 from fapiaohub.store.tables import collection_task, invoice
-from fapiaohub.store.taxpayers import add_taxpayer, find_taxpayer
-from fapiaohub.tasks.repository import SANDBOX_FLAG, UPLOAD_PATH
+from fapiaohub.store.taxpayers import add_taxpayer, find_taxpayer, set_channel
+from fapiaohub.tasks.repository import SANDBOX_FLAG, UPLOAD_PATH, get_task
 from fapiaohub.tasks.worker import Worker
 from tests.conftest import Tenant
 
@@ -66,6 +66,21 @@ def test_a_sandbox_taxpayer_collects_flagged_invoices_without_a_source(tenant: T
     exported = list(local_source(engine, tenant.corp_id, NSRSBH, "jx", 202503, 202503).records)
     assert len(exported) == 40
     assert all(SANDBOX_FLAG in record.flags for record in exported)
+
+
+def test_a_taxpayer_unmarked_before_its_sandbox_task_runs_gets_nothing(tenant: Tenant, engine: Engine) -> None:
+    with engine.begin() as conn:
+        add_taxpayer(conn, tenant.corp_id, NSRSBH, "曾为沙箱", channel="sandbox")
+    task = create(tenant, tenant.token())["data"]
+    with engine.begin() as conn:
+        set_channel(conn, tenant.corp_id, NSRSBH, "files")
+    Worker(engine).run_task(task["taskId"])
+    with engine.connect() as conn:
+        done = get_task(conn, tenant.corp_id, task["taskId"])
+        stored = conn.execute(sa.select(sa.func.count()).select_from(invoice)
+                              .where(invoice.c.corp_id == tenant.corp_id)).scalar_one()
+    assert (done["state"], done["code"], stored) == ("failed", "500", 0)
+    assert "未被标记为沙箱纳税人" in done["message"]
 
 
 def test_an_upstream_taxpayer_needs_the_upstream_settings(tenant: Tenant, engine: Engine) -> None:

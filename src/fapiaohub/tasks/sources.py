@@ -163,6 +163,8 @@ def _accepted(task: ClaimedTask, records: Iterator[ImportRecord], name: str,
 
 def run_sandbox(engine: Engine, task: ClaimedTask, check: Callable[[], None]) -> TaskResult:
     """The sandbox bureau: fail as configured for the taxpayer, else generate the month's invoices."""
+    if task.taxpayer.channel != "sandbox":  # unmarked since the task was created, or queued before 0007
+        return TaskResult("500", f"纳税人{task.taxpayer.nsrsbh}未被标记为沙箱纳税人：沙箱任务未执行，没有写入任何发票")
 
     with engine.connect() as conn:
         behaviour = repository.sandbox_behaviour_of(conn, task.taxpayer.id)
