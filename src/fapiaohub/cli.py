@@ -35,9 +35,11 @@ app.add_typer(unify_app, name="unify")
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(taxpayer_app, name="taxpayer")
 app.add_typer(db_app, name="db")
-task_app = typer.Typer(help="Collection tasks: list, show (every rejected and skipped record), cancel.",
+task_app = typer.Typer(help="Collection tasks: list, show (every rejected and skipped record), cancel, revert.",
                        no_args_is_help=True)
 app.add_typer(task_app, name="task")
+secrets_app = typer.Typer(help="The key that seals stored secrets (FAPIAOHUB_SECRET_KEY).", no_args_is_help=True)
+app.add_typer(secrets_app, name="secrets")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -136,6 +138,86 @@ def taxpayer_add(
         err_console.print(f"[yellow]note:[/yellow] {nsrsbh} is an older (non-USCC) tax id")
     console.print(f"registered {tp.nsrsbh} {tp.name} for {tp.corp_id}"
                   f" (collection {'on' if tp.collection_enabled else 'off'})")
+
+
+@taxpayer_app.command("channel")
+def taxpayer_channel(
+    corp: Annotated[str, typer.Option("--corp", help="corpId of the corporation.")],
+    nsrsbh: Annotated[str, typer.Option("--nsrsbh", help="The taxpayer.")],
+    channel: Annotated[str, typer.Option("--channel", help="files (default), upstream, or sandbox (invented "
+                                                          "invoices: test taxpayers only).")],
+    db: DbOption = None,
+) -> None:
+    """Set how the taxpayer's collection tasks without a source collect."""
+    from fapiaohub.store.taxpayers import CHANNELS, set_channel
+
+    if channel not in CHANNELS:
+        _fail(f"--channel must be one of {', '.join(CHANNELS)}, not {channel!r}")
+    engine = _engine(db)
+    with engine.begin() as conn:
+        if not set_channel(conn, corp, nsrsbh, channel):
+            _fail(f"taxpayer {nsrsbh} is not registered for corporation {corp}")
+    console.print(f"tasks of {nsrsbh} without a source now use the {channel} channel")
+    if channel == "sandbox":
+        err_console.print("[yellow]note:[/yellow] sandbox tasks write invented invoices (flagged "
+                          "沙箱发票（非真实数据）) into this taxpayer's months")
+
+
+@task_app.command("revert")
+def task_revert(
+    task_id: Annotated[str, typer.Argument(help="The task to undo (its taskId).")],
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Undo a finished task: delete the invoices it inserted, restore those it changed."""
+    from fapiaohub.errors import BusinessError
+    from fapiaohub.tasks import repository
+
+    engine = _engine(db)
+    with engine.connect() as conn:
+        corp = repository.task_corporation(conn, task_id)
+    if corp is None:
+        _fail(f"no task {task_id}")
+    try:
+        with engine.begin() as conn:
+            result = repository.revert_task(conn, corp, task_id)
+    except BusinessError as err:
+        _fail(err.message)
+    if as_json:
+        _print_json(result)
+        return
+    console.print(f"{result['message']} (recorded as task {result['taskId']})")
+
+
+@secrets_app.command("new-key")
+def secrets_new_key() -> None:
+    """Print a new key for FAPIAOHUB_SECRET_KEY (keep it outside the database and its backups)."""
+    from fapiaohub.sealing import new_key
+
+    typer.echo(new_key())
+
+
+@secrets_app.command("rotate")
+def secrets_rotate(db: DbOption = None) -> None:
+    """Re-seal every stored secret under FAPIAOHUB_SECRET_KEY; old keys in FAPIAOHUB_OLD_SECRET_KEYS
+    open what they sealed. Afterwards the old keys can be dropped."""
+    from fapiaohub.sealing import Sealer, SealError
+    from fapiaohub.tasks import repository
+
+    settings = config.load_settings(db)
+    if not settings.secret_key:
+        _fail("FAPIAOHUB_SECRET_KEY is not set")
+    try:
+        sealer = Sealer(settings.secret_key, settings.old_secret_keys)
+    except ValueError as exc:
+        _fail(str(exc))
+    engine = _engine(db)
+    try:
+        with engine.begin() as conn:
+            count = repository.reseal_options(conn, sealer.rotate)
+    except SealError as exc:
+        _fail(f"{exc}: list the key that sealed it in FAPIAOHUB_OLD_SECRET_KEYS")
+    console.print(f"re-sealed {count} stored secrets under the current key")
 
 
 def _require_corporation(conn: Connection, corp: str) -> None:
@@ -416,8 +498,8 @@ def sandbox_set(
     invoices: Annotated[int, typer.Option("--invoices", min=0, help="Invoices per month when it succeeds.")] = 40,
     db: DbOption = None,
 ) -> None:
-    """Configure how the sandbox tax bureau answers a taxpayer's collection tasks."""
-    from fapiaohub.store.taxpayers import find_taxpayer
+    """Mark a taxpayer sandbox and configure how the sandbox tax bureau answers its tasks."""
+    from fapiaohub.store.taxpayers import find_taxpayer, set_channel
     from fapiaohub.tasks.sources import set_sandbox_behaviour
 
     engine = _engine(db)
@@ -429,6 +511,8 @@ def sandbox_set(
         set_sandbox_behaviour(engine, tp.id, fail_code, invoices)
     except ValueError as exc:
         _fail(str(exc))
+    with engine.begin() as conn:  # configuring the sandbox for a taxpayer marks it a sandbox taxpayer
+        set_channel(conn, corp, nsrsbh, "sandbox")
     outcome = f"fail with {fail_code}" if fail_code else f"succeed with {invoices} invoices a month"
     console.print(f"sandbox tasks of {nsrsbh} will {outcome}")
 

@@ -178,6 +178,18 @@ def test_tasks_can_be_created_listed_and_awaited(client: Client) -> None:
     assert done["state"] == "processed"
     assert done["counts"]["inserted"] == 40
     assert client.list_tasks(OTHER)[0]["taskId"] == task["taskId"]
+    assert task["source"] == "sandbox"  # no source given: the demo taxpayer's channel
+
+
+def test_a_finished_task_can_be_reverted(client: Client) -> None:
+    task = client.wait_for_task(client.create_task(OTHER, "jx", 202405)["taskId"], timeout=60, poll=0.2)
+    assert task["counts"]["inserted"] == 40
+    record = client.revert_task(task["taskId"])
+    assert record["source"] == "revert"
+    assert record["reverted"] == {"taskId": task["taskId"], "deleted": 40, "restored": 0}  # type: ignore[typeddict-item]
+    assert list(client.iter_invoices(OTHER, 202405, "jx")) == []
+    with pytest.raises(BusinessError, match="已被撤销"):
+        client.revert_task(task["taskId"])
 
 
 def test_uploaded_files_become_a_task(client: Client, tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from fapiaohub.auth.ratelimit import FailureLimiter
 from fapiaohub.auth.routes import router as auth_router
 from fapiaohub.collection.page_cache import PageCache
 from fapiaohub.collection.repository import open_page_reads
@@ -18,6 +19,7 @@ from fapiaohub.collection.routes import router as collection_router
 from fapiaohub.config import Settings, load_settings
 from fapiaohub.console.routes import install as install_console
 from fapiaohub.errors import BusinessError, HttpError
+from fapiaohub.sealing import Sealer
 from fapiaohub.shapes.envelope import JSON, envelope, error_body
 from fapiaohub.store.engine import make_engine
 from fapiaohub.tasks.routes import router as task_router
@@ -34,6 +36,8 @@ def error_response(status: int, message: str) -> Response:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; the database URL comes from the settings (FAPIAOHUB_DATABASE_URL by default)."""
     settings = settings or load_settings()
+    if settings.secret_key:  # a malformed key stops the start, not the first upstream task
+        Sealer(settings.secret_key, settings.old_secret_keys)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -41,7 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         stop = threading.Event()
         thread = None
         if settings.embedded_worker:
-            thread = threading.Thread(target=Worker(app.state.engine).run, args=(stop,),
+            thread = threading.Thread(target=Worker(app.state.engine, settings=settings).run, args=(stop,),
                                       name="fapiaohub-worker", daemon=True)
             thread.start()
         yield
@@ -58,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # getInvoiceCollectionData's reads and this process's cache of its rendered pages
     app.state.page_reads = open_page_reads(app.state.engine)
     app.state.page_cache = PageCache(settings.page_cache_bytes)
+    app.state.auth_limiter = FailureLimiter(settings.auth_failure_burst, settings.auth_failures_per_minute)
     app.include_router(auth_router)
     app.include_router(collection_router)
     app.include_router(task_router)

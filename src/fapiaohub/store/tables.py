@@ -107,6 +107,9 @@ taxpayer = sa.Table(
     sa.Column("nsrsbh", sa.String(20), nullable=False),
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("collection_enabled", sa.Boolean, nullable=False),  # 增值税发票全量采集 switched on
+    # how a task without a `source` collects: files | upstream | sandbox (sandbox invents invoices:
+    # only for taxpayers an operator marked, `fapiaohub taxpayer channel`)
+    sa.Column("channel", sa.String(16), nullable=False, server_default="files"),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.UniqueConstraint("corp_id", "nsrsbh"),
 )
@@ -158,6 +161,8 @@ invoice = sa.Table(
     sa.Column("flags", sa.Text, nullable=False),  # JSON list of soft validation findings
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("updated_at", Timestamp, nullable=False),
+    # the task that inserted the row (None: a unify push or a bulk load): reverting it deletes the row
+    sa.Column("created_by_task", sa.String(32), nullable=True, index=True),
     sa.UniqueConstraint("taxpayer_id", "direction", "invoice_key"),
     sa.Index(None, "month_id", "pos"),
     # the console ledger's keyset paging, over a corporation and over one taxpayer's direction (0005)
@@ -237,6 +242,7 @@ collection_task = sa.Table(
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("started_at", Timestamp, nullable=True),
     sa.Column("finished_at", Timestamp, nullable=True),
+    sa.Column("reverted_by", sa.String(32), nullable=True),  # the task (source "revert") that undid this one
     sa.Index(None, "state", "created_at"),
     sa.Index(None, "taxpayer_id", "state"),
 )
@@ -273,7 +279,8 @@ invoice_history = sa.Table(
     sa.Column("fpzt_dm", sa.String(2), nullable=False),
     sa.Column("doc", sa.Text, nullable=False),
     sa.Column("replaced_at", Timestamp, nullable=False),
-    sa.Column("task_id", sa.String(32), nullable=True),
+    sa.Column("task_id", sa.String(32), nullable=True, index=True),  # the task that replaced it
+    sa.Column("flags", sa.Text, nullable=True),  # the replaced state's flags (None: recorded before 0007)
 )
 
 # The sandbox tax bureau's behaviour per taxpayer: end tasks with this result code (None: succeed).

@@ -24,9 +24,12 @@ from fapiaohub.collection.query import (
     text_field,
 )
 from fapiaohub.collection.routes import bounded_body
+from fapiaohub.config import Settings
 from fapiaohub.errors import UNAUTHORIZED, BusinessError, HttpError
+from fapiaohub.sealing import sealer_for
 from fapiaohub.shapes.envelope import JSON, envelope
 from fapiaohub.tasks import repository
+from fapiaohub.tasks.outbound import UnsafeUpstreamError, check_base_url
 from fapiaohub.tasks.service import TaskFile, create_file_task
 
 router = APIRouter()
@@ -51,7 +54,10 @@ async def _json_body(request: Request, corp_id: str) -> dict[str, Any]:
     return body
 
 
-def _new_task(body: dict[str, Any], corp_id: str, *, source: str | None = None) -> repository.NewTask:
+def _new_task(body: dict[str, Any], corp_id: str, settings: Settings, *,
+              source: str | None = None) -> repository.NewTask:
+    """The task a create asks for; its source, when not given, is decided by the taxpayer's channel
+    (repository.create_task). Upstream credentials are sealed here, before anything stores them."""
     require(body, "nsrsbh", "jxxbz")
     direction = text_field(body, "jxxbz")
     check_direction(direction)
@@ -62,22 +68,31 @@ def _new_task(body: dict[str, Any], corp_id: str, *, source: str | None = None) 
     if body.get("fplx") not in (None, ""):
         fplx = text_field(body, "fplx")
         check_fplx(fplx)
-    source = source or (text_field(body, "source") if body.get("source") else "sandbox")
-    options: dict[str, Any] = {}
-    if source == "upstream":
-        upstream = body.get("upstream")
-        if not isinstance(upstream, dict):
-            raise BusinessError("4006", "必填项为空：upstream（baseUrl、appKey、appSecurity）")
-        require(upstream, "baseUrl", "appKey", "appSecurity")
-        options = {key: text_field(upstream, key) for key in ("baseUrl", "appKey", "appSecurity")}
-        options.update({key: text_field(upstream, key) for key in ("corpId", "nsrsbh") if upstream.get(key)})
-        if not options["baseUrl"].startswith(("http://", "https://")):
-            raise BusinessError("500", "upstream.baseUrl格式错误：应为http(s)://开头的地址")
-    elif source not in ("sandbox", "files"):
+    source = source or (text_field(body, "source") if body.get("source") else None)
+    if source not in (None, "sandbox", "files", "upstream"):
         raise BusinessError("500", f"source格式错误：只能是sandbox或upstream（文件请用上传接口），收到{source!r}")
-    if source != "files" and kpyf is None:
-        raise BusinessError("4006", "必填项为空：kpyf")
+    options: dict[str, Any] = {}
+    if source == "upstream" or (source is None and body.get("upstream") is not None):
+        options = upstream_options(body.get("upstream"), settings)
     return repository.NewTask(corp_id, text_field(body, "nsrsbh"), direction, kpyf, fplx, source, options)
+
+
+def upstream_options(upstream: Any, settings: Settings) -> dict[str, Any]:
+    """An upstream task's options: its base URL checked (tasks.outbound), its appSecurity sealed."""
+    if not isinstance(upstream, dict):
+        raise BusinessError("4006", "必填项为空：upstream（baseUrl、appKey、appSecurity）")
+    require(upstream, "baseUrl", "appKey", "appSecurity")
+    sealer = sealer_for(settings.secret_key, settings.old_secret_keys)
+    try:
+        base_url = check_base_url(text_field(upstream, "baseUrl"), settings.upstream_allow)
+    except UnsafeUpstreamError as exc:
+        raise BusinessError("500", str(exc)) from None
+    secret = text_field(upstream, "appSecurity")
+    options: dict[str, Any] = {"baseUrl": base_url, "appKey": text_field(upstream, "appKey"),
+                               "appSecuritySealed": sealer.seal(secret),
+                               "appSecurityFingerprint": sealer.fingerprint(secret)}
+    options.update({key: text_field(upstream, key) for key in ("corpId", "nsrsbh") if upstream.get(key)})
+    return options
 
 
 Work = Callable[[Engine, str, dict[str, Any]], Any]  # (engine, corp_id, body) -> data
@@ -90,10 +105,18 @@ async def _json_call(request: Request, access_token: str | None, work: Work) -> 
     return await run_in_threadpool(_answer, request, corp_id, lambda engine: work(engine, corp_id, body))
 
 
-def _create(engine: Engine, corp_id: str, body: dict[str, Any]) -> dict[str, Any]:
-    new = _new_task(body, corp_id)
+def _create(settings: Settings) -> Work:
+    def create(engine: Engine, corp_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        new = _new_task(body, corp_id, settings)
+        with engine.begin() as conn:
+            return repository.create_task(conn, new, reuse_active=True)  # a retried create gets its task back
+    return create
+
+
+def _revert(engine: Engine, corp_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    require(body, "taskId")
     with engine.begin() as conn:
-        return repository.create_task(conn, new, reuse_active=True)  # a retried create gets its task back
+        return repository.revert_task(conn, corp_id, text_field(body, "taskId"))
 
 
 def _status(engine: Engine, corp_id: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -131,7 +154,7 @@ def _records(engine: Engine, corp_id: str, body: dict[str, Any]) -> dict[str, An
 @router.post(f"{BASE}/create")
 async def create_collection_task(request: Request, accessToken: str | None = None) -> Response:  # noqa: N803
     """Start a collection task for one taxpayer, direction and month (sandbox bureau or upstream)."""
-    return await _json_call(request, accessToken, _create)
+    return await _json_call(request, accessToken, _create(request.app.state.settings))
 
 
 @router.post(f"{BASE}/status")
@@ -156,6 +179,13 @@ async def collection_task_records(request: Request, accessToken: str | None = No
 async def cancel_collection_task(request: Request, accessToken: str | None = None) -> Response:  # noqa: N803
     """Cancel a task no worker has started."""
     return await _json_call(request, accessToken, _cancel)
+
+
+@router.post("/api/openapi/fapiaohub/v1/collectionTask/revert")
+async def revert_collection_task(request: Request, accessToken: str | None = None) -> Response:  # noqa: N803
+    """Undo what a finished task wrote: delete the invoices it inserted, restore those it changed
+    (fapiaohub's own endpoint; the corporation's key reverts only its own tasks)."""
+    return await _json_call(request, accessToken, _revert)
 
 
 @router.post(f"{BASE}/upload")
@@ -194,7 +224,7 @@ async def upload_collection_files(request: Request, accessToken: str | None = No
             raise HttpError(403, UNAUTHORIZED)
         if not uploads:
             raise BusinessError("4006", "必填项为空：files（至少上传一个文件）")
-        new = _new_task(fields, corp_id, source="files")
+        new = _new_task(fields, corp_id, settings, source="files")
         return await run_in_threadpool(_answer, request, corp_id,
                                        lambda engine: _store_uploads(engine, settings.data_dir, new, uploads))
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -11,15 +12,21 @@ from pathlib import Path
 import httpx
 from sqlalchemy.engine import Engine
 
+from fapiaohub.config import Settings, load_settings
 from fapiaohub.demo.generator import generate_taxpayer_month
 from fapiaohub.domain.codes import RESULT_CODES, kinds_for
 from fapiaohub.domain.invoice import Invoice
+from fapiaohub.errors import BusinessError
 from fapiaohub.importers import read_invoices
 from fapiaohub.importers.base import ImportRecord, Rejected, Skipped, SourceRef, UnreadableFile
+from fapiaohub.sealing import SealError, sealer_for
 from fapiaohub.shapes.collection_parse import ItemError, invoice_from_item
 from fapiaohub.store.invoices import WriteCounts, store_invoices
 from fapiaohub.tasks import repository
+from fapiaohub.tasks.outbound import UnsafeUpstreamError, check_base_url
 from fapiaohub.tasks.repository import ClaimedTask, TaskResult, task_files
+
+log = logging.getLogger("fapiaohub.worker")
 
 DEFAULT_SANDBOX_INVOICES = 40  # per kind-agnostic month, when no behaviour row says otherwise
 
@@ -183,6 +190,8 @@ def _accepted(task: ClaimedTask, records: Iterator[ImportRecord], name: str,
 
 def run_sandbox(engine: Engine, task: ClaimedTask, check: Callable[[], None]) -> TaskResult:
     """The sandbox bureau: fail as configured for the taxpayer, else generate the month's invoices."""
+    if task.taxpayer.channel != "sandbox":  # unmarked since the task was created, or queued before 0007
+        return TaskResult("500", f"纳税人{task.taxpayer.nsrsbh}未被标记为沙箱纳税人：沙箱任务未执行，没有写入任何发票")
 
     with engine.connect() as conn:
         behaviour = repository.sandbox_behaviour_of(conn, task.taxpayer.id)
@@ -194,7 +203,9 @@ def run_sandbox(engine: Engine, task: ClaimedTask, check: Callable[[], None]) ->
             task.taxpayer.nsrsbh, task.taxpayer.name, task.direction, task.kpyf or 0, count)
         if task.fplx is None or inv.fplx == task.fplx
     ]
-    return _store_all(engine, task, invoices, check, Tally())
+    # invented invoices say so wherever flags show (exports, the console): never mistaken for real ones
+    flags = {inv.key: [repository.SANDBOX_FLAG] for inv in invoices}
+    return _store_all(engine, task, invoices, check, Tally(), flags)
 
 
 def set_sandbox_behaviour(engine: Engine, taxpayer_id: int, fail_code: str | None,
@@ -213,37 +224,60 @@ class UpstreamError(Exception):
         self.message = message
 
 
-def run_upstream(engine: Engine, task: ClaimedTask, check: Callable[[], None]) -> TaskResult:
+def run_upstream(engine: Engine, task: ClaimedTask, check: Callable[[], None],
+                 settings: Settings | None = None) -> TaskResult:
     """Mirror one month of a taxpayer from another server speaking getInvoiceCollectionData."""
+    settings = settings or load_settings()
     tally = Tally()
     try:
-        invoices = list(_pull_upstream(task, tally, check))
+        invoices = list(_pull_upstream(task, tally, check, settings))
     except UpstreamError as exc:
         return TaskResult(exc.code, exc.message)
     return _store_all(engine, task, invoices, check, tally)
 
 
 def _store_all(engine: Engine, task: ClaimedTask, invoices: list[Invoice], check: Callable[[], None],
-               tally: Tally) -> TaskResult:
+               tally: Tally, flags: dict[str, list[str]] | None = None) -> TaskResult:
     """Store a month's invoices in one transaction, committed only while the lease is held."""
     with engine.begin() as conn:
-        counts = store_invoices(conn, task.taxpayer, task.direction, invoices, task_id=task.id)
+        counts = store_invoices(conn, task.taxpayer, task.direction, invoices, task_id=task.id, flags=flags)
         check()
     tally.record(counts)
     tally.months |= {inv.kpyf for inv in invoices}
     return tally.result()
 
 
-def _pull_upstream(task: ClaimedTask, tally: Tally, check: Callable[[], None]) -> Iterator[Invoice]:
+def _unusable(base_url: str) -> UpstreamError:
+    """One message for every way an upstream can fail to answer (refused, closed, timed out, not
+    HTTP, redirected, not the API): a task message must not tell a tenant what listens where."""
+    return UpstreamError("500", f"上游 {base_url} 没有给出可用的应答（无法连接、超时、重定向，或不是"
+                                "getInvoiceCollectionData接口）")
+
+
+def _pull_upstream(task: ClaimedTask, tally: Tally, check: Callable[[], None],
+                   settings: Settings) -> Iterator[Invoice]:
     options = task.options
     base_url = str(options["baseUrl"]).rstrip("/")
+    try:  # checked again here: the name may resolve elsewhere now, or the allow-list have changed
+        check_base_url(base_url, settings.upstream_allow)
+    except UnsafeUpstreamError as exc:
+        raise UpstreamError("500", str(exc)) from None
+    try:
+        secret = sealer_for(settings.secret_key, settings.old_secret_keys).open(str(options["appSecuritySealed"]))
+    except BusinessError as exc:
+        raise UpstreamError("500", exc.message) from None
+    except (SealError, KeyError):
+        raise UpstreamError("500", "上游凭据无法解密：加密密钥已更换且旧密钥未列入FAPIAOHUB_OLD_SECRET_KEYS，"
+                                   "请重新创建任务") from None
     kinds = [task.fplx] if task.fplx else kinds_for(task.direction)
     try:
-        with httpx.Client(base_url=base_url, timeout=30.0) as http:
+        with httpx.Client(base_url=base_url, timeout=30.0, follow_redirects=False) as http:
             auth = http.post("/api/openapi/v1/auth/getAccessToken",
-                             json={"appKey": options["appKey"], "appSecurity": options["appSecurity"]})
+                             json={"appKey": options["appKey"], "appSecurity": secret})
+            if auth.status_code == 403:
+                raise UpstreamError("4001", f"上游 {base_url} 拒绝了 appKey/appSecurity")
             if auth.status_code != 200:
-                raise UpstreamError("4001", f"上游 {base_url} 拒绝了 appKey/appSecurity（HTTP {auth.status_code}）")
+                raise _unusable(base_url)
             value = auth.json()["value"]
             token, corp_id = value["accessToken"], options.get("corpId") or value["corporationId"]
             for fplx in kinds:
@@ -258,7 +292,7 @@ def _pull_upstream(task: ClaimedTask, tally: Tally, check: Callable[[], None]) -
                               "page": {"pageSize": 100, "currentPage": page}},
                     )
                     if response.status_code != 200:
-                        raise UpstreamError("500", f"上游 {base_url} 返回 HTTP {response.status_code}（fplx {fplx}）")
+                        raise _unusable(base_url)
                     # parse_float=Decimal: amounts keep the upstream's exact digits
                     result = json.loads(response.text, parse_float=Decimal)["value"]
                     if not result["success"]:
@@ -278,7 +312,6 @@ def _pull_upstream(task: ClaimedTask, tally: Tally, check: Callable[[], None]) -
                     if page >= int(result["data"]["page"]["totalPage"]):
                         break
                     page += 1
-    except httpx.HTTPError as exc:
-        raise UpstreamError("500", f"无法连接上游 {base_url}：{type(exc).__name__}: {exc}") from None
-    except (KeyError, TypeError, ValueError) as exc:
-        raise UpstreamError("500", f"上游 {base_url} 的应答不是 getInvoiceCollectionData 格式：{exc}") from None
+    except (httpx.HTTPError, KeyError, TypeError, ValueError) as exc:
+        log.info("task %s: upstream %s unusable: %s", task.id, base_url, type(exc).__name__)  # the operator's log only
+        raise _unusable(base_url) from None

@@ -11,17 +11,19 @@ from datetime import timedelta
 
 from sqlalchemy.engine import Engine
 
+from fapiaohub.config import Settings, load_settings
 from fapiaohub.tasks import repository, sources
 
 log = logging.getLogger("fapiaohub.worker")
 MAX_ATTEMPTS = 5  # a task that has killed this many workers is failed instead of retried forever
-RUNNERS = {"sandbox": sources.run_sandbox, "upstream": sources.run_upstream}
+RUNNERS = {"sandbox": sources.run_sandbox}
 
 
 class Worker:
     def __init__(self, engine: Engine, *, name: str | None = None, lease_seconds: float = 30.0,
-                 poll_seconds: float = 1.0) -> None:
+                 poll_seconds: float = 1.0, settings: Settings | None = None) -> None:
         self.engine = engine
+        self.settings = settings or load_settings()  # the secret key and the upstream allow-list
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.lease = timedelta(seconds=lease_seconds)
         self.poll_seconds = poll_seconds
@@ -53,6 +55,8 @@ class Worker:
         try:
             if task.source == "files":
                 result = sources.run_files(self.engine, task, check, progress)
+            elif task.source == "upstream":
+                result = sources.run_upstream(self.engine, task, check, self.settings)
             else:
                 result = RUNNERS[task.source](self.engine, task, check)
         except sources.LeaseLost:
