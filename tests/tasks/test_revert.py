@@ -77,7 +77,7 @@ def test_a_revert_restores_inserted_updated_and_status_changed_invoices(
     page_before = post(tenant, token, QUERY, {"nsrsbh": NSRSBH, "fplx": changed_status[0].fplx, "kpyf": "202503",
                                               "jxxbz": "jx", "page": {"pageSize": 100, "currentPage": 1}})
     done = run_task(tenant, token, engine)
-    assert done["counts"] == {"inserted": 35, "updated": 5, "unchanged": 0, "rejected": 0}
+    assert done["counts"] == {"inserted": 35, "updated": 5, "unchanged": 0, "rejected": 0, "skipped": 0}
     after_task = snapshot(engine, tp)
     assert {after_task[inv.key][2] for inv in changed_status} == {"8"}  # the task did change the statuses
 
