@@ -42,12 +42,13 @@ class Client:
 
     def __init__(self, base_url: str, app_key: str, app_security: str, *, timeout: float = 30.0,
                  retry_deadline: float = 30.0, retries: int | None = None, backoff: float = 0.25,
-                 max_backoff: float = 2.0, transport: httpx.BaseTransport | None = None) -> None:
+                 max_backoff: float = 2.0, corp_id: str | None = None, transport: httpx.BaseTransport | None = None) -> None:
         self._http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout, transport=transport)
         self._timeout = timeout
         self._app_key = app_key
         self._app_security = app_security
         self._token: _core.Token | None = None
+        self._corp_id = corp_id  # sent as corpId instead of the token's corporation (a server may allow others)
         self.retry = RetryPolicy(retry_deadline, backoff, max_backoff, retries)
 
     def __repr__(self) -> str:
@@ -121,8 +122,8 @@ class Client:
         raise AssertionError("unreachable")
 
     def corp_id(self) -> str:
-        """The calling corporation's corpId (the token's)."""
-        return self.token().corp_id
+        """The corpId this client sends: the one it was given, else the token's corporation."""
+        return self._corp_id or self.token().corp_id
 
     # --- getInvoiceCollectionData -------------------------------------------------------------
 

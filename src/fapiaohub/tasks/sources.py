@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
+from typing import Any, cast
 
 import httpx
 from sqlalchemy.engine import Engine
 
+from fapiaohub.client import AuthError, Client, FapiaohubError
+from fapiaohub.client import BusinessError as SdkBusinessError
 from fapiaohub.config import Settings, load_settings
 from fapiaohub.demo.generator import generate_taxpayer_month
-from fapiaohub.domain.codes import RESULT_CODES, kinds_for
+from fapiaohub.domain.codes import RESULT_CODES
 from fapiaohub.domain.invoice import Invoice
 from fapiaohub.errors import BusinessError
 from fapiaohub.importers import read_invoices
@@ -29,6 +30,9 @@ from fapiaohub.tasks.repository import ClaimedTask, TaskResult, task_files
 log = logging.getLogger("fapiaohub.worker")
 
 DEFAULT_SANDBOX_INVOICES = 40  # per kind-agnostic month, when no behaviour row says otherwise
+
+
+UPSTREAM_RETRY_SECONDS = 10.0  # an upstream that does not answer for this long fails the task (retried later)
 
 
 class LeaseLost(Exception):  # noqa: N818 - named for what happened
@@ -269,49 +273,30 @@ def _pull_upstream(task: ClaimedTask, tally: Tally, check: Callable[[], None],
     except (SealError, KeyError):
         raise UpstreamError("500", "上游凭据无法解密：加密密钥已更换且旧密钥未列入FAPIAOHUB_OLD_SECRET_KEYS，"
                                    "请重新创建任务") from None
-    kinds = [task.fplx] if task.fplx else kinds_for(task.direction)
+    nsrsbh = str(options.get("nsrsbh") or task.taxpayer.nsrsbh)
+    numbers: dict[str, int] = {}
     try:
-        with httpx.Client(base_url=base_url, timeout=30.0, follow_redirects=False) as http:
-            auth = http.post("/api/openapi/v1/auth/getAccessToken",
-                             json={"appKey": options["appKey"], "appSecurity": secret})
-            if auth.status_code == 403:
-                raise UpstreamError("4001", f"上游 {base_url} 拒绝了 appKey/appSecurity")
-            if auth.status_code != 200:
-                raise _unusable(base_url)
-            value = auth.json()["value"]
-            token, corp_id = value["accessToken"], options.get("corpId") or value["corporationId"]
-            for fplx in kinds:
-                page = 1
-                while True:
-                    check()
-                    response = http.post(
-                        "/api/openapi/v2/invoice/v2/getInvoiceCollectionData",
-                        params={"accessToken": token},
-                        json={"corpId": corp_id, "nsrsbh": options.get("nsrsbh") or task.taxpayer.nsrsbh,
-                              "fplx": fplx, "kpyf": str(task.kpyf), "jxxbz": task.direction,
-                              "page": {"pageSize": 100, "currentPage": page}},
-                    )
-                    if response.status_code != 200:
-                        raise _unusable(base_url)
-                    # parse_float=Decimal: amounts keep the upstream's exact digits
-                    result = json.loads(response.text, parse_float=Decimal)["value"]
-                    if not result["success"]:
-                        raise UpstreamError(str(result["code"]), f"上游：{result['message']}（fplx {fplx}）")
-                    for number, item in enumerate(result["data"]["list"]):
-                        source = SourceRef(f"{base_url} fplx={fplx}", None, (page - 1) * 100 + number + 1)
-                        try:
-                            invoice = invoice_from_item(fplx, item)
-                        except ItemError as exc:
-                            tally.reject(source, str(exc))
-                            continue
-                        reason = _accept(task, invoice)
-                        if reason is None:
-                            yield invoice
-                        else:
-                            tally.reject(source, reason)
-                    if page >= int(result["data"]["page"]["totalPage"]):
-                        break
-                    page += 1
-    except (httpx.HTTPError, KeyError, TypeError, ValueError) as exc:
+        # the SDK: the same paging, token handling and retries an integrator's sync uses
+        with Client(base_url, str(options["appKey"]), secret, corp_id=options.get("corpId") or None,
+                    retry_deadline=UPSTREAM_RETRY_SECONDS) as upstream:
+            for fplx, item in upstream.iter_items(nsrsbh, task.kpyf or 0, task.direction, task.fplx):
+                check()
+                numbers[fplx] = numbers.get(fplx, 0) + 1
+                source = SourceRef(f"{base_url} fplx={fplx}", None, numbers[fplx])
+                try:
+                    invoice = invoice_from_item(fplx, cast(dict[str, Any], item))
+                except ItemError as exc:
+                    tally.reject(source, str(exc))
+                    continue
+                reason = _accept(task, invoice)
+                if reason is None:
+                    yield invoice
+                else:
+                    tally.reject(source, reason)
+    except AuthError:
+        raise UpstreamError("4001", f"上游 {base_url} 拒绝了 appKey/appSecurity") from None
+    except SdkBusinessError as exc:
+        raise UpstreamError(str(exc.code), f"上游：{exc.message}") from None
+    except (FapiaohubError, httpx.HTTPError, KeyError, TypeError, ValueError) as exc:
         log.info("task %s: upstream %s unusable: %s", task.id, base_url, type(exc).__name__)  # the operator's log only
         raise _unusable(base_url) from None
