@@ -12,12 +12,14 @@ from fapiaohub import wire
 from fapiaohub.auth import service
 from fapiaohub.config import Settings
 from fapiaohub.errors import INVALID_KEYS, UNAUTHORIZED, HttpError
+from fapiaohub.shapes import request_context
 from fapiaohub.shapes.envelope import JSON
 
 router = APIRouter()
 
 
 def _token_body(pair: service.TokenPair) -> Response:
+    request_context.note_corp(pair.corporation_id)
     return Response(
         wire.dumps(
             {
