@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fapiaohub.config import DEFAULT_DATABASE_URL, Settings, load_settings
+from fapiaohub.config import DEFAULT_DATABASE_URL, Settings, SettingsError, load_settings
 
 
 def test_defaults_without_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -25,3 +25,15 @@ def test_environment_and_flag(monkeypatch: pytest.MonkeyPatch) -> None:
     assert load_settings("sqlite:///flag.db").database_url == "sqlite:///flag.db"
     assert load_settings().token_ttl_seconds == 60
     assert load_settings().embedded_worker is True
+
+
+def test_a_bad_value_names_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAPIAOHUB_LOG_FORMAT", "xml")
+    with pytest.raises(SettingsError, match="FAPIAOHUB_LOG_FORMAT") as raised:
+        load_settings()
+    assert "\n" not in str(raised.value)
+
+
+def test_the_page_cache_is_given_in_megabytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAPIAOHUB_PAGE_CACHE_MB", "0.5")
+    assert load_settings().page_cache_bytes == 512 * 1024
