@@ -91,7 +91,7 @@ LogFormatOption = Annotated[
 @app.callback()
 def main_options(
     config_file: Annotated[
-        Path | None, typer.Option("--config", help="Settings file (FAPIAOHUB_NAME=value lines, like .env); "
+        Path | None, typer.Option("--config", help="Settings file (FAPIAOHUB_…=value lines, like .env); "
                                   "the environment overrides it. Default ./.env when present.")
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show the traceback when a command fails.")] = False,

@@ -38,8 +38,9 @@ class JsonLines(logging.Formatter):
             if info.corp_id:
                 line["corpId"] = info.corp_id
         for name in FIELDS:
-            if name in record.__dict__:
-                line[name] = record.__dict__[name]
+            value = record.__dict__.get(name)
+            if value is not None and value != "":  # an unknown corpId is left out, not ""
+                line[name] = value
         if record.exc_info:
             line["exception"] = redact("".join(traceback.format_exception(*record.exc_info)))
         return orjson.dumps(line, default=str).decode()

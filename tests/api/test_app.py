@@ -126,6 +126,8 @@ def test_metrics_count_requests_page_cache_hits_and_tasks(engine: Engine, tenant
         _sample(before, "fapiaohub_page_cache_requests_total", result="hit")
     assert _sample(after, "fapiaohub_http_request_duration_seconds_count", method="POST", route=COLLECT) >= 2
     assert "# TYPE fapiaohub_tasks gauge" in after
+    for state in ("toProcess", "processing", "processed", "failed"):  # every state, 0 included
+        assert f'fapiaohub_tasks{{state="{state}"}}' in after
     assert "# TYPE fapiaohub_import_rows_total counter" in after
 
 

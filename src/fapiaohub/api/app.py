@@ -26,6 +26,7 @@ from fapiaohub.collection.repository import open_page_reads
 from fapiaohub.collection.routes import router as collection_router
 from fapiaohub.config import Settings, load_settings
 from fapiaohub.console.routes import install as install_console
+from fapiaohub.domain.codes import DISABLED, FAILED, NOT_SUPPORTED, PROCESSED, PROCESSING, TO_PROCESS
 from fapiaohub.errors import BusinessError, HttpError
 from fapiaohub.shapes.envelope import JSON, envelope, error_body
 from fapiaohub.store.engine import make_engine, schema_revisions
@@ -37,6 +38,7 @@ from fapiaohub.unify.routes import router as unify_router
 log = logging.getLogger("fapiaohub.api")
 STATIC = Path(__file__).with_name("static")  # swagger-ui-dist and redoc, vendored (static/README.md)
 ASSETS = "/static/docs"
+TASK_STATES = (TO_PROCESS, PROCESSING, PROCESSED, FAILED, DISABLED, NOT_SUPPORTED)
 
 
 def error_response(status: int, message: str) -> Response:
@@ -132,7 +134,8 @@ def _operations(app: FastAPI) -> None:
     async def prometheus_metrics() -> Response:
         def task_counts() -> dict[str, int]:
             with app.state.engine.connect() as conn:
-                return task_repository.count_by_state(conn)
+                counts = task_repository.count_by_state(conn)
+            return {state: counts.get(state, 0) for state in (*TASK_STATES, *counts)}  # 0s are samples too
 
         body, content_type = await run_in_threadpool(metrics.exposition, task_counts)
         return Response(body, media_type=content_type)
