@@ -17,7 +17,6 @@ from rich.table import Table
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from fapiaohub import config
 from fapiaohub.store.engine import make_engine, upgrade
 
 
@@ -97,6 +96,8 @@ def main_options(
     debug: Annotated[bool, typer.Option("--debug", help="Show the traceback when a command fails.")] = False,
 ) -> None:
     """Options of every command; the settings are checked here, before the command runs."""
+    from fapiaohub import config  # pydantic-settings: imported when a command runs, not for --help
+
     _Cli.debug = debug
     if config_file is not None:
         # the environment carries it to the server processes uvicorn starts
@@ -105,6 +106,8 @@ def main_options(
 
 
 def _log_format(flag: str | None) -> str:
+    from fapiaohub import config
+
     if flag is not None and flag not in ("plain", "json"):
         _fail(f"--log-format must be plain or json, not {flag!r}")
     chosen = flag or config.load_settings().log_format
@@ -113,6 +116,8 @@ def _log_format(flag: str | None) -> str:
 
 
 def _engine(db: str | None) -> Engine:
+    from fapiaohub import config
+
     engine = make_engine(config.database_url(db))
     upgrade(engine)
     return engine
@@ -131,6 +136,8 @@ def _print_json(value: Any) -> None:
 @db_app.command("upgrade")
 def db_upgrade(db: DbOption = None) -> None:
     """Create or migrate the schema to the latest version."""
+    from fapiaohub import config
+
     engine = make_engine(config.database_url(db))
     upgrade(engine)
     console.print(f"schema is up to date on {engine.url.render_as_string()}")
@@ -362,6 +369,8 @@ def serve(
     log_format: LogFormatOption = None,
 ) -> None:
     """Migrate the database, then serve the API (each process also runs a collection worker)."""
+    from fapiaohub import config
+
     url = config.database_url(db)
     upgrade(make_engine(url))
     _run_server(url, host, port, workers, embedded_worker=not no_worker, log_format=_log_format(log_format))
@@ -403,6 +412,7 @@ def worker(
     import signal
     import threading
 
+    from fapiaohub import config
     from fapiaohub.logs import log_config
     from fapiaohub.tasks.worker import Worker
 
@@ -605,6 +615,7 @@ def demo(
     ] = None,
 ) -> None:
     """Create the database if missing, load the demo corporation, print how to call it, and serve."""
+    from fapiaohub import config
     from fapiaohub.auth.repository import other_corporations
     from fapiaohub.console.users import ensure_user
     from fapiaohub.demo.generator import DEMO_CORP_ID
