@@ -26,7 +26,7 @@ class SettingsError(ValueError):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", frozen=True)
 
-    database_url: str = Field(DEFAULT_DATABASE_URL, min_length=1)
+    database_url: str = Field(DEFAULT_DATABASE_URL, min_length=1, repr=False)  # may hold a password
     token_ttl_seconds: int = Field(2 * 60 * 60, gt=0)  # Ekuaibao tokens live 2 hours
     data_dir: str = "fapiaohub-data"  # uploaded files; shared storage when workers are on other machines
     max_upload_bytes: int = Field(200 * 1024 * 1024, gt=0)
