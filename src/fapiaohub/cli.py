@@ -440,6 +440,8 @@ def import_files(
     as_json: JsonOption = False,
 ) -> None:
     """Import invoice files as a collection task, here and now; prints what was stored and rejected."""
+    import logging
+
     from fapiaohub.collection.query import check_direction, check_kpyf
     from fapiaohub.errors import BusinessError
     from fapiaohub.tasks import repository
@@ -473,6 +475,8 @@ def import_files(
             else:
                 bar.update(bar_task, name=name, records=records)
 
+        # the command prints the outcome itself: the worker's outcome log line would repeat it
+        logging.getLogger("fapiaohub.worker").setLevel(logging.ERROR)
         Worker(engine).run_task(task["taskId"], progress)
     with engine.connect() as conn:
         result = repository.get_task(conn, corp, task["taskId"])
