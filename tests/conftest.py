@@ -67,10 +67,22 @@ def engine(database_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
+TEST_SECRET_KEY = "q3T0y7u4qXyK1pQ0m0r1GZ2cW9aH0bYb3l4N5o6P7Q8="  # a Fernet key for the tests only
+TEST_UPSTREAM_ALLOW = ("127.0.0.1",)  # the tests' upstream servers listen on loopback, over http
+
+
+def server_settings(database_url: str, **overrides: object) -> Settings:
+    """Settings as the tests run the server: a secret key, loopback allow-listed for upstreams, and
+    room for the failed logins the whole session makes from one address (the limit has its own test)."""
+    values: dict[str, object] = {"secret_key": TEST_SECRET_KEY, "upstream_allow": TEST_UPSTREAM_ALLOW,
+                                 "auth_failure_burst": 10_000, **overrides}
+    return Settings(database_url=database_url, **values)  # type: ignore[arg-type]
+
+
 @pytest.fixture(scope="session")
 def client(database_url: str, engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     data_dir = str(tmp_path_factory.mktemp("data"))
-    app = create_app(Settings(database_url=database_url, data_dir=data_dir, max_upload_bytes=2 * 1024 * 1024))
+    app = create_app(server_settings(database_url, data_dir=data_dir, max_upload_bytes=2 * 1024 * 1024))
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
     app.state.engine.dispose()

@@ -26,8 +26,8 @@ from fapiaohub.demo.generator import iter_demo_invoices
 from fapiaohub.domain.codes import FPLX, FPZT, STATUS_BY_NAME, kind_by_name
 from fapiaohub.domain.invoice import Invoice
 from fapiaohub.exports import CORE_KEYS, CSV_COLUMNS, export, local_invoices, local_source, months
-from fapiaohub.exports_common import history_text
-from fapiaohub.exports_xlsx import INVOICE_HEADER, TOTALS_LABEL, number_or_text
+from fapiaohub.exports.common import history_text
+from fapiaohub.exports.xlsx import INVOICE_HEADER, TOTALS_LABEL, number_or_text
 from fapiaohub.importers.base import Parsed
 from fapiaohub.importers.bureau_xlsx import read_bureau_export
 from fapiaohub.store.invoices import HistoryEntry, store_invoices, stored_for_export

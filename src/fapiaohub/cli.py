@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
+from rich.table import Column, Table
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -72,6 +72,11 @@ app.add_typer(unify_app, name="unify")
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(taxpayer_app, name="taxpayer")
 app.add_typer(db_app, name="db")
+task_app = typer.Typer(help="Collection tasks: list, show (every rejected and skipped record), cancel, revert.",
+                       no_args_is_help=True)
+app.add_typer(task_app, name="task")
+secrets_app = typer.Typer(help="The key that seals stored secrets (FAPIAOHUB_SECRET_KEY).", no_args_is_help=True)
+app.add_typer(secrets_app, name="secrets")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -131,6 +136,11 @@ def _fail(message: str) -> NoReturn:
 
 def _print_json(value: Any) -> None:
     typer.echo(json.dumps(value, ensure_ascii=False, indent=2))
+
+
+def _print_record(kind: str, record: dict[str, Any]) -> None:
+    where = ", ".join(str(part) for part in (record["file"], record["sheet"], record["row"]) if part)
+    console.print(f"  {kind} {where}: {record['reason']}", markup=False, soft_wrap=True)
 
 
 @db_app.command("upgrade")
@@ -200,6 +210,87 @@ def taxpayer_add(
         err_console.print(f"[yellow]note:[/yellow] {nsrsbh} is an older (non-USCC) tax id")
     console.print(f"registered {tp.nsrsbh} {tp.name} for {tp.corp_id}"
                   f" (collection {'on' if tp.collection_enabled else 'off'})")
+
+
+@taxpayer_app.command("channel")
+def taxpayer_channel(
+    corp: Annotated[str, typer.Option("--corp", help="corpId of the corporation.")],
+    nsrsbh: Annotated[str, typer.Option("--nsrsbh", help="The taxpayer.")],
+    channel: Annotated[str, typer.Option("--channel", help="files (default), upstream, or sandbox (invented "
+                                                          "invoices: test taxpayers only).")],
+    db: DbOption = None,
+) -> None:
+    """Set how the taxpayer's collection tasks without a source collect."""
+    from fapiaohub.store.taxpayers import CHANNELS, set_channel
+
+    if channel not in CHANNELS:
+        _fail(f"--channel must be one of {', '.join(CHANNELS)}, not {channel!r}")
+    engine = _engine(db)
+    with engine.begin() as conn:
+        if not set_channel(conn, corp, nsrsbh, channel):
+            _fail(f"taxpayer {nsrsbh} is not registered for corporation {corp}")
+    console.print(f"tasks of {nsrsbh} without a source now use the {channel} channel")
+    if channel == "sandbox":
+        err_console.print("[yellow]note:[/yellow] sandbox tasks write invented invoices (flagged "
+                          "沙箱发票（非真实数据）) into this taxpayer's months")
+
+
+@task_app.command("revert")
+def task_revert(
+    task_id: Annotated[str, typer.Argument(help="The task to undo (its taskId).")],
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Undo a finished task: delete the invoices it inserted, restore those it changed."""
+    from fapiaohub.errors import BusinessError
+    from fapiaohub.tasks import repository
+
+    engine = _engine(db)
+    with engine.connect() as conn:
+        corp = repository.task_corporation(conn, task_id)
+    if corp is None:
+        _fail(f"no task {task_id}")
+    try:
+        with engine.begin() as conn:
+            result = repository.revert_task(conn, corp, task_id)
+    except BusinessError as err:
+        _fail(err.message)
+    if as_json:
+        _print_json(result)
+        return
+    console.print(f"{result['message']} (recorded as task {result['taskId']})")
+
+
+@secrets_app.command("new-key")
+def secrets_new_key() -> None:
+    """Print a new key for FAPIAOHUB_SECRET_KEY (keep it outside the database and its backups)."""
+    from fapiaohub.sealing import new_key
+
+    typer.echo(new_key())
+
+
+@secrets_app.command("rotate")
+def secrets_rotate(db: DbOption = None) -> None:
+    """Re-seal every stored secret under FAPIAOHUB_SECRET_KEY; old keys in FAPIAOHUB_OLD_SECRET_KEYS
+    open what they sealed. Afterwards the old keys can be dropped."""
+    from fapiaohub import config
+    from fapiaohub.sealing import Sealer, SealError
+    from fapiaohub.tasks import repository
+
+    settings = config.load_settings(db)
+    if not settings.secret_key:
+        _fail("FAPIAOHUB_SECRET_KEY is not set")
+    try:
+        sealer = Sealer(settings.secret_key, settings.old_secret_keys)
+    except ValueError as exc:
+        _fail(str(exc))
+    engine = _engine(db)
+    try:
+        with engine.begin() as conn:
+            count = repository.reseal_options(conn, sealer.rotate)
+    except SealError as exc:
+        _fail(f"{exc}: list the key that sealed it in FAPIAOHUB_OLD_SECRET_KEYS")
+    console.print(f"re-sealed {count} stored secrets under the current key")
 
 
 def _require_corporation(conn: Connection, corp: str) -> None:
@@ -425,8 +516,7 @@ def worker(
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    Worker(_engine(settings.database_url), lease_seconds=lease, poll_seconds=poll, data_dir=settings.data_dir,
-           keep_failed_uploads_hours=settings.keep_failed_uploads_hours).run(stop)
+    Worker(_engine(settings.database_url), lease_seconds=lease, poll_seconds=poll, settings=settings).run(stop)
 
 
 @app.command("import")
@@ -445,6 +535,7 @@ def import_files(
     from fapiaohub.collection.query import check_direction, check_kpyf
     from fapiaohub.errors import BusinessError
     from fapiaohub.tasks import repository
+    from fapiaohub.tasks.service import TaskFile, create_file_task
     from fapiaohub.tasks.worker import Worker
 
     missing = [str(f) for f in files if not f.is_file()]
@@ -456,10 +547,9 @@ def import_files(
         month = check_kpyf(kpyf) if kpyf else None
         with engine.begin() as conn:
             _require_corporation(conn, corp)
-            task = repository.create_task(conn, repository.NewTask(corp, nsrsbh, jxxbz, month, None, "files", {}))
-            for seq, path in enumerate(files):
-                repository.add_task_file(conn, task["taskId"], seq, path.name, str(path.resolve()),
-                                    path.stat().st_size)
+            new = repository.NewTask(corp, nsrsbh, jxxbz, month, None, "files", {})
+            task = create_file_task(conn, new, lambda _: [TaskFile(p.name, str(p.resolve()), p.stat().st_size)
+                                                          for p in files])
     except BusinessError as err:
         _fail(f"{err.message} (code {err.code})")
     if task["state"] != repository.TO_PROCESS:
@@ -485,11 +575,12 @@ def import_files(
     else:
         counts = result["counts"]
         console.print(f"task {result['taskId']}: {result['state']} ({result['code']}) {result['message']}")
-        console.print(f"inserted {counts['inserted']}, updated {counts['updated']}, "
-                      f"unchanged {counts['unchanged']}, rejected {counts['rejected']}")
+        console.print(f"inserted {counts['inserted']}, updated {counts['updated']}, unchanged {counts['unchanged']}, "
+                      f"rejected {counts['rejected']}, skipped {counts['skipped']}")
         for rejection in result["rejections"][:20]:
-            where = ", ".join(str(part) for part in (rejection["file"], rejection["sheet"], rejection["row"]) if part)
-            console.print(f"  rejected {where}: {rejection['reason']}", markup=False)
+            _print_record("rejected", rejection)
+        if counts["rejected"] > 20:
+            console.print(f"  … and {counts['rejected'] - 20} more: fapiaohub task show {result['taskId']} --corp {corp}")
     if result["state"] != repository.PROCESSED:
         raise typer.Exit(1)
 
@@ -504,8 +595,8 @@ def sandbox_set(
     invoices: Annotated[int, typer.Option("--invoices", min=0, help="Invoices per month when it succeeds.")] = 40,
     db: DbOption = None,
 ) -> None:
-    """Configure how the sandbox tax bureau answers a taxpayer's collection tasks."""
-    from fapiaohub.store.taxpayers import find_taxpayer
+    """Mark a taxpayer sandbox and configure how the sandbox tax bureau answers its tasks."""
+    from fapiaohub.store.taxpayers import find_taxpayer, set_channel
     from fapiaohub.tasks.sources import set_sandbox_behaviour
 
     engine = _engine(db)
@@ -517,6 +608,8 @@ def sandbox_set(
         set_sandbox_behaviour(engine, tp.id, fail_code, invoices)
     except ValueError as exc:
         _fail(str(exc))
+    with engine.begin() as conn:  # configuring the sandbox for a taxpayer marks it a sandbox taxpayer
+        set_channel(conn, corp, nsrsbh, "sandbox")
     outcome = f"fail with {fail_code}" if fail_code else f"succeed with {invoices} invoices a month"
     console.print(f"sandbox tasks of {nsrsbh} will {outcome}")
 
@@ -702,6 +795,81 @@ def _print_demo(summary: Any, host: str, port: int, *, serving: bool) -> None:
     if serving:
         console.print(f"\nServing on {base} (API docs at {base}/docs); Ctrl+C stops.\n")
 
+
+
+@task_app.command("list")
+def task_list(
+    corp: Annotated[str, typer.Option("--corp", help="corpId of the corporation.")],
+    nsrsbh: Annotated[str, typer.Option("--nsrsbh", help="The taxpayer.")],
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A taxpayer's latest 100 tasks, newest first."""
+    from fapiaohub.errors import BusinessError
+    from fapiaohub.tasks import repository
+
+    try:
+        with _engine(db).connect() as conn:
+            tasks = repository.list_tasks(conn, corp, nsrsbh)
+    except BusinessError as err:
+        _fail(f"{err.message} (code {err.code})")
+    if as_json:
+        _print_json(tasks)
+        return
+    table = Table("source", "jxxbz", "kpyf", "state", "inserted", "updated", "rejected", "message")
+    table.columns.insert(0, Column("taskId", no_wrap=True))
+    for task in tasks:
+        counts = task["counts"]
+        table.add_row(task["taskId"], task["source"], task["jxxbz"], task["kpyf"], task["state"],
+                      str(counts["inserted"]), str(counts["updated"]), str(counts["rejected"]), escape(task["message"]))
+    console.print(table)
+
+
+@task_app.command("show")
+def task_show(
+    task_id: Annotated[str, typer.Argument(help="The task's id.")],
+    corp: Annotated[str, typer.Option("--corp", help="corpId of the corporation.")],
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A task's state and counts, and every record it rejected or skipped (file, sheet, row, reason)."""
+    from fapiaohub.errors import BusinessError
+    from fapiaohub.tasks import repository
+
+    try:
+        with _engine(db).connect() as conn:
+            task = repository.get_task(conn, corp, task_id)
+            records = repository.task_records(conn, corp, task_id)
+    except BusinessError as err:
+        _fail(f"{err.message} (code {err.code})")
+    if as_json:
+        _print_json({**task, "records": records})
+        return
+    counts = task["counts"]
+    console.print(f"task {task['taskId']} ({task['source']}, {task['nsrsbh']} {task['jxxbz']} {task['kpyf']}): "
+                  f"{task['state']} ({task['code']}) {task['message']}", markup=False, soft_wrap=True)
+    console.print(f"inserted {counts['inserted']}, updated {counts['updated']}, unchanged {counts['unchanged']}, "
+                  f"rejected {counts['rejected']}, skipped {counts['skipped']}")
+    for record in records:
+        _print_record(record["kind"], record)
+
+
+@task_app.command("cancel")
+def task_cancel(
+    task_id: Annotated[str, typer.Argument(help="The task's id.")],
+    corp: Annotated[str, typer.Option("--corp", help="corpId of the corporation.")],
+    db: DbOption = None,
+) -> None:
+    """Cancel a task that no worker has started."""
+    from fapiaohub.errors import BusinessError
+    from fapiaohub.tasks import repository
+
+    try:
+        with _engine(db).begin() as conn:
+            task = repository.cancel_task(conn, corp, task_id)
+    except BusinessError as err:
+        _fail(err.message)
+    console.print(f"task {task['taskId']}: {task['state']}, {task['message']}", markup=False)
 
 if __name__ == "__main__":
     app()

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///fapiaohub.db"
 ENV_PREFIX = "FAPIAOHUB_"
@@ -34,6 +34,31 @@ class Settings(BaseSettings):
     page_cache_mb: float = Field(64.0, ge=0)  # rendered collection pages kept per API process
     keep_failed_uploads_hours: float = Field(72.0, ge=0)  # uploads of failed tasks, kept to look into
     log_format: Literal["plain", "json"] = "plain"
+    # Fernet key sealing stored secrets (upstream appSecurity); None: upstream tasks are refused
+    secret_key: str | None = Field(None, repr=False)
+    # still open what they sealed (rotation); comma-separated in the environment
+    old_secret_keys: Annotated[tuple[str, ...], NoDecode] = Field((), repr=False)
+    # upstream hosts (names, addresses or CIDR networks) a task may reach although they are private,
+    # loopback or link-local; they may also use http. Everything else: https to public addresses only.
+    upstream_allow: Annotated[tuple[str, ...], NoDecode] = ()
+    # failed getAccessToken attempts: a burst per appKey and per client address, refilled per minute
+    auth_failure_burst: int = Field(10, ge=1)
+    auth_failures_per_minute: float = Field(6.0, gt=0)
+
+    @field_validator("secret_key", mode="before")
+    @classmethod
+    def _stripped(cls, value: object) -> object:
+        if isinstance(value, str):
+            return value.strip() or None
+        return value
+
+    @field_validator("old_secret_keys", "upstream_allow", mode="before")
+    @classmethod
+    def _listed(cls, value: object) -> object:
+        """A comma-separated setting as a tuple, blanks dropped."""
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
 
     @property
     def page_cache_bytes(self) -> int:

@@ -50,7 +50,7 @@ def test_two_apis_and_two_workers_share_one_database(cluster: list[str], engine:
         for n in range(8):
             first17 = f"91310115MA1T{n:04d}0"
             numbers.append(first17 + uscc_check_char(first17))
-            add_taxpayer(conn, creds.corp_id, numbers[-1], f"扩展{n}号")
+            add_taxpayer(conn, creds.corp_id, numbers[-1], f"扩展{n}号", channel="sandbox")
     # a token from one API process is good on the other: nothing lives in process memory
     token = httpx.post(f"{cluster[0]}/api/openapi/v1/auth/getAccessToken",
                        json={"appKey": creds.app_key, "appSecurity": creds.app_security}).json()["value"]["accessToken"]

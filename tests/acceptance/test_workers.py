@@ -24,11 +24,14 @@ from fapiaohub.store.engine import make_engine, upgrade
 from fapiaohub.store.tables import collection_task, invoice
 from fapiaohub.store.taxpayers import add_taxpayer, find_taxpayer
 from fapiaohub.tasks import repository as tasks
+from fapiaohub.tasks.routes import upstream_options
 from fapiaohub.tasks.sources import set_sandbox_behaviour
 from fapiaohub.tasks.worker import Worker
 from tests.acceptance.test_cli import FAPIAOHUB, free_port, wait_until_up
+from tests.conftest import server_settings
 
 pytestmark = pytest.mark.slow
+SETTINGS = server_settings("unused://")  # the test key, and loopback allow-listed for the upstream servers
 
 
 @pytest.fixture
@@ -61,7 +64,7 @@ def new_taxpayers(engine: Engine, count: int) -> tuple[str, list[str]]:
         for n in range(count):
             first17 = f"91440300MA5W{n:04d}{uuid.uuid4().int % 10}"
             numbers.append(first17 + uscc_check_char(first17))
-            add_taxpayer(conn, corp, numbers[-1], f"深圳多进程{n}号有限公司")
+            add_taxpayer(conn, corp, numbers[-1], f"深圳多进程{n}号有限公司", channel="sandbox")
     return corp, numbers
 
 
@@ -151,9 +154,10 @@ def test_mirroring_an_upstream_server_reproduces_its_items(upstream_server: str,
         add_taxpayer(conn, local.corp_id, taxpayer.nsrsbh, taxpayer.name)
         task_id = tasks.create_task(conn, tasks.NewTask(
             local.corp_id, taxpayer.nsrsbh, "jx", 202503, None, "upstream",
-            {"baseUrl": upstream_server, "appKey": DEMO_APP_KEY, "appSecurity": DEMO_APP_SECURITY},
+            upstream_options({"baseUrl": upstream_server, "appKey": DEMO_APP_KEY, "appSecurity": DEMO_APP_SECURITY},
+                             SETTINGS),
         ))["taskId"]
-    Worker(engine).run_task(task_id)
+    Worker(engine, settings=SETTINGS).run_task(task_id)
     with engine.connect() as conn:
         result = tasks.get_task(conn, local.corp_id, task_id)
     assert result["state"] == "processed", result
@@ -185,10 +189,11 @@ def test_an_unreachable_upstream_fails_the_task_clearly(engine: Engine, tenant_f
         add_taxpayer(conn, local.corp_id, taxpayer.nsrsbh, taxpayer.name)
         task_id = tasks.create_task(conn, tasks.NewTask(
             local.corp_id, taxpayer.nsrsbh, "jx", 202503, None, "upstream",
-            {"baseUrl": f"http://127.0.0.1:{free_port()}", "appKey": "k", "appSecurity": "s"},
+            upstream_options({"baseUrl": f"http://127.0.0.1:{free_port()}", "appKey": "k", "appSecurity": "s"},
+                             SETTINGS),
         ))["taskId"]
-    Worker(engine).run_task(task_id)
+    Worker(engine, settings=SETTINGS).run_task(task_id)
     with engine.connect() as conn:
         result = tasks.get_task(conn, local.corp_id, task_id)
     assert result["state"] == "failed"
-    assert "无法连接上游" in result["message"]
+    assert "没有给出可用的应答" in result["message"]

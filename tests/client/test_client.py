@@ -142,7 +142,8 @@ def test_tokens_are_refreshed_before_expiry_and_replaced_after_a_403(client: Cli
     assert first.access not in repr(first)
     assert DEMO_APP_SECURITY not in repr(client)
     time.sleep(2.5)  # a token's age, not synchronisation: now inside the refresh margin
-    client.collection_page(TAXPAYER, "202503", "jx", "82")
+    count = client.collection_page(TAXPAYER, "202503", "jx", "82").total_count
+    assert count > 0
     second = client.token()
     assert second.access != first.access
     assert second.refresh != first.refresh
@@ -150,7 +151,7 @@ def test_tokens_are_refreshed_before_expiry_and_replaced_after_a_403(client: Cli
                      params={"accessToken": first.access}, json={})
     assert old.status_code == 403  # refresh rotated the old pair out
     second.access = "revoked-elsewhere"
-    assert client.collection_page(TAXPAYER, "202503", "jx", "82").total_count >= 0  # one retry, new token
+    assert client.collection_page(TAXPAYER, "202503", "jx", "82").total_count == count  # one retry, new token
     assert client.token().access != "revoked-elsewhere"
 
 
@@ -177,6 +178,18 @@ def test_tasks_can_be_created_listed_and_awaited(client: Client) -> None:
     assert done["state"] == "processed"
     assert done["counts"]["inserted"] == 40
     assert client.list_tasks(OTHER)[0]["taskId"] == task["taskId"]
+    assert task["source"] == "sandbox"  # no source given: the demo taxpayer's channel
+
+
+def test_a_finished_task_can_be_reverted(client: Client) -> None:
+    task = client.wait_for_task(client.create_task(OTHER, "jx", 202405)["taskId"], timeout=60, poll=0.2)
+    assert task["counts"]["inserted"] == 40
+    record = client.revert_task(task["taskId"])
+    assert record["source"] == "revert"
+    assert record["reverted"] == {"taskId": task["taskId"], "deleted": 40, "restored": 0}  # type: ignore[typeddict-item]
+    assert list(client.iter_invoices(OTHER, 202405, "jx")) == []
+    with pytest.raises(BusinessError, match="已被撤销"):
+        client.revert_task(task["taskId"])
 
 
 def test_uploaded_files_become_a_task(client: Client, tmp_path: Path) -> None:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,6 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import Engine
 
+from fapiaohub.config import Settings
 from fapiaohub.demo.generator import demo_taxpayers
 from fapiaohub.demo.samples import write_samples
 from fapiaohub.logs import JsonLines
@@ -50,6 +54,10 @@ def _upload(tenant: Tenant, path: Path) -> dict[str, Any]:
     return task
 
 
+def _settings(tenant: Tenant) -> Settings:
+    return tenant.client.app.state.settings  # type: ignore[attr-defined,no-any-return]
+
+
 def _uploads(tenant: Tenant) -> Path:
     return Path(tenant.client.app.state.settings.data_dir) / "uploads"  # type: ignore[attr-defined]
 
@@ -60,7 +68,7 @@ def test_a_successful_upload_is_removed_and_its_outcome_logged(
     task = _upload(tenant, export)
     folder = _uploads(tenant) / task["taskId"]
     assert folder.is_dir()
-    Worker(engine, data_dir=str(_uploads(tenant).parent)).run_task(task["taskId"])
+    Worker(engine, settings=_settings(tenant)).run_task(task["taskId"])
     assert not folder.exists()
     lines = [json.loads(line) for line in worker_log.getvalue().splitlines()]
     outcome = [line for line in lines if line.get("taskId") == task["taskId"] and "state" in line]
@@ -78,7 +86,7 @@ def test_a_failed_upload_is_kept_for_the_configured_time_then_swept(
     broken.write_bytes(write_samples(tmp_path)[0].path.read_bytes()[:2000])  # cut: unreadable
     task = _upload(tenant, broken)
     folder = _uploads(tenant) / task["taskId"]
-    worker = Worker(engine, data_dir=str(_uploads(tenant).parent), keep_failed_uploads_hours=24)
+    worker = Worker(engine, settings=_settings(tenant).model_copy(update={"keep_failed_uploads_hours": 24}))
     worker.run_task(task["taskId"])
     assert folder.is_dir(), "kept to look into"
     assert "failed" in worker_log.getvalue()
@@ -89,6 +97,21 @@ def test_a_failed_upload_is_kept_for_the_configured_time_then_swept(
     assert not folder.exists()
 
 
-def test_without_a_data_directory_nothing_is_removed(engine: Engine, tmp_path: Path) -> None:
-    """The CLI's `fapiaohub import` runs on the user's own files: its worker has no uploads to remove."""
-    assert Worker(engine).sweep_uploads() == []
+def test_the_cli_import_leaves_the_users_files_where_they_are(tmp_path: Path) -> None:
+    """`fapiaohub import` reads the user's own files: a successful import removes none of them."""
+    samples = [sample.path for sample in write_samples(tmp_path / "samples")]
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    env = {**os.environ, "FAPIAOHUB_DATA_DIR": str(tmp_path / "data")}
+
+    def cli(*args: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "fapiaohub.cli", *args, "--db", db], env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    corp = json.loads(cli("tenant", "create", "--name", "试用企业", "--json"))["corpId"]
+    cli("taxpayer", "add", "--corp", corp, "--nsrsbh", TAXPAYER.nsrsbh, "--name", TAXPAYER.name)
+    result = json.loads(cli("import", *map(str, samples), "--corp", corp, "--nsrsbh", TAXPAYER.nsrsbh,
+                            "--jxxbz", "jx", "--json"))
+    assert result["state"] == "processed"
+    assert all(path.is_file() for path in samples)

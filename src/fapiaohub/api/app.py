@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from fapiaohub import metrics, wire
 from fapiaohub.api import openapi_docs
 from fapiaohub.api.observe import Observe
+from fapiaohub.auth.ratelimit import FailureLimiter
 from fapiaohub.auth.routes import router as auth_router
 from fapiaohub.collection.page_cache import PageCache
 from fapiaohub.collection.repository import open_page_reads
@@ -28,6 +29,7 @@ from fapiaohub.config import Settings, load_settings
 from fapiaohub.console.routes import install as install_console
 from fapiaohub.domain.codes import DISABLED, FAILED, NOT_SUPPORTED, PROCESSED, PROCESSING, TO_PROCESS
 from fapiaohub.errors import BusinessError, HttpError
+from fapiaohub.sealing import Sealer
 from fapiaohub.shapes.envelope import JSON, envelope, error_body
 from fapiaohub.store.engine import make_engine, schema_revisions
 from fapiaohub.tasks import repository as task_repository
@@ -48,6 +50,8 @@ def error_response(status: int, message: str) -> Response:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; the database URL comes from the settings (FAPIAOHUB_DATABASE_URL by default)."""
     settings = settings or load_settings()
+    if settings.secret_key:  # a malformed key stops the start, not the first upstream task
+        Sealer(settings.secret_key, settings.old_secret_keys)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -55,9 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         stop = threading.Event()
         thread = None
         if settings.embedded_worker:
-            worker = Worker(app.state.engine, data_dir=settings.data_dir,
-                            keep_failed_uploads_hours=settings.keep_failed_uploads_hours)
-            thread = threading.Thread(target=worker.run, args=(stop,),
+            thread = threading.Thread(target=Worker(app.state.engine, settings=settings).run, args=(stop,),
                                       name="fapiaohub-worker", daemon=True)
             thread.start()
         yield
@@ -76,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # getInvoiceCollectionData's reads and this process's cache of its rendered pages
     app.state.page_reads = open_page_reads(app.state.engine)
     app.state.page_cache = PageCache(settings.page_cache_bytes)
+    app.state.auth_limiter = FailureLimiter(settings.auth_failure_burst, settings.auth_failures_per_minute)
     app.include_router(auth_router)
     app.include_router(collection_router)
     app.include_router(task_router)

@@ -127,7 +127,9 @@ OPERATIONS: dict[tuple[str, str], Schema] = {
             "type": "object", "required": ["appKey", "appSecurity"],
             "properties": {"appKey": {"type": "string"}, "appSecurity": {"type": "string"}}}}}},
         "responses": {"200": _json(_ref("TokenAnswer")),
-                      **_errors(s403="密钥无效: wrong keys, keys missing or sent in the query string")}},
+                      **_errors(s403="密钥无效: wrong keys, keys missing or sent in the query string",
+                                s429="too many failed attempts from this address or for this appKey; "
+                                     "the Retry-After header says when to try again")}},
     ("post", "/api/openapi/v2/auth/refreshToken"): {
         "tags": ["auth"], "summary": "Replace a token pair by a new one (2 hours)",
         "parameters": [ACCESS_TOKEN, _query("refreshToken", "the refreshToken of that pair"),
@@ -165,6 +167,20 @@ OPERATIONS: dict[tuple[str, str], Schema] = {
         "requestBody": _task_body({"nsrsbh": {"type": "string"}}, ["nsrsbh"]),
         "responses": {"200": _json(_envelope({"type": "object", "properties": {
             "list": {"type": "array", "items": _ref("Task")}}})), **_TASK_ERRORS}},
+    ("post", "/api/openapi/v2/invoice/v2/collectionTask/records"): {
+        "tags": ["collection tasks"], "summary": "The records a task rejected or skipped, 1,000 per answer",
+        "requestBody": _task_body({"taskId": {"type": "string"}, "offset": {"type": "integer", "minimum": 0}},
+                                  ["taskId"]),
+        "responses": {"200": _json(_envelope({"type": "object", "properties": {
+            "records": {"type": "array", "items": {"type": "object", "properties": {
+                "kind": {"type": "string", "enum": ["rejected", "skipped"]}, "file": {"type": "string"},
+                "sheet": {"type": "string"}, "row": {"type": "integer", "nullable": True},
+                "reason": {"type": "string"}}}},
+            "offset": {"type": "integer"}, "more": {"type": "boolean"}}})), **_TASK_ERRORS}},
+    ("post", "/api/openapi/fapiaohub/v1/collectionTask/revert"): {
+        "tags": ["collection tasks"], "summary": "Undo a finished task (fapiaohub's own endpoint)",
+        "requestBody": _task_body({"taskId": {"type": "string"}}, ["taskId"]),
+        "responses": {"200": _TASK, **_TASK_ERRORS}},
     ("post", "/api/openapi/v2/invoice/v2/collectionTask/cancel"): {
         "tags": ["collection tasks"], "summary": "Cancel a task that has not started",
         "requestBody": _task_body({"taskId": {"type": "string"}}, ["taskId"]),

@@ -10,10 +10,11 @@ from sqlalchemy.engine import Connection, Engine
 
 from fapiaohub import wire
 from fapiaohub.auth import service
+from fapiaohub.auth.ratelimit import FailureLimiter
 from fapiaohub.config import Settings
 from fapiaohub.errors import INVALID_KEYS, UNAUTHORIZED, HttpError
 from fapiaohub.shapes import request_context
-from fapiaohub.shapes.envelope import JSON
+from fapiaohub.shapes.envelope import JSON, error_body
 
 router = APIRouter()
 
@@ -52,20 +53,38 @@ async def _token_answer(
     return _token_body(pair)
 
 
+def _too_many(wait: int) -> Response:
+    return Response(error_body(429, f"密钥错误次数过多，请{wait}秒后再试"), status_code=429, media_type=JSON,
+                    headers={"Retry-After": str(wait)})
+
+
 @router.post("/api/openapi/v1/auth/getAccessToken")
 async def get_access_token(request: Request) -> Response:
     # Keys belong in the JSON body; keys sent as query parameters are refused like wrong keys.
+    limiter: FailureLimiter = request.app.state.auth_limiter
+    address = ("address", request.client.host if request.client else "")
+    if wait := limiter.retry_after(address):
+        return _too_many(wait)
     try:
         body = wire.loads(await request.body())
     except wire.JSONDecodeError:
+        limiter.failed(address)
         raise HttpError(403, INVALID_KEYS) from None
     app_key = body.get("appKey") if isinstance(body, dict) else None
     app_security = body.get("appSecurity") if isinstance(body, dict) else None
     if not isinstance(app_key, str) or not isinstance(app_security, str) or not app_key:
+        limiter.failed(address)
         raise HttpError(403, INVALID_KEYS)
-    return await _token_answer(
-        request, lambda conn, ttl: service.get_access_token(conn, app_key, app_security, ttl), INVALID_KEYS
-    )
+    keys = (address, ("appKey", app_key))
+    if wait := limiter.retry_after(*keys):
+        return _too_many(wait)
+    try:
+        return await _token_answer(
+            request, lambda conn, ttl: service.get_access_token(conn, app_key, app_security, ttl), INVALID_KEYS
+        )
+    except HttpError:
+        limiter.failed(*keys)
+        raise
 
 
 @router.post("/api/openapi/v2/auth/refreshToken")

@@ -47,6 +47,7 @@ UNIFY_CORPORATIONS_PATH = "/api/openapi/v1/invoice/unify/corporation/list"
 UNIFY_PATHS = {"v2.1": "/api/openapi/v2.1/invoice/unify", "v1": "/api/openapi/v1/invoice/unify"}
 UNIFY_CORPORATION_WRITE_PATH = "/api/openapi/fapiaohub/v1/unify/corporation"
 UNIFY_BATCH_WRITE_PATH = "/api/openapi/fapiaohub/v1/unify/batch"
+TASK_REVERT_PATH = "/api/openapi/fapiaohub/v1/collectionTask/revert"
 REFRESH_MARGIN_MS = 5 * 60 * 1000  # refresh a token this long before it expires
 COLLECTING = "4008"  # 当前税号在税局有正在执行的任务: the month is being collected
 COLLECTING_POLL = 1.0  # seconds between page reads while waiting for a collection to end
@@ -245,10 +246,12 @@ def collection_page(data: Any) -> CollectionPage:
     return CollectionPage(int(data["page"]["totalCount"]), int(data["page"]["totalPage"]), data["list"])
 
 
-def create_task_call(corp_id: str, nsrsbh: str, jxxbz: str, kpyf: str | int, fplx: str | None, source: str,
+def create_task_call(corp_id: str, nsrsbh: str, jxxbz: str, kpyf: str | int, fplx: str | None, source: str | None,
                      upstream: Upstream | None) -> Call:
     body: dict[str, Any] = {"corpId": corp_id, "nsrsbh": nsrsbh, "jxxbz": jxxbz, "kpyf": month(kpyf),
-                            "fplx": fplx or "", "source": source}
+                            "fplx": fplx or ""}
+    if source is not None:  # without it the server uses the taxpayer's channel
+        body["source"] = source
     if upstream is not None:
         body["upstream"] = dict(upstream)
     return Call("POST", f"{TASK_PATH}/create", json=body)
@@ -256,6 +259,10 @@ def create_task_call(corp_id: str, nsrsbh: str, jxxbz: str, kpyf: str | int, fpl
 
 def task_call(action: Literal["status", "cancel"], corp_id: str, task_id: str) -> Call:
     return Call("POST", f"{TASK_PATH}/{action}", json={"corpId": corp_id, "taskId": task_id})
+
+
+def revert_call(corp_id: str, task_id: str) -> Call:
+    return Call("POST", TASK_REVERT_PATH, json={"corpId": corp_id, "taskId": task_id})
 
 
 def list_tasks_call(corp_id: str, nsrsbh: str) -> Call:

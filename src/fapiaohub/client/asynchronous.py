@@ -171,7 +171,7 @@ class AsyncClient:
     # --- collection tasks ---------------------------------------------------------------------
 
     async def create_task(self, nsrsbh: str, jxxbz: str, kpyf: str | int, *, fplx: str | None = None,
-                    source: str = "sandbox", upstream: Upstream | None = None) -> Task:
+                    source: str | None = None, upstream: Upstream | None = None) -> Task:
         """Start collecting a month. Safe to retry: the same create while its task is active answers that task."""
         call = _core.create_task_call(await self.corp_id(), nsrsbh, jxxbz, kpyf, fplx, source, upstream)
         return _core.task(_core.envelope_data(await self._call(call)))
@@ -189,6 +189,12 @@ class AsyncClient:
     async def cancel_task(self, task_id: str) -> Task:
         """Cancel a task no worker has started (BusinessError 500 once it has)."""
         call = _core.task_call("cancel", await self.corp_id(), task_id)
+        return _core.task(_core.envelope_data(await self._call(call)))
+
+    async def revert_task(self, task_id: str) -> Task:
+        """Undo a finished task: the invoices it inserted are deleted, those it changed restored. The
+        answer is the task row recording the revert (source "revert"); BusinessError 500 when refused."""
+        call = _core.revert_call(await self.corp_id(), task_id)
         return _core.task(_core.envelope_data(await self._call(call)))
 
     async def upload_files(self, nsrsbh: str, jxxbz: str, files: Sequence[str | Path | tuple[str, bytes]], *,

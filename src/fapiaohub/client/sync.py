@@ -166,7 +166,7 @@ class Client:
     # --- collection tasks ---------------------------------------------------------------------
 
     def create_task(self, nsrsbh: str, jxxbz: str, kpyf: str | int, *, fplx: str | None = None,
-                    source: str = "sandbox", upstream: Upstream | None = None) -> Task:
+                    source: str | None = None, upstream: Upstream | None = None) -> Task:
         """Start collecting a month. Safe to retry: the same create while its task is active answers that task."""
         call = _core.create_task_call(self.corp_id(), nsrsbh, jxxbz, kpyf, fplx, source, upstream)
         return _core.task(_core.envelope_data(self._call(call)))
@@ -184,6 +184,12 @@ class Client:
     def cancel_task(self, task_id: str) -> Task:
         """Cancel a task no worker has started (BusinessError 500 once it has)."""
         call = _core.task_call("cancel", self.corp_id(), task_id)
+        return _core.task(_core.envelope_data(self._call(call)))
+
+    def revert_task(self, task_id: str) -> Task:
+        """Undo a finished task: the invoices it inserted are deleted, those it changed restored. The
+        answer is the task row recording the revert (source "revert"); BusinessError 500 when refused."""
+        call = _core.revert_call(self.corp_id(), task_id)
         return _core.task(_core.envelope_data(self._call(call)))
 
     def upload_files(self, nsrsbh: str, jxxbz: str, files: Sequence[str | Path | tuple[str, bytes]], *,

@@ -222,6 +222,7 @@ class TaskCounts(TypedDict):
     updated: int
     unchanged: int
     rejected: int
+    skipped: int  # records passed over on purpose (other months, sheets not understood)
 
 
 class Task(TypedDict):

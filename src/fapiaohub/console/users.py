@@ -64,11 +64,6 @@ class SignIn:
     error: str = ""
 
 
-def _aware(moment: datetime | None) -> datetime | None:
-    if moment is not None and moment.tzinfo is None:  # SQLite returns naive UTC
-        return moment.replace(tzinfo=UTC)
-    return moment
-
 
 def lock_for(attempts: int) -> timedelta | None:
     """How long the account is locked after ``attempts`` consecutive failures."""
@@ -87,7 +82,7 @@ def authenticate(conn: Connection, corp_id: str, name: str, password: str,
     if user is None:
         _burn(password)
         return wrong
-    locked_until = _aware(user.locked_until)
+    locked_until = user.locked_until
     if locked_until is not None and locked_until > now:
         minutes = max(1, int((locked_until - now).total_seconds() // 60) + 1)
         return SignIn(error=f"登录失败次数过多，账户已锁定，请{minutes}分钟后再试")

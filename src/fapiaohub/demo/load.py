@@ -64,6 +64,8 @@ def load_demo(
         for tp in demo_taxpayers():
             found = taxpayer_store.find_taxpayer(conn, DEMO_CORP_ID, tp.nsrsbh)
             taxpayers[tp.nsrsbh] = found or taxpayer_store.add_taxpayer(conn, DEMO_CORP_ID, tp.nsrsbh, tp.name)
+            # the demo's taxpayers are invented: their tasks may run the sandbox bureau (docs/security.md)
+            taxpayer_store.set_channel(conn, DEMO_CORP_ID, tp.nsrsbh, "sandbox")
     loaded = 0
     if invoices is not None or _count(engine) == 0:
         loaded = _bulk_load(engine, taxpayers, invoices or DEFAULT_INVOICES, progress)

@@ -126,7 +126,7 @@ def _prepare(batch: list[Invoice], flags: Mapping[str, list[str]]) -> list[_Prep
 # of months this import created, else left to renumbering)
 _NEW_COLUMNS = ("corp_id", "taxpayer_id", "direction", "invoice_key", "fplx", "fpdm", "fphm", "kprq", "kpyf",
                 "xfsbh", "xfmc", "gfsbh", "gfmc", "je", "se", "jshj", "fpzt_dm", "month_id", "doc", "rendered",
-                "flags", "created_at", "updated_at", "pos")
+                "flags", "created_at", "updated_at", "created_by_task", "pos")
 _KEY, _KPRQ = _NEW_COLUMNS.index("invoice_key"), _NEW_COLUMNS.index("kprq")
 HOLD_LIMIT = 10_000  # new invoices held back at most (about 30 MB): then the largest month goes
 # collations under which PostgreSQL orders invoice keys by code point, as Python sorts them
@@ -198,7 +198,7 @@ class _BatchWriter:
             if old is None:
                 row = (tp.corp_id, tp.id, self.direction, inv.key, inv.fplx, inv.fpdm, inv.fphm, inv.kprq, inv.kpyf,
                        inv.xfsbh, inv.xfmc, inv.gfsbh, inv.gfmc, inv.je, inv.se, inv.jshj, inv.fpzt_dm, month_id,
-                       prepared.doc, prepared.rendered, prepared.flags, now, now, None)
+                       prepared.doc, prepared.rendered, prepared.flags, now, now, self.task_id, None)
                 counts.inserted += 1
                 if month_id in self.fresh and month_id not in self.copied:
                     self.held.setdefault(month_id, []).append(row)
@@ -208,7 +208,7 @@ class _BatchWriter:
                 new_rows.append(row)
             else:
                 history.append({"invoice_id": old.id, "fpzt_dm": old.fpzt_dm, "doc": old.doc,
-                                "replaced_at": now, "task_id": self.task_id})
+                                "replaced_at": now, "task_id": self.task_id, "flags": old.flags})
                 conn.execute(sa.update(invoice).where(invoice.c.id == old.id)
                              .values(_row_values(inv, prepared, month_id, now)))
                 unpositioned.add(old.month_id)
@@ -412,9 +412,7 @@ def stored_for_export(conn: Connection, corp_id: str, taxpayer_id: int, directio
     for invoice_id, doc, flags in rows:
         entries: list[HistoryEntry] = []
         while pending is not None and pending.invoice_id == invoice_id:
-            at = pending.replaced_at  # SQLite gives it back naive (it was written in UTC)
-            at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
-            entries.append(HistoryEntry(pending.fpzt_dm, at, pending.task_id))
+            entries.append(HistoryEntry(pending.fpzt_dm, pending.replaced_at, pending.task_id))
             pending = next(history, None)
         yield StoredForExport(str(doc), wire.loads(str(flags)) if flags not in ("", "[]") else [], entries)
 

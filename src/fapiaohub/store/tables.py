@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -44,9 +45,30 @@ class Money(sa.TypeDecorator[Decimal]):
         return Decimal(value).scaleb(-2)
 
 
+class UtcDateTime(sa.TypeDecorator[datetime]):
+    """A moment, always read back aware and in UTC: timestamptz on PostgreSQL; on SQLite, which
+    keeps no time zone, written as naive UTC and read back with UTC attached. Every timestamp
+    column is one, so no reader has to guess what a naive value means."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"timestamp {value} has no time zone: fapiaohub writes moments in UTC")
+        return value.astimezone(UTC).replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL needs BIGINT for millions of rows.
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-Timestamp = sa.DateTime(timezone=True)
+Timestamp = UtcDateTime()
 
 corporation = sa.Table(
     "corporation",
@@ -85,6 +107,9 @@ taxpayer = sa.Table(
     sa.Column("nsrsbh", sa.String(20), nullable=False),
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("collection_enabled", sa.Boolean, nullable=False),  # 增值税发票全量采集 switched on
+    # how a task without a `source` collects: files | upstream | sandbox (sandbox invents invoices:
+    # only for taxpayers an operator marked, `fapiaohub taxpayer channel`)
+    sa.Column("channel", sa.String(16), nullable=False, server_default="files"),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.UniqueConstraint("corp_id", "nsrsbh"),
 )
@@ -136,6 +161,8 @@ invoice = sa.Table(
     sa.Column("flags", sa.Text, nullable=False),  # JSON list of soft validation findings
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("updated_at", Timestamp, nullable=False),
+    # the task that inserted the row (None: a unify push or a bulk load): reverting it deletes the row
+    sa.Column("created_by_task", sa.String(32), nullable=True, index=True),
     sa.UniqueConstraint("taxpayer_id", "direction", "invoice_key"),
     sa.Index(None, "month_id", "pos"),
     # the console ledger's keyset paging, over a corporation and over one taxpayer's direction (0005)
@@ -206,7 +233,8 @@ collection_task = sa.Table(
     sa.Column("updated", sa.Integer, nullable=False),
     sa.Column("unchanged", sa.Integer, nullable=False),
     sa.Column("rejected", sa.Integer, nullable=False),
-    sa.Column("rejections", sa.Text, nullable=False),  # JSON list, the first REJECTIONS_KEPT
+    sa.Column("skipped", sa.Integer, nullable=False, server_default="0"),  # passed over on purpose
+    sa.Column("rejections", sa.Text, nullable=False),  # JSON list, the first REJECTIONS_KEPT (all: task_record)
     sa.Column("months", sa.Text, nullable=False),  # JSON list of kpyf the task wrote
     sa.Column("attempts", sa.Integer, nullable=False),
     sa.Column("lease_owner", sa.String(64), nullable=True),
@@ -214,6 +242,7 @@ collection_task = sa.Table(
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("started_at", Timestamp, nullable=True),
     sa.Column("finished_at", Timestamp, nullable=True),
+    sa.Column("reverted_by", sa.String(32), nullable=True),  # the task (source "revert") that undid this one
     sa.Index(None, "state", "created_at"),
     sa.Index(None, "taxpayer_id", "state"),
 )
@@ -228,6 +257,19 @@ task_file = sa.Table(
     sa.Column("size", sa.BigInteger, nullable=False),
 )
 
+# Every rejected or skipped record of a task, in the order met (collection_task keeps the first few).
+task_record = sa.Table(
+    "task_record",
+    metadata,
+    sa.Column("task_id", sa.String(32), sa.ForeignKey("collection_task.id"), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.String(8), nullable=False),  # rejected | skipped
+    sa.Column("file", sa.Text, nullable=False),
+    sa.Column("sheet", sa.Text, nullable=True),
+    sa.Column("row", sa.Integer, nullable=True),
+    sa.Column("reason", sa.Text, nullable=False),
+)
+
 # Earlier states of invoices a later collection changed (e.g. 正常 → 作废): what was, and when.
 invoice_history = sa.Table(
     "invoice_history",
@@ -237,7 +279,8 @@ invoice_history = sa.Table(
     sa.Column("fpzt_dm", sa.String(2), nullable=False),
     sa.Column("doc", sa.Text, nullable=False),
     sa.Column("replaced_at", Timestamp, nullable=False),
-    sa.Column("task_id", sa.String(32), nullable=True),
+    sa.Column("task_id", sa.String(32), nullable=True, index=True),  # the task that replaced it
+    sa.Column("flags", sa.Text, nullable=True),  # the replaced state's flags (None: recorded before 0007)
 )
 
 # The sandbox tax bureau's behaviour per taxpayer: end tasks with this result code (None: succeed).

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 import string
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,10 +32,16 @@ from fapiaohub.domain.codes import (
     TO_PROCESS,
 )
 from fapiaohub.errors import BusinessError
-from fapiaohub.store.tables import collection_task, sandbox_behaviour, task_file, taxpayer
-from fapiaohub.store.taxpayers import Taxpayer, find_taxpayer, lock_taxpayer
+from fapiaohub.store.revert import RevertConflictError, revert_task_writes
+from fapiaohub.store.tables import collection_task, sandbox_behaviour, task_file, task_record, taxpayer
+from fapiaohub.store.taxpayers import Taxpayer, find_taxpayer, lock_taxpayer, taxpayer_by_id
+
+UPLOAD_PATH = "/api/openapi/v2/invoice/v2/collectionTask/upload"
+SANDBOX_FLAG = "沙箱发票（非真实数据）"  # in the flags of every invoice the sandbox bureau invents
+SECRET_OPTIONS = ("appSecurity",)  # task options that must never be stored in clear
 
 SOURCES = ("sandbox", "files", "upstream")
+REVERT = "revert"  # the source of the task row that records a revert
 REJECTIONS_KEPT = 200  # the first rejections are kept with the task; the count covers all
 CANCELLED = "任务已取消（取消时尚未开始处理）"
 
@@ -54,7 +61,7 @@ class NewTask:
     direction: str
     kpyf: int | None
     fplx: str | None
-    source: str
+    source: str | None  # None: the taxpayer's channel
     options: dict[str, Any]
 
 
@@ -66,10 +73,17 @@ def create_task(conn: Connection, new: NewTask, *, today: datetime | None = None
 
     With ``reuse_active``, a create identical to the taxpayer's active task (direction, month, kind,
     source and its options) answers that task instead of 4008: a client that lost the answer to its
-    create and sends it again gets its own task back (docs/api.md, "Retrying a create")."""
+    create and sends it again gets its own task back (docs/api.md, "Retrying a create").
+
+    A task without a source takes the taxpayer's channel. The sandbox bureau invents invoices, so a
+    sandbox task is refused unless an operator marked the taxpayer sandbox (docs/security.md)."""
+    clear = [key for key in SECRET_OPTIONS if key in new.options]
+    if clear:  # the caller must seal them first (fapiaohub.sealing); never store a secret in clear
+        raise ValueError(f"task options {clear} must be sealed before they are stored")
     tp = lock_taxpayer(conn, new.corp_id, new.nsrsbh)  # two creations cannot both see none active
     if tp is None:
         raise BusinessError("500", RESULT_CODES["500"])
+    new = _resolve_source(new, tp)
     active = conn.execute(
         sa.select(collection_task.c.id, collection_task.c.direction, collection_task.c.kpyf,
                   collection_task.c.fplx, collection_task.c.source, collection_task.c.options)
@@ -99,10 +113,29 @@ def create_task(conn: Connection, new: NewTask, *, today: datetime | None = None
     return get_task(conn, new.corp_id, task_id)
 
 
+def _resolve_source(new: NewTask, tp: Taxpayer) -> NewTask:
+    """The task with its source decided (explicit, else the taxpayer's channel), or a refusal."""
+    source = new.source or tp.channel
+    if source == "sandbox" and tp.channel != "sandbox":
+        raise BusinessError("500", f"纳税人{tp.nsrsbh}未被运维标记为沙箱纳税人：沙箱任务会写入虚构的发票，已拒绝"
+                                   "（运维可用 fapiaohub taxpayer channel --channel sandbox 标记测试用纳税人）")
+    if new.source is None and source == "files":
+        raise BusinessError("500", f"纳税人{tp.nsrsbh}的归集渠道为文件导入：请用上传接口 POST {UPLOAD_PATH}"
+                                   " 上传发票文件（或在请求中给出 source 与 upstream）")
+    if source == "upstream" and not new.options:
+        raise BusinessError("4006", "必填项为空：upstream（baseUrl、appKey、appSecurity）")
+    if source != "files" and new.kpyf is None:
+        raise BusinessError("4006", "必填项为空：kpyf")
+    return NewTask(new.corp_id, new.nsrsbh, new.direction, new.kpyf, new.fplx, source, new.options)
+
+
 def _same_request(row: Any, new: NewTask) -> bool:
     """Whether an active task row was created by the same request as ``new`` (a retried create)."""
-    return (row.direction, row.kpyf, row.fplx, row.source, wire.loads(row.options)) == (
-        new.direction, new.kpyf, new.fplx, new.source, new.options)
+    def comparable(options: dict[str, Any]) -> dict[str, Any]:  # a sealed value differs at every sealing
+        return {key: value for key, value in options.items() if not key.endswith("Sealed")}
+
+    return (row.direction, row.kpyf, row.fplx, row.source, comparable(wire.loads(row.options))) == (
+        new.direction, new.kpyf, new.fplx, new.source, comparable(new.options))
 
 
 def add_task_file(conn: Connection, task_id: str, seq: int, name: str, path: str, size: int) -> None:
@@ -116,11 +149,7 @@ def task_files(conn: Connection, task_id: str) -> list[Any]:
 
 
 def _ms(moment: datetime | None) -> int | None:
-    if moment is None:
-        return None
-    if moment.tzinfo is None:  # SQLite returns naive UTC
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
+    return None if moment is None else int(moment.timestamp() * 1000)
 
 
 def task_view(row: Any, nsrsbh: str) -> dict[str, Any]:
@@ -136,7 +165,7 @@ def task_view(row: Any, nsrsbh: str) -> dict[str, Any]:
         "code": row.code or "",
         "message": row.message,
         "counts": {"inserted": row.inserted, "updated": row.updated, "unchanged": row.unchanged,
-                   "rejected": row.rejected},
+                   "rejected": row.rejected, "skipped": row.skipped},
         "rejections": wire.loads(row.rejections),
         "months": wire.loads(row.months),
         "attempts": row.attempts,
@@ -186,6 +215,74 @@ def cancel_task(conn: Connection, corp_id: str, task_id: str) -> dict[str, Any]:
     return task
 
 
+def task_corporation(conn: Connection, task_id: str) -> str | None:
+    """The corporation a task belongs to (for the operator's CLI, which names tasks only)."""
+    return conn.execute(sa.select(collection_task.c.corp_id).where(collection_task.c.id == task_id)).scalar()
+
+
+def revert_task(conn: Connection, corp_id: str, task_id: str) -> dict[str, Any]:
+    """Undo what a finished task wrote (store.revert) and record the revert as a task row of
+    source "revert" whose id the reverted task keeps in reverted_by; a task is reverted once."""
+    revert_id = _new_task_id()
+    claimed = conn.execute(  # a write first: it takes the lock that serialises two reverts (SQLite too)
+        sa.update(collection_task)
+        .where(collection_task.c.id == task_id, collection_task.c.corp_id == corp_id,
+               collection_task.c.reverted_by.is_(None), collection_task.c.state.not_in(ACTIVE),
+               collection_task.c.source != REVERT)
+        .values(reverted_by=revert_id)
+        .returning(collection_task.c.taxpayer_id, collection_task.c.direction, collection_task.c.kpyf,
+                   collection_task.c.fplx)
+    ).first()
+    if claimed is None:
+        raise BusinessError("500", _why_not_revertible(conn, corp_id, task_id))
+    tp = taxpayer_by_id(conn, claimed.taxpayer_id)
+    try:
+        counts = revert_task_writes(conn, tp, claimed.direction, task_id)
+    except RevertConflictError as exc:
+        raise BusinessError("500", str(exc)) from None
+    now = _now()
+    conn.execute(sa.insert(collection_task).values(
+        id=revert_id, corp_id=corp_id, taxpayer_id=tp.id, direction=claimed.direction, kpyf=claimed.kpyf,
+        fplx=claimed.fplx, source=REVERT, options=wire.dumps({"reverts": task_id}).decode(), state=PROCESSED,
+        code="2000", message=f"已撤销任务{task_id}：删除其新增的发票{counts.deleted}张，恢复其更新的发票{counts.restored}张",
+        inserted=0, updated=counts.restored, unchanged=0, rejected=0, rejections="[]",
+        months=wire.dumps(sorted(counts.months)).decode(), attempts=0, created_at=now, started_at=now,
+        finished_at=now,
+    ))
+    return {**get_task(conn, corp_id, revert_id), "reverted": {"taskId": task_id, "deleted": counts.deleted,
+                                                               "restored": counts.restored}}
+
+
+def _why_not_revertible(conn: Connection, corp_id: str, task_id: str) -> str:
+    row = conn.execute(sa.select(collection_task.c.state, collection_task.c.source, collection_task.c.reverted_by)
+                       .where(collection_task.c.id == task_id, collection_task.c.corp_id == corp_id)).first()
+    if row is None:
+        return f"任务 {task_id} 不存在"
+    if row.source == REVERT:
+        return f"任务 {task_id} 是一次撤销的记录，不能再撤销"
+    if row.reverted_by:
+        return f"任务 {task_id} 已被撤销（撤销记录 {row.reverted_by}）"
+    return f"任务 {task_id} 状态为 {row.state}，尚未结束，不能撤销（运行中的任务可先取消或等待结束）"
+
+
+def reseal_options(conn: Connection, reseal: Callable[[str], str]) -> int:
+    """Re-seal the sealed values of every task's options (key rotation); how many were re-sealed."""
+    count = 0
+    for row in conn.execute(
+        sa.select(collection_task.c.id, collection_task.c.options)
+        .where(collection_task.c.options.like('%Sealed"%'))
+    ).all():
+        options = wire.loads(row.options)
+        sealed = [key for key in options if key.endswith("Sealed")]
+        for key in sealed:
+            options[key] = reseal(options[key])
+        if sealed:
+            conn.execute(sa.update(collection_task).where(collection_task.c.id == row.id)
+                         .values(options=wire.dumps(options).decode()))
+            count += len(sealed)
+    return count
+
+
 # --- the queue ------------------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
@@ -230,11 +327,12 @@ def claim_next(
     if claimed is None:
         return None
     row = conn.execute(
-        sa.select(collection_task, taxpayer.c.nsrsbh, taxpayer.c.name, taxpayer.c.collection_enabled)
+        sa.select(collection_task, taxpayer.c.nsrsbh, taxpayer.c.name, taxpayer.c.collection_enabled,
+                  taxpayer.c.channel)
         .join(taxpayer, taxpayer.c.id == collection_task.c.taxpayer_id)
         .where(collection_task.c.id == claimed)
     ).one()
-    tp = Taxpayer(row.taxpayer_id, row.corp_id, row.nsrsbh, row.name, row.collection_enabled)
+    tp = Taxpayer.from_row(row)
     return ClaimedTask(row.id, row.corp_id, tp, row.direction, row.kpyf, row.fplx, row.source,
                        wire.loads(row.options), row.attempts)
 
@@ -259,6 +357,8 @@ class TaskResult:
     rejected: int = 0
     rejections: list[dict[str, Any]] | None = None
     months: list[int] | None = None
+    skipped: int = 0
+    skips: list[dict[str, Any]] | None = None
 
     @property
     def state(self) -> str:
@@ -266,20 +366,45 @@ class TaskResult:
 
 
 def finish(conn: Connection, task_id: str, owner: str, result: TaskResult) -> bool:
-    """Record the result, only while ``owner`` holds the lease (a worker that lost it is ignored)."""
-    return bool(conn.execute(
+    """Record the result, only while ``owner`` holds the lease (a worker that lost it is ignored):
+    the counts, the first rejections in the task row, every rejected and skipped record in
+    task_record."""
+    done = bool(conn.execute(
         sa.update(collection_task)
         .where(collection_task.c.id == task_id, collection_task.c.lease_owner == owner,
                collection_task.c.state == PROCESSING)
         .values(
             state=result.state, code=result.code, message=result.message,
             inserted=result.inserted, updated=result.updated, unchanged=result.unchanged,
-            rejected=result.rejected,
+            rejected=result.rejected, skipped=result.skipped,
             rejections=wire.dumps((result.rejections or [])[:REJECTIONS_KEPT]).decode(),
             months=wire.dumps(sorted(result.months or [])).decode(),
             finished_at=_now(), lease_owner=None, lease_expires_at=None,
         )
     ).rowcount)
+    if done:
+        records = [("rejected", r) for r in result.rejections or []] + [("skipped", r) for r in result.skips or []]
+        conn.execute(sa.delete(task_record).where(task_record.c.task_id == task_id))
+        for start in range(0, len(records), 5000):
+            conn.execute(sa.insert(task_record), [
+                {"task_id": task_id, "seq": start + number, "kind": kind, "file": str(r["file"]),
+                 "sheet": r.get("sheet"), "row": r.get("row"), "reason": str(r["reason"])}
+                for number, (kind, r) in enumerate(records[start:start + 5000])
+            ])
+    return done
+
+
+def task_records(conn: Connection, corp_id: str, task_id: str, *, kind: str | None = None, offset: int = 0,
+                 limit: int | None = None) -> list[dict[str, Any]]:
+    """A task's rejected and skipped records in the order met (404-like BusinessError for a task of
+    another corporation, through get_task)."""
+    get_task(conn, corp_id, task_id)
+    query = (sa.select(task_record).where(task_record.c.task_id == task_id)
+             .order_by(task_record.c.seq).offset(offset).limit(limit))
+    if kind is not None:
+        query = query.where(task_record.c.kind == kind)
+    return [{"kind": r.kind, "file": r.file, "sheet": r.sheet, "row": r.row, "reason": r.reason}
+            for r in conn.execute(query)]
 
 
 def count_by_state(conn: Connection) -> dict[str, int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -11,15 +12,21 @@ from pathlib import Path
 import httpx
 from sqlalchemy.engine import Engine
 
+from fapiaohub.config import Settings, load_settings
 from fapiaohub.demo.generator import generate_taxpayer_month
 from fapiaohub.domain.codes import RESULT_CODES, kinds_for
 from fapiaohub.domain.invoice import Invoice
+from fapiaohub.errors import BusinessError
 from fapiaohub.importers import read_invoices
 from fapiaohub.importers.base import ImportRecord, Rejected, Skipped, SourceRef, UnreadableFile
+from fapiaohub.sealing import SealError, sealer_for
 from fapiaohub.shapes.collection_parse import ItemError, invoice_from_item
 from fapiaohub.store.invoices import WriteCounts, store_invoices
 from fapiaohub.tasks import repository
+from fapiaohub.tasks.outbound import UnsafeUpstreamError, check_base_url
 from fapiaohub.tasks.repository import ClaimedTask, TaskResult, task_files
+
+log = logging.getLogger("fapiaohub.worker")
 
 DEFAULT_SANDBOX_INVOICES = 40  # per kind-agnostic month, when no behaviour row says otherwise
 
@@ -28,9 +35,12 @@ class LeaseLost(Exception):  # noqa: N818 - named for what happened
     """Another worker took the task over; stop without recording anything."""
 
 
+RECORDS_LISTED = 100_000  # rejected/skipped records listed per task (each is counted in any case)
+
+
 @dataclass(slots=True)
 class Tally:
-    """What a task has written and rejected so far."""
+    """What a task has written, rejected and skipped so far."""
 
     inserted: int = 0
     updated: int = 0
@@ -38,7 +48,8 @@ class Tally:
     rejections: list[dict[str, object]] = field(default_factory=list)
     rejected: int = 0
     months: set[int] = field(default_factory=set)
-    skipped: list[dict[str, object]] = field(default_factory=list)
+    skips: list[dict[str, object]] = field(default_factory=list)
+    skipped: int = 0
 
     def record(self, counts: WriteCounts) -> None:
         self.inserted += counts.inserted
@@ -50,32 +61,52 @@ class Tally:
         self.updated += other.updated
         self.unchanged += other.unchanged
         self.rejected += other.rejected
-        self.rejections += other.rejections
+        self.rejections += other.rejections[:RECORDS_LISTED - len(self.rejections)]
         self.months |= other.months
         self.skipped += other.skipped
+        self.skips += other.skips[:RECORDS_LISTED - len(self.skips)]
 
     def reject(self, source: SourceRef, reason: str) -> None:
         self.rejected += 1
-        self.rejections.append({"file": source.file, "sheet": source.sheet, "row": source.row,
-                                "reason": reason})
+        if len(self.rejections) < RECORDS_LISTED:
+            self.rejections.append({"file": source.file, "sheet": source.sheet, "row": source.row,
+                                    "reason": reason})
+
+    def skip(self, source: SourceRef, reason: str) -> None:
+        self.skipped += 1
+        if len(self.skips) < RECORDS_LISTED:
+            self.skips.append({"file": source.file, "sheet": source.sheet, "row": source.row, "reason": reason})
 
     def result(self, code: str | None = None, message: str | None = None) -> TaskResult:
+        """The task's outcome. Nothing written although records were rejected is a failure: the
+        file was read and none of it could be stored, which a user must not mistake for success."""
         written = self.inserted + self.updated + self.unchanged
+        if code is None and not written and self.rejected:
+            code = "500"
+            reasons = "；".join(str(r["reason"]) for r in self.rejections[:3])
+            message = f"全部{self.rejected}条记录被拒绝，未导入任何发票。前几条原因：{reasons}"
         code = code or ("2000" if written else "4000")
         if message is None:
             message = RESULT_CODES[code] if code != "2000" else (
-                f"新增{self.inserted}，更新{self.updated}，未变{self.unchanged}，拒绝{self.rejected}")
+                f"新增{self.inserted}，更新{self.updated}，未变{self.unchanged}，拒绝{self.rejected}，跳过{self.skipped}")
         return TaskResult(code, message, self.inserted, self.updated, self.unchanged, self.rejected,
-                          self.rejections, sorted(self.months))
+                          self.rejections, sorted(self.months), self.skipped, self.skips)
 
 
 def _accept(task: ClaimedTask, invoice: Invoice) -> str | None:
-    """Why an invoice does not belong to this task, or None when it does."""
+    """Why an invoice does not belong to this taxpayer's side, or None when it does: such a
+    record is rejected (the file holds someone else's invoices)."""
     own = task.taxpayer.nsrsbh
     if task.direction == "jx" and invoice.gfsbh != own:
         return f"购方识别号 {invoice.gfsbh or '（空）'} 不是本纳税人 {own}：不属于进项"
     if task.direction == "xx" and invoice.xfsbh != own:
         return f"销方识别号 {invoice.xfsbh or '（空）'} 不是本纳税人 {own}：不属于销项"
+    return None
+
+
+def _outside(task: ClaimedTask, invoice: Invoice) -> str | None:
+    """Why an invoice of this taxpayer is outside the month or kind the task asked for, or None:
+    such a record is skipped, not rejected (nothing is wrong with it)."""
     if task.kpyf is not None and invoice.kpyf != task.kpyf:
         return f"开票月份 {invoice.kpyf} 不是任务月份 {task.kpyf}"
     if task.fplx is not None and invoice.fplx != task.fplx:
@@ -141,12 +172,15 @@ def _accepted(task: ClaimedTask, records: Iterator[ImportRecord], name: str,
             tally.reject(source, record.reason)
             continue
         if isinstance(record, Skipped):
-            tally.skipped.append({"file": source.file, "sheet": source.sheet, "row": source.row,
-                                  "reason": record.reason})
+            tally.skip(source, record.reason)
             continue
         reason = _accept(task, record.invoice)
         if reason is not None:
             tally.reject(source, reason)
+            continue
+        outside = _outside(task, record.invoice)
+        if outside is not None:
+            tally.skip(source, outside)
             continue
         tally.months.add(record.invoice.kpyf)
         if record.flags:
@@ -156,6 +190,8 @@ def _accepted(task: ClaimedTask, records: Iterator[ImportRecord], name: str,
 
 def run_sandbox(engine: Engine, task: ClaimedTask, check: Callable[[], None]) -> TaskResult:
     """The sandbox bureau: fail as configured for the taxpayer, else generate the month's invoices."""
+    if task.taxpayer.channel != "sandbox":  # unmarked since the task was created, or queued before 0007
+        return TaskResult("500", f"纳税人{task.taxpayer.nsrsbh}未被标记为沙箱纳税人：沙箱任务未执行，没有写入任何发票")
 
     with engine.connect() as conn:
         behaviour = repository.sandbox_behaviour_of(conn, task.taxpayer.id)
@@ -167,7 +203,9 @@ def run_sandbox(engine: Engine, task: ClaimedTask, check: Callable[[], None]) ->
             task.taxpayer.nsrsbh, task.taxpayer.name, task.direction, task.kpyf or 0, count)
         if task.fplx is None or inv.fplx == task.fplx
     ]
-    return _store_all(engine, task, invoices, check, Tally())
+    # invented invoices say so wherever flags show (exports, the console): never mistaken for real ones
+    flags = {inv.key: [repository.SANDBOX_FLAG] for inv in invoices}
+    return _store_all(engine, task, invoices, check, Tally(), flags)
 
 
 def set_sandbox_behaviour(engine: Engine, taxpayer_id: int, fail_code: str | None,
@@ -186,37 +224,60 @@ class UpstreamError(Exception):
         self.message = message
 
 
-def run_upstream(engine: Engine, task: ClaimedTask, check: Callable[[], None]) -> TaskResult:
+def run_upstream(engine: Engine, task: ClaimedTask, check: Callable[[], None],
+                 settings: Settings | None = None) -> TaskResult:
     """Mirror one month of a taxpayer from another server speaking getInvoiceCollectionData."""
+    settings = settings or load_settings()
     tally = Tally()
     try:
-        invoices = list(_pull_upstream(task, tally, check))
+        invoices = list(_pull_upstream(task, tally, check, settings))
     except UpstreamError as exc:
         return TaskResult(exc.code, exc.message)
     return _store_all(engine, task, invoices, check, tally)
 
 
 def _store_all(engine: Engine, task: ClaimedTask, invoices: list[Invoice], check: Callable[[], None],
-               tally: Tally) -> TaskResult:
+               tally: Tally, flags: dict[str, list[str]] | None = None) -> TaskResult:
     """Store a month's invoices in one transaction, committed only while the lease is held."""
     with engine.begin() as conn:
-        counts = store_invoices(conn, task.taxpayer, task.direction, invoices, task_id=task.id)
+        counts = store_invoices(conn, task.taxpayer, task.direction, invoices, task_id=task.id, flags=flags)
         check()
     tally.record(counts)
     tally.months |= {inv.kpyf for inv in invoices}
     return tally.result()
 
 
-def _pull_upstream(task: ClaimedTask, tally: Tally, check: Callable[[], None]) -> Iterator[Invoice]:
+def _unusable(base_url: str) -> UpstreamError:
+    """One message for every way an upstream can fail to answer (refused, closed, timed out, not
+    HTTP, redirected, not the API): a task message must not tell a tenant what listens where."""
+    return UpstreamError("500", f"上游 {base_url} 没有给出可用的应答（无法连接、超时、重定向，或不是"
+                                "getInvoiceCollectionData接口）")
+
+
+def _pull_upstream(task: ClaimedTask, tally: Tally, check: Callable[[], None],
+                   settings: Settings) -> Iterator[Invoice]:
     options = task.options
     base_url = str(options["baseUrl"]).rstrip("/")
+    try:  # checked again here: the name may resolve elsewhere now, or the allow-list have changed
+        check_base_url(base_url, settings.upstream_allow)
+    except UnsafeUpstreamError as exc:
+        raise UpstreamError("500", str(exc)) from None
+    try:
+        secret = sealer_for(settings.secret_key, settings.old_secret_keys).open(str(options["appSecuritySealed"]))
+    except BusinessError as exc:
+        raise UpstreamError("500", exc.message) from None
+    except (SealError, KeyError):
+        raise UpstreamError("500", "上游凭据无法解密：加密密钥已更换且旧密钥未列入FAPIAOHUB_OLD_SECRET_KEYS，"
+                                   "请重新创建任务") from None
     kinds = [task.fplx] if task.fplx else kinds_for(task.direction)
     try:
-        with httpx.Client(base_url=base_url, timeout=30.0) as http:
+        with httpx.Client(base_url=base_url, timeout=30.0, follow_redirects=False) as http:
             auth = http.post("/api/openapi/v1/auth/getAccessToken",
-                             json={"appKey": options["appKey"], "appSecurity": options["appSecurity"]})
+                             json={"appKey": options["appKey"], "appSecurity": secret})
+            if auth.status_code == 403:
+                raise UpstreamError("4001", f"上游 {base_url} 拒绝了 appKey/appSecurity")
             if auth.status_code != 200:
-                raise UpstreamError("4001", f"上游 {base_url} 拒绝了 appKey/appSecurity（HTTP {auth.status_code}）")
+                raise _unusable(base_url)
             value = auth.json()["value"]
             token, corp_id = value["accessToken"], options.get("corpId") or value["corporationId"]
             for fplx in kinds:
@@ -231,7 +292,7 @@ def _pull_upstream(task: ClaimedTask, tally: Tally, check: Callable[[], None]) -
                               "page": {"pageSize": 100, "currentPage": page}},
                     )
                     if response.status_code != 200:
-                        raise UpstreamError("500", f"上游 {base_url} 返回 HTTP {response.status_code}（fplx {fplx}）")
+                        raise _unusable(base_url)
                     # parse_float=Decimal: amounts keep the upstream's exact digits
                     result = json.loads(response.text, parse_float=Decimal)["value"]
                     if not result["success"]:
@@ -251,7 +312,6 @@ def _pull_upstream(task: ClaimedTask, tally: Tally, check: Callable[[], None]) -
                     if page >= int(result["data"]["page"]["totalPage"]):
                         break
                     page += 1
-    except httpx.HTTPError as exc:
-        raise UpstreamError("500", f"无法连接上游 {base_url}：{type(exc).__name__}: {exc}") from None
-    except (KeyError, TypeError, ValueError) as exc:
-        raise UpstreamError("500", f"上游 {base_url} 的应答不是 getInvoiceCollectionData 格式：{exc}") from None
+    except (httpx.HTTPError, KeyError, TypeError, ValueError) as exc:
+        log.info("task %s: upstream %s unusable: %s", task.id, base_url, type(exc).__name__)  # the operator's log only
+        raise _unusable(base_url) from None

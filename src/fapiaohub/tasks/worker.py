@@ -20,23 +20,24 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 
 from fapiaohub import metrics
+from fapiaohub.config import Settings, load_settings
 from fapiaohub.tasks import repository, sources
 
 log = logging.getLogger("fapiaohub.worker")
 MAX_ATTEMPTS = 5  # a task that has killed this many workers is failed instead of retried forever
-RUNNERS = {"sandbox": sources.run_sandbox, "upstream": sources.run_upstream}
+RUNNERS = {"sandbox": sources.run_sandbox}
 SWEEP_EVERY_SECONDS = 600.0  # how often an idle worker looks for uploads to remove
 
 
 class Worker:
     def __init__(self, engine: Engine, *, name: str | None = None, lease_seconds: float = 30.0,
-                 poll_seconds: float = 1.0, data_dir: str | None = None,
-                 keep_failed_uploads_hours: float = 72.0) -> None:
+                 poll_seconds: float = 1.0, settings: Settings | None = None) -> None:
         self.engine = engine
-        # uploads live in <data_dir>/uploads/<taskId>/; without a data_dir (the CLI's import of the
-        # user's own files) nothing is ever removed
-        self.uploads = Path(data_dir) / "uploads" if data_dir else None
-        self.keep_failed = timedelta(hours=keep_failed_uploads_hours)
+        self.settings = settings or load_settings()  # the secret key, the upstream allow-list, the data dir
+        # uploads live in <data_dir>/uploads/<taskId>/ (the CLI's import reads the user's files where
+        # they are: its tasks have no folder there, so nothing of theirs is ever removed)
+        self.uploads = Path(self.settings.data_dir) / "uploads"
+        self.keep_failed = timedelta(hours=self.settings.keep_failed_uploads_hours)
         self._last_sweep = 0.0
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.lease = timedelta(seconds=lease_seconds)
@@ -70,6 +71,8 @@ class Worker:
         try:
             if task.source == "files":
                 result = sources.run_files(self.engine, task, check, progress)
+            elif task.source == "upstream":
+                result = sources.run_upstream(self.engine, task, check, self.settings)
             else:
                 result = RUNNERS[task.source](self.engine, task, check)
         except sources.LeaseLost:
@@ -90,11 +93,11 @@ class Worker:
             if not repository.finish(conn, task.id, self.name, result):
                 log.warning("task %s: finished after losing the lease; result dropped", task.id)
                 return
-        rows = result.inserted + result.updated + result.unchanged + result.rejected
+        rows = result.inserted + result.updated + result.unchanged + result.rejected + result.skipped
         rate = round(rows / seconds, 1) if seconds > 0 else 0.0
         metrics.TASKS_FINISHED.labels(task.source, result.state).inc()
         metrics.TASK_DURATION.labels(task.source).observe(seconds)
-        for outcome in ("inserted", "updated", "unchanged", "rejected"):
+        for outcome in ("inserted", "updated", "unchanged", "rejected", "skipped"):
             metrics.IMPORT_ROWS.labels(outcome).inc(getattr(result, outcome))
         log.log(logging.INFO if result.state == repository.PROCESSED else logging.WARNING,
                 "task %s %s (%s): %s; %d rows in %.1fs (%.1f rows/s)", task.id, result.state, result.code,
@@ -106,8 +109,6 @@ class Worker:
             self._remove_upload(task.id)
 
     def _remove_upload(self, task_id: str) -> None:
-        if self.uploads is None:
-            return
         folder = self.uploads / task_id
         if folder.is_dir():
             shutil.rmtree(folder, ignore_errors=True)
@@ -116,7 +117,7 @@ class Worker:
     def sweep_uploads(self, now: datetime | None = None) -> list[str]:
         """Remove upload folders of finished tasks: succeeded ones, failed ones older than the keep time,
         and folders of tasks that do not exist (a create that rolled back) older than it. Their task ids."""
-        if self.uploads is None or not self.uploads.is_dir():
+        if not self.uploads.is_dir():
             return []
         now = now or datetime.now(UTC)
         folders = {folder.name: folder for folder in self.uploads.iterdir() if folder.is_dir()}

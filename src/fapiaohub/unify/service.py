@@ -12,7 +12,6 @@ import secrets
 import string
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -142,7 +141,7 @@ def read_batches(
         if vat_only and row.fplx not in VAT_KINDS:
             continue
         members[row.batch_id].append(unify_invoice(
-            corp_id, Invoice.from_doc(wire.loads(row.doc)), _aware(row.created_at), _aware(row.updated_at)
+            corp_id, Invoice.from_doc(wire.loads(row.doc)), row.created_at, row.updated_at
         ))
     return [
         {
@@ -158,6 +157,4 @@ def read_batches(
     ]
 
 
-def _aware(moment: datetime) -> datetime:
-    # SQLite hands timestamps back naive; they were written in UTC
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+

@@ -8,12 +8,16 @@ Create Date: 2026-11-22
 import sqlalchemy as sa
 from alembic import op
 
-from fapiaohub.store.tables import BigId, Money, Timestamp
-
 revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
+
+# Types as they were when this revision was written (frozen: editing tables.py must never change an
+# old revision). Money: NUMERIC(18,2), integer cents on SQLite; ids: BIGINT, INTEGER on SQLite.
+Money = sa.Numeric(18, 2).with_variant(sa.BigInteger(), "sqlite")
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+Timestamp = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:

@@ -8,12 +8,15 @@ Create Date: 2026-11-22
 import sqlalchemy as sa
 from alembic import op
 
-from fapiaohub.store.tables import BigId, Timestamp
-
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
+
+# Types as they were when this revision was written (frozen: editing tables.py must never change an
+# old revision). Money: NUMERIC(18,2), integer cents on SQLite; ids: BIGINT, INTEGER on SQLite.
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+Timestamp = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:

@@ -59,3 +59,13 @@ def test_money_refuses_fractions_of_a_cent_on_sqlite(tmp_path: Path) -> None:
         with pytest.raises(sa.exc.StatementError, match="more than two decimal places"):
             conn.execute(sa.insert(table).values(amount=Decimal("1.005")))
 
+
+
+def test_migrations_use_no_live_types() -> None:
+    """An old revision must create what it created when it was written: it may not import
+    fapiaohub (tables.py changes; a migration that borrowed its types would change with it)."""
+    versions = Path(__file__).resolve().parents[2] / "src" / "fapiaohub" / "store" / "migrations" / "versions"
+    borrowing = [path.name for path in versions.glob("*.py") if "from fapiaohub" in path.read_text(encoding="utf-8")
+                 or "import fapiaohub" in path.read_text(encoding="utf-8")]
+    assert versions.is_dir()
+    assert borrowing == []

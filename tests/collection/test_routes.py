@@ -12,7 +12,6 @@ from sqlalchemy.engine import Engine
 from fapiaohub.domain.codes import FPLX, ROLL_TICKET, Family, family_of
 from fapiaohub.store.invoices import store_invoices
 from fapiaohub.store.taxpayers import add_taxpayer
-from tests.collection.test_render import sample_invoice
 from tests.conftest import Seeded, Tenant
 from tests.seedspec import (
     assert_same_shape,
@@ -21,6 +20,7 @@ from tests.seedspec import (
     json_blocks,
     shape,
 )
+from tests.shapes.test_collection_item import sample_invoice
 
 URL = "/api/openapi/v2/invoice/v2/getInvoiceCollectionData"
 NOT_ENABLED = "未开通【增值税发票全量采集】功能或传参错误"

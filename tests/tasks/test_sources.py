@@ -175,3 +175,63 @@ def test_a_file_broken_halfway_stores_nothing_from_it(tenant: Tenant, engine: En
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(invoice)
                             .where(invoice.c.corp_id == tenant.corp_id)).scalar_one() == 0
+
+
+def test_a_file_whose_every_record_is_rejected_fails_the_task_and_the_command(
+        tenant: Tenant, engine: Engine, tmp_path: Path, database_url: str) -> None:
+    """An export of another taxpayer's invoices: read fine, none of it this taxpayer's side."""
+    other = demo_taxpayers()[1]
+    with engine.begin() as conn:
+        add_taxpayer(conn, tenant.corp_id, other.nsrsbh, other.name)
+    invoices = [i.invoice for i in iter_demo_invoices(200) if i.nsrsbh == TAXPAYER.nsrsbh and i.direction == "jx"
+                and i.invoice.fplx != "17"][:30]
+    path = tmp_path / "someone-else.xlsx"
+    write_bureau_export(path, invoices)
+    env = {**os.environ, "FAPIAOHUB_DATABASE_URL": database_url}
+    done = subprocess.run([sys.executable, "-m", "fapiaohub.cli", "import", "--corp", tenant.corp_id, "--nsrsbh",
+                           other.nsrsbh, "--jxxbz", "jx", str(path), "--json"], capture_output=True, text=True, env=env)
+    assert done.returncode == 1, done.stdout + done.stderr
+    result = json.loads(done.stdout)
+    assert result["state"] == "failed"
+    assert result["counts"]["rejected"] == len(invoices)
+    assert f"全部{len(invoices)}条记录被拒绝" in result["message"]
+    assert "不属于进项" in result["message"]  # the first reasons are named
+    shown = subprocess.run([sys.executable, "-m", "fapiaohub.cli", "task", "show", result["taskId"], "--corp",
+                            tenant.corp_id, "--json"], capture_output=True, text=True, env=env)
+    assert shown.returncode == 0, shown.stderr
+    records = json.loads(shown.stdout)["records"]
+    assert [r["kind"] for r in records] == ["rejected"] * len(invoices)
+    assert {r["file"] for r in records} == {path.name}
+    listed = subprocess.run([sys.executable, "-m", "fapiaohub.cli", "task", "list", "--corp", tenant.corp_id,
+                             "--nsrsbh", other.nsrsbh, "--json"], capture_output=True, text=True, env=env)
+    assert [task["taskId"] for task in json.loads(listed.stdout)] == [result["taskId"]]
+
+
+def test_rows_of_other_months_are_skipped_and_every_record_can_be_listed_later(
+        tenant: Tenant, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with engine.begin() as conn:
+        add_taxpayer(conn, tenant.corp_id, TAXPAYER.nsrsbh, TAXPAYER.name)
+    path, jx, others = export(tmp_path, total=600)
+    months = sorted({i.invoice.kpyf for i in iter_demo_invoices(600) if i.nsrsbh == TAXPAYER.nsrsbh
+                     and i.direction == "jx" and i.invoice.fplx != "17"})
+    monkeypatch.setattr("fapiaohub.tasks.repository.REJECTIONS_KEPT", 3)  # the task row keeps only a few
+    token = tenant.token()
+    task = upload(tenant, token, [path], kpyf=str(months[0])).json()["value"]["data"]
+    Worker(engine).run_task(task["taskId"])
+    status = tenant.client.post(f"{BASE}/status", params={"accessToken": token},
+                                json={"corpId": tenant.corp_id, "taskId": task["taskId"]}).json()["value"]["data"]
+    counts = status["counts"]
+    assert status["state"] == "processed"
+    assert counts["rejected"] == others  # the other side's invoices: not this taxpayer's
+    assert counts["skipped"] == jx - counts["inserted"]  # this taxpayer's other months: skipped, not rejected
+    assert counts["skipped"] > 0
+    assert len(status["rejections"]) == 3
+    listed = tenant.client.post(f"{BASE}/records", params={"accessToken": token},
+                                json={"corpId": tenant.corp_id, "taskId": task["taskId"]}).json()["value"]["data"]
+    kinds = [r["kind"] for r in listed["records"]]
+    assert kinds.count("rejected") == others
+    assert kinds.count("skipped") == counts["skipped"]
+    assert all("不是任务月份" in r["reason"] for r in listed["records"] if r["kind"] == "skipped")
+    foreign = tenant.client.post(f"{BASE}/records", params={"accessToken": token},
+                                 json={"corpId": tenant.corp_id, "taskId": "Tnosuchtask"}).json()["value"]
+    assert foreign["success"] is False

@@ -26,7 +26,7 @@ NSRSBH = "91440300MA5DEM0019"
 @pytest.fixture
 def taxpayer_tenant(tenant: Tenant, engine: Engine) -> Tenant:
     with engine.begin() as conn:
-        add_taxpayer(conn, tenant.corp_id, NSRSBH, "深圳示例智能制造有限公司")
+        add_taxpayer(conn, tenant.corp_id, NSRSBH, "深圳示例智能制造有限公司", channel="sandbox")
     return tenant
 
 
@@ -78,7 +78,7 @@ def test_collecting_again_changes_nothing(taxpayer_tenant: Tenant, engine: Engin
         task = create(tenant, token)["data"]
         Worker(engine).run_task(task["taskId"])
     again = call(tenant, token, "status", {"taskId": task["taskId"]})["data"]
-    assert again["counts"] == {"inserted": 0, "updated": 0, "unchanged": 40, "rejected": 0}
+    assert again["counts"] == {"inserted": 0, "updated": 0, "unchanged": 40, "rejected": 0, "skipped": 0}
 
 
 def test_second_task_while_one_is_active_is_4008(taxpayer_tenant: Tenant, engine: Engine) -> None:
@@ -105,7 +105,8 @@ def test_tasks_that_cannot_run(taxpayer_tenant: Tenant, engine: Engine) -> None:
     assert future["state"] == "notSupported"
     assert "大于当前月份" in future["message"]
     with engine.begin() as conn:
-        add_taxpayer(conn, tenant.corp_id, "91310115MA1DEM002X", "关闭采集", collection_enabled=False)
+        add_taxpayer(conn, tenant.corp_id, "91310115MA1DEM002X", "关闭采集", collection_enabled=False,
+                     channel="sandbox")
     disabled = create(tenant, token, nsrsbh="91310115MA1DEM002X")["data"]
     assert disabled["state"] == "disabled"
     assert disabled["message"] == RESULT_CODES["500"]

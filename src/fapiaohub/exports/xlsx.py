@@ -23,7 +23,7 @@ from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from fapiaohub.domain.codes import DIGITAL_ONLY
 from fapiaohub.domain.invoice import Invoice, InvoiceLine
-from fapiaohub.exports_common import Record, history_text, kind_name, status_name
+from fapiaohub.exports.common import Record, history_text, kind_name, status_name
 from fapiaohub.shapes.bureau_layout import (
     BASIC_HEADER,
     BUSINESS_NAMES,

@@ -17,7 +17,7 @@ from fapiaohub.collection.pg_repository import PostgresPageReads
 from fapiaohub.collection.repository import MonthLookup, SqlPageReads, open_page_reads
 from fapiaohub.store.invoices import store_invoices
 from fapiaohub.store.taxpayers import add_taxpayer
-from tests.collection.test_api import URL, body_for, fullest_month, query
+from tests.collection.test_routes import URL, body_for, fullest_month, query
 from tests.conftest import Seeded
 
 

@@ -26,8 +26,8 @@ from sqlalchemy.engine import Engine
 from fapiaohub import wire
 from fapiaohub.client import Client
 from fapiaohub.domain.invoice import Invoice
-from fapiaohub.exports_common import Record, history_text, kind_name, status_name
-from fapiaohub.exports_xlsx import write_finance_xlsx
+from fapiaohub.exports.common import Record, history_text, kind_name, status_name
+from fapiaohub.exports.xlsx import write_finance_xlsx
 from fapiaohub.shapes.bureau_layout import BUSINESS_NAMES, rate_text
 from fapiaohub.shapes.collection_item import collection_item
 from fapiaohub.store.invoices import count_range, stored_for_export
