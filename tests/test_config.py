@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fapiaohub.config import DEFAULT_DATABASE_URL, Settings, load_settings
+from fapiaohub.config import DEFAULT_DATABASE_URL, Settings, SettingsError, load_settings
 
 
 def test_defaults_without_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -47,3 +47,15 @@ def test_without_trust_settings_nothing_is_allowed(monkeypatch: pytest.MonkeyPat
         monkeypatch.delenv(name, raising=False)
     settings = load_settings()
     assert (settings.secret_key, settings.old_secret_keys, settings.upstream_allow) == (None, (), ())
+
+
+def test_a_bad_value_names_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAPIAOHUB_LOG_FORMAT", "xml")
+    with pytest.raises(SettingsError, match="FAPIAOHUB_LOG_FORMAT") as raised:
+        load_settings()
+    assert "\n" not in str(raised.value)
+
+
+def test_the_page_cache_is_given_in_megabytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAPIAOHUB_PAGE_CACHE_MB", "0.5")
+    assert load_settings().page_cache_bytes == 512 * 1024

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import sys
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -16,11 +17,47 @@ from rich.table import Column, Table
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from fapiaohub import config
 from fapiaohub.store.engine import make_engine, upgrade
 
-app = typer.Typer(help="fapiaohub: a self-hosted invoice data hub speaking the Ekuaibao invoice API.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+
+class _Cli(typer.Typer):
+    """The command with a top-level handler: any failure is one line on stderr and exit status 1;
+    ``--debug`` shows the traceback instead."""
+
+    debug = False
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - the whole point: no traceback unless --debug
+            if self.debug:
+                raise
+            err_console.print(f"[red]error:[/red] {escape(one_line(exc))}", soft_wrap=True)
+            sys.exit(1)
+
+
+def one_line(exc: BaseException) -> str:
+    """What went wrong, on one line, for a person: the database's own message for database errors."""
+    from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+    from fapiaohub.config import SettingsError
+
+    if isinstance(exc, SettingsError):
+        return str(exc)
+    if isinstance(exc, DBAPIError):
+        detail = " ".join(str(exc.orig).split()) if exc.orig is not None else type(exc).__name__
+        return f"database: {detail}"
+    if isinstance(exc, SQLAlchemyError):
+        return f"database: {' '.join(str(exc).split())}"
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+    text = " ".join(str(exc).split())
+    # not a failure we know how to explain: say so, and how to see more
+    return f"{type(exc).__name__}: {text} (`fapiaohub --debug …` shows the traceback)"
+
+
+app = _Cli(help="fapiaohub: a self-hosted invoice data hub speaking the Ekuaibao invoice API.",
+           no_args_is_help=True, pretty_exceptions_enable=False)
 tenant_app = typer.Typer(help="Corporations (tenants) and their API keys.", no_args_is_help=True)
 taxpayer_app = typer.Typer(help="Taxpayers (纳税人) of a corporation.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -50,9 +87,42 @@ DbOption = Annotated[
                  "default $FAPIAOHUB_DATABASE_URL, else sqlite:///fapiaohub.db"),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+LogFormatOption = Annotated[
+    str | None, typer.Option("--log-format", help="plain or json (one JSON object per line); "
+                             "default $FAPIAOHUB_LOG_FORMAT, else plain")]
+
+
+@app.callback()
+def main_options(
+    config_file: Annotated[
+        Path | None, typer.Option("--config", help="Settings file (FAPIAOHUB_…=value lines, like .env); "
+                                  "the environment overrides it. Default ./.env when present.")
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show the traceback when a command fails.")] = False,
+) -> None:
+    """Options of every command; the settings are checked here, before the command runs."""
+    from fapiaohub import config  # pydantic-settings: imported when a command runs, not for --help
+
+    _Cli.debug = debug
+    if config_file is not None:
+        # the environment carries it to the server processes uvicorn starts
+        os.environ[config.CONFIG_ENV] = str(config_file.resolve())
+    config.load_settings()  # a bad setting stops here, with one line naming it
+
+
+def _log_format(flag: str | None) -> str:
+    from fapiaohub import config
+
+    if flag is not None and flag not in ("plain", "json"):
+        _fail(f"--log-format must be plain or json, not {flag!r}")
+    chosen = flag or config.load_settings().log_format
+    os.environ["FAPIAOHUB_LOG_FORMAT"] = chosen  # for the server processes
+    return chosen
 
 
 def _engine(db: str | None) -> Engine:
+    from fapiaohub import config
+
     engine = make_engine(config.database_url(db))
     upgrade(engine)
     return engine
@@ -76,6 +146,8 @@ def _print_record(kind: str, record: dict[str, Any]) -> None:
 @db_app.command("upgrade")
 def db_upgrade(db: DbOption = None) -> None:
     """Create or migrate the schema to the latest version."""
+    from fapiaohub import config
+
     engine = make_engine(config.database_url(db))
     upgrade(engine)
     console.print(f"schema is up to date on {engine.url.render_as_string()}")
@@ -201,6 +273,7 @@ def secrets_new_key() -> None:
 def secrets_rotate(db: DbOption = None) -> None:
     """Re-seal every stored secret under FAPIAOHUB_SECRET_KEY; old keys in FAPIAOHUB_OLD_SECRET_KEYS
     open what they sealed. Afterwards the old keys can be dropped."""
+    from fapiaohub import config
     from fapiaohub.sealing import Sealer, SealError
     from fapiaohub.tasks import repository
 
@@ -384,24 +457,34 @@ def serve(
         bool, typer.Option("--no-worker", help="Do not run collection tasks in the server processes.")
     ] = False,
     db: DbOption = None,
+    log_format: LogFormatOption = None,
 ) -> None:
     """Migrate the database, then serve the API (each process also runs a collection worker)."""
+    from fapiaohub import config
+
     url = config.database_url(db)
     upgrade(make_engine(url))
-    _run_server(url, host, port, workers, embedded_worker=not no_worker)
+    _run_server(url, host, port, workers, embedded_worker=not no_worker, log_format=_log_format(log_format))
 
 
-def _run_server(url: str, host: str, port: int, workers: int, *, embedded_worker: bool = True) -> None:
+def _run_server(url: str, host: str, port: int, workers: int, *, embedded_worker: bool = True,
+                log_format: str = "plain") -> None:
+    import tempfile
+
     import uvicorn
 
-    from fapiaohub.logs import LOG_CONFIG
+    from fapiaohub.logs import log_config
 
     # server processes build their own app from the environment
     os.environ["FAPIAOHUB_DATABASE_URL"] = url
     os.environ["FAPIAOHUB_EMBEDDED_WORKER"] = "1" if embedded_worker else "0"
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # several processes: prometheus-client's multiprocess mode, so /metrics adds up all of them
+        # (a fresh directory each start: values of a previous run must not be counted again)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="fapiaohub-metrics-")
     uvicorn.run(
         "fapiaohub.api.app:create_app", factory=True, host=host, port=port, workers=workers,
-        log_config=LOG_CONFIG, server_header=False,
+        log_config=log_config(log_format), server_header=False,
     )
 
 
@@ -410,20 +493,30 @@ def worker(
     db: DbOption = None,
     lease: Annotated[float, typer.Option(help="Seconds a claimed task stays ours without a heartbeat.")] = 30.0,
     poll: Annotated[float, typer.Option(help="Seconds to wait when the queue is empty.")] = 1.0,
+    metrics_port: Annotated[
+        int | None, typer.Option("--metrics-port", help="Serve this worker's Prometheus metrics on this port.")
+    ] = None,
+    log_format: LogFormatOption = None,
 ) -> None:
     """Run a standalone collection worker (several may share one PostgreSQL)."""
     import logging.config
     import signal
     import threading
 
-    from fapiaohub.logs import LOG_CONFIG
+    from fapiaohub import config
+    from fapiaohub.logs import log_config
     from fapiaohub.tasks.worker import Worker
 
-    logging.config.dictConfig(LOG_CONFIG)
+    logging.config.dictConfig(log_config(_log_format(log_format)))
+    settings = config.load_settings(db)
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    Worker(_engine(db), lease_seconds=lease, poll_seconds=poll).run(stop)
+    Worker(_engine(settings.database_url), lease_seconds=lease, poll_seconds=poll, settings=settings).run(stop)
 
 
 @app.command("import")
@@ -437,6 +530,8 @@ def import_files(
     as_json: JsonOption = False,
 ) -> None:
     """Import invoice files as a collection task, here and now; prints what was stored and rejected."""
+    import logging
+
     from fapiaohub.collection.query import check_direction, check_kpyf
     from fapiaohub.errors import BusinessError
     from fapiaohub.tasks import repository
@@ -470,6 +565,8 @@ def import_files(
             else:
                 bar.update(bar_task, name=name, records=records)
 
+        # the command prints the outcome itself: the worker's outcome log line would repeat it
+        logging.getLogger("fapiaohub.worker").setLevel(logging.ERROR)
         Worker(engine).run_task(task["taskId"], progress)
     with engine.connect() as conn:
         result = repository.get_task(conn, corp, task["taskId"])
@@ -606,13 +703,32 @@ def demo(
     ] = None,
     host: Annotated[str, typer.Option(help="Address to serve on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to serve on.")] = 8000,
+    force: Annotated[
+        bool, typer.Option("--force", help="Add the demo even to a database that holds other corporations.")
+    ] = False,
+    write_samples: Annotated[
+        Path | None, typer.Option("--write-samples", help="Only write sample input files (bureau export xlsx, "
+                                  "数电 XML) into this directory, and exit.")
+    ] = None,
 ) -> None:
     """Create the database if missing, load the demo corporation, print how to call it, and serve."""
+    from fapiaohub import config
+    from fapiaohub.auth.repository import other_corporations
     from fapiaohub.console.users import ensure_user
+    from fapiaohub.demo.generator import DEMO_CORP_ID
     from fapiaohub.demo.load import DEFAULT_INVOICES, load_demo
 
+    if write_samples is not None:
+        _write_samples(write_samples)
+        return
     url = config.database_url(db)
     engine = _engine(url)
+    with engine.connect() as conn:
+        others = other_corporations(conn, DEMO_CORP_ID)
+    if others and not force:
+        _fail(f"{engine.url.render_as_string()} holds {others} other corporation(s): the demo tenant's "
+              "credentials are public, so it is not added to a database in use. Give the demo its own "
+              "database (--db sqlite:///demo.db), or --force")
     quiet = as_json or not console.is_terminal
     with Progress(
         TextColumn("loading demo invoices"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
@@ -631,6 +747,21 @@ def demo(
         _print_demo(summary, host, port, serving=not load_only)
     if not load_only:
         _run_server(url, host, port, 1)
+
+
+def _write_samples(directory: Path) -> None:
+    from fapiaohub.demo.generator import demo_taxpayers
+    from fapiaohub.demo.samples import SAMPLE_MONTH, write_samples
+
+    if directory.exists() and not directory.is_dir():
+        _fail(f"--write-samples {directory} is a file, not a directory")
+    written = write_samples(directory)
+    for sample in written:
+        console.print(f"wrote {escape(str(sample.path))}: {sample.what}", soft_wrap=True)
+    nsrsbh = demo_taxpayers()[0].nsrsbh
+    console.print(f"\nImport them into a corporation that has taxpayer {nsrsbh} (`fapiaohub taxpayer add`):\n"
+                  f"  fapiaohub import {shlex.quote(str(directory))}/* --corp CORP_ID --nsrsbh {nsrsbh} "
+                  f"--jxxbz jx --kpyf {SAMPLE_MONTH}", soft_wrap=True, markup=False, highlight=False)
 
 
 def _print_demo(summary: Any, host: str, port: int, *, serving: bool) -> None:

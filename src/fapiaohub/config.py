@@ -1,61 +1,93 @@
-"""Settings from the environment (FAPIAOHUB_*) with command-line flags taking precedence."""
+"""Settings (pydantic-settings): flags, then FAPIAOHUB_* environment variables, then a config file or .env.
+
+The config file (``--config FILE`` or ``FAPIAOHUB_CONFIG``) is in the ``.env`` format: ``FAPIAOHUB_NAME=value``
+lines. Without one, ``./.env`` is read when present. Every value is validated when the settings are loaded;
+a bad one raises :class:`SettingsError` naming the variable, which the CLI prints on one line.
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///fapiaohub.db"
+ENV_PREFIX = "FAPIAOHUB_"
+CONFIG_ENV = "FAPIAOHUB_CONFIG"  # how `--config` reaches the server processes uvicorn starts
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
-    database_url: str
-    token_ttl_seconds: int = 2 * 60 * 60  # Ekuaibao tokens live 2 hours
+class SettingsError(ValueError):
+    """A setting that cannot be used; the message names it and fits on one line."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", frozen=True)
+
+    database_url: str = Field(DEFAULT_DATABASE_URL, min_length=1, repr=False)  # may hold a password
+    token_ttl_seconds: int = Field(2 * 60 * 60, gt=0)  # Ekuaibao tokens live 2 hours
     data_dir: str = "fapiaohub-data"  # uploaded files; shared storage when workers are on other machines
-    max_upload_bytes: int = 200 * 1024 * 1024
+    max_upload_bytes: int = Field(200 * 1024 * 1024, gt=0)
     embedded_worker: bool = False  # `fapiaohub serve` turns it on
-    page_cache_bytes: int = 64 * 1024 * 1024  # rendered collection pages kept per API process
+    page_cache_mb: float = Field(64.0, ge=0)  # rendered collection pages kept per API process
+    keep_failed_uploads_hours: float = Field(72.0, ge=0)  # uploads of failed tasks, kept to look into
+    log_format: Literal["plain", "json"] = "plain"
     # Fernet key sealing stored secrets (upstream appSecurity); None: upstream tasks are refused
-    secret_key: str | None = field(default=None, repr=False)
-    old_secret_keys: tuple[str, ...] = field(default=(), repr=False)  # still open what they sealed (rotation)
+    secret_key: str | None = Field(None, repr=False)
+    # still open what they sealed (rotation); comma-separated in the environment
+    old_secret_keys: Annotated[tuple[str, ...], NoDecode] = Field((), repr=False)
     # upstream hosts (names, addresses or CIDR networks) a task may reach although they are private,
     # loopback or link-local; they may also use http. Everything else: https to public addresses only.
-    upstream_allow: tuple[str, ...] = ()
+    upstream_allow: Annotated[tuple[str, ...], NoDecode] = ()
     # failed getAccessToken attempts: a burst per appKey and per client address, refilled per minute
-    auth_failure_burst: int = 10
-    auth_failures_per_minute: float = 6.0
+    auth_failure_burst: int = Field(10, ge=1)
+    auth_failures_per_minute: float = Field(6.0, gt=0)
+
+    @field_validator("secret_key", mode="before")
+    @classmethod
+    def _stripped(cls, value: object) -> object:
+        if isinstance(value, str):
+            return value.strip() or None
+        return value
+
+    @field_validator("old_secret_keys", "upstream_allow", mode="before")
+    @classmethod
+    def _listed(cls, value: object) -> object:
+        """A comma-separated setting as a tuple, blanks dropped."""
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @property
+    def page_cache_bytes(self) -> int:
+        return int(self.page_cache_mb * 1024 * 1024)
 
 
 def database_url(flag: str | None = None) -> str:
-    """The database URL: the flag, else FAPIAOHUB_DATABASE_URL, else ./fapiaohub.db (SQLite)."""
-    return flag or os.environ.get("FAPIAOHUB_DATABASE_URL") or DEFAULT_DATABASE_URL
+    """The database URL: the flag, else the settings (FAPIAOHUB_DATABASE_URL, config file), else ./fapiaohub.db."""
+    return flag or load_settings().database_url
 
 
-def load_settings(database_url_flag: str | None = None) -> Settings:
-    """Settings from FAPIAOHUB_* variables; unset ones keep the defaults above."""
-    env = os.environ.get
-    overrides: dict[str, object] = {}
-    if ttl := env("FAPIAOHUB_TOKEN_TTL_SECONDS"):
-        overrides["token_ttl_seconds"] = int(ttl)
-    if data_dir := env("FAPIAOHUB_DATA_DIR"):
-        overrides["data_dir"] = data_dir
-    if max_upload := env("FAPIAOHUB_MAX_UPLOAD_BYTES"):
-        overrides["max_upload_bytes"] = int(max_upload)
-    if cache_mb := env("FAPIAOHUB_PAGE_CACHE_MB"):
-        overrides["page_cache_bytes"] = int(float(cache_mb) * 1024 * 1024)
-    if key := env("FAPIAOHUB_SECRET_KEY"):
-        overrides["secret_key"] = key.strip()
-    overrides["old_secret_keys"] = _listed(env("FAPIAOHUB_OLD_SECRET_KEYS"))
-    overrides["upstream_allow"] = _listed(env("FAPIAOHUB_UPSTREAM_ALLOW"))
-    if burst := env("FAPIAOHUB_AUTH_FAILURE_BURST"):
-        overrides["auth_failure_burst"] = int(burst)
-    if rate := env("FAPIAOHUB_AUTH_FAILURES_PER_MINUTE"):
-        overrides["auth_failures_per_minute"] = float(rate)
-    overrides["embedded_worker"] = env("FAPIAOHUB_EMBEDDED_WORKER", "0") == "1"
-    return Settings(database_url=database_url(database_url_flag), **overrides)  # type: ignore[arg-type]
+def load_settings(database_url_flag: str | None = None, config_file: str | None = None) -> Settings:
+    """The validated settings; ``config_file`` (default $FAPIAOHUB_CONFIG, else ./.env) below the environment."""
+    config_file = config_file or os.environ.get(CONFIG_ENV) or None
+    if config_file and not Path(config_file).is_file():
+        raise SettingsError(f"config file {config_file} does not exist")
+    overrides: dict[str, Any] = {"database_url": database_url_flag} if database_url_flag else {}
+    if config_file:
+        overrides["_env_file"] = config_file
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError(describe(exc)) from None
 
 
-def _listed(value: str | None) -> tuple[str, ...]:
-    """A comma-separated setting as a tuple, blanks dropped."""
-    return tuple(part.strip() for part in (value or "").split(",") if part.strip())
+def describe(exc: ValidationError) -> str:
+    """One line naming the first bad setting as the user writes it (FAPIAOHUB_TOKEN_TTL_SECONDS)."""
+    first = exc.errors()[0]
+    name = ENV_PREFIX + "_".join(str(part) for part in first["loc"]).upper()
+    value = first.get("input")
+    shown = f" (got {str(value)[:60]!r})" if isinstance(value, str | int | float) else ""
+    return f"setting {name}: {first['msg']}{shown}"

@@ -138,3 +138,57 @@ def test_reprs_and_access_logs_do_not_show_secrets(tenant: Tenant) -> None:
     line = record.getMessage()
     assert "abc123SECRET" not in line
     assert "accessToken=***&x=1" in line
+
+
+EXPIRE_URL = "/api/openapi/v2/auth/refreshToken/expireDate"
+
+
+def _refresh_until(tenant: Tenant, pair: dict[str, str], expire: object):  # type: ignore[no-untyped-def]
+    return tenant.client.post(EXPIRE_URL, params={"accessToken": pair["accessToken"],
+                                                  "refreshToken": pair["refreshToken"],
+                                                  "expireDate": str(expire), "powerCode": "219904"})
+
+
+def _pair(tenant: Tenant) -> dict[str, str]:
+    return tenant.client.post(  # type: ignore[no-any-return]
+        TOKEN_URL, json={"appKey": tenant.creds.app_key, "appSecurity": tenant.creds.app_security}
+    ).json()["value"]
+
+
+def test_refresh_with_expire_date_gives_a_pair_that_lives_until_then(tenant: Tenant, engine: Engine) -> None:
+    first = _pair(tenant)
+    expire = service.now_ms() + 3 * 24 * 3600 * 1000  # three days: beyond the 2-hour default
+    response = _refresh_until(tenant, first, expire)
+    assert response.status_code == 200
+    second = response.json()["value"]
+    assert set(second) == {"accessToken", "refreshToken", "expireTime", "corporationId"}
+    assert second["expireTime"] == expire
+    assert second["corporationId"] == tenant.corp_id
+    with engine.connect() as conn:
+        stored = conn.execute(sa.select(access_token.c.expires_at).where(
+            access_token.c.token_hash == service.secret_digest(second["accessToken"]))).scalar_one()
+    assert stored == expire
+    # the new token works, the old pair is spent
+    assert tenant.client.post(COLLECT_URL, params={"accessToken": second["accessToken"]}, json={}).status_code == 200
+    assert _refresh_until(tenant, first, expire).status_code == 403
+
+
+def test_refresh_with_expire_date_refuses_past_far_and_malformed_dates(tenant: Tenant) -> None:
+    pair = _pair(tenant)
+    too_far = service.now_ms() + (service.MAX_EXPIRE_DATE_DAYS + 1) * 24 * 3600 * 1000
+    for bad, says in ((service.now_ms() - 1000, "不能早于当前时间"), (too_far, "不能超过 366 天"),
+                      ("tomorrow", "毫秒时间戳"), ("", "不能为空")):
+        response = _refresh_until(tenant, pair, bad)
+        assert response.status_code == 400, bad
+        assert says in response.json()["errorMessage"]
+        assert response.json()["errorCode"] == 400
+    # a refused date spends nothing: the pair still refreshes
+    assert _refresh(tenant, pair["accessToken"], pair["refreshToken"]).status_code == 200
+
+
+def test_refresh_with_expire_date_needs_a_live_matching_pair(tenant: Tenant) -> None:
+    a, b = _pair(tenant), _pair(tenant)
+    expire = service.now_ms() + 3600 * 1000
+    mixed = {"accessToken": a["accessToken"], "refreshToken": b["refreshToken"]}
+    assert _refresh_until(tenant, mixed, expire).json()["errorMessage"] == "未授权"
+    assert _refresh_until(tenant, {"accessToken": "", "refreshToken": ""}, expire).status_code == 403

@@ -1,4 +1,5 @@
-"""The FastAPI application: routers, and error handlers that never leak a stack trace."""
+"""The FastAPI application: routers, error handlers that never leak a stack trace, the operations endpoints
+(/healthz, /readyz, /metrics) and the API documentation served from files installed with the package."""
 
 from __future__ import annotations
 
@@ -6,11 +7,19 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from fapiaohub import metrics, wire
+from fapiaohub.api import openapi_docs
+from fapiaohub.api.observe import Observe
 from fapiaohub.auth.ratelimit import FailureLimiter
 from fapiaohub.auth.routes import router as auth_router
 from fapiaohub.collection.page_cache import PageCache
@@ -18,15 +27,20 @@ from fapiaohub.collection.repository import open_page_reads
 from fapiaohub.collection.routes import router as collection_router
 from fapiaohub.config import Settings, load_settings
 from fapiaohub.console.routes import install as install_console
+from fapiaohub.domain.codes import DISABLED, FAILED, NOT_SUPPORTED, PROCESSED, PROCESSING, TO_PROCESS
 from fapiaohub.errors import BusinessError, HttpError
 from fapiaohub.sealing import Sealer
 from fapiaohub.shapes.envelope import JSON, envelope, error_body
-from fapiaohub.store.engine import make_engine
+from fapiaohub.store.engine import make_engine, schema_revisions
+from fapiaohub.tasks import repository as task_repository
 from fapiaohub.tasks.routes import router as task_router
 from fapiaohub.tasks.worker import Worker
 from fapiaohub.unify.routes import router as unify_router
 
 log = logging.getLogger("fapiaohub.api")
+STATIC = Path(__file__).with_name("static")  # swagger-ui-dist and redoc, vendored (static/README.md)
+ASSETS = "/static/docs"
+TASK_STATES = (TO_PROCESS, PROCESSING, PROCESSED, FAILED, DISABLED, NOT_SUPPORTED)
 
 
 def error_response(status: int, message: str) -> Response:
@@ -55,8 +69,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             thread.join(timeout=30)
         app.state.engine.dispose()
 
-    app = FastAPI(title="fapiaohub", version="0.1.0", docs_url="/docs", redoc_url=None,
+    app = FastAPI(title="fapiaohub", version="0.1.0", docs_url=None, redoc_url=None,
                   lifespan=lifespan)
+    app.add_middleware(Observe)  # reqId, access log line, request metrics
+    openapi_docs.install(app)
     app.state.settings = settings
     app.state.engine = make_engine(settings.database_url)
     # getInvoiceCollectionData's reads and this process's cache of its rendered pages
@@ -95,8 +111,58 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return error_response(500, "服务器内部错误")
 
-    @app.get("/healthz", include_in_schema=False)
-    async def _health() -> dict[str, str]:
-        return {"status": "ok"}
-
+    _operations(app)
+    _documentation(app)
     return app
+
+
+def _operations(app: FastAPI) -> None:
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        return Response(b'{"status":"ok"}', media_type=JSON)
+
+    @app.get("/readyz")
+    async def readyz() -> Response:
+        try:
+            current, head = await run_in_threadpool(schema_revisions, app.state.engine)
+        except Exception as exc:  # noqa: BLE001 - any failure to reach the database means not ready
+            reason = " ".join(str(getattr(exc, "orig", None) or exc).split())[:300]
+            return _ready(503, "unavailable", reason=f"database unreachable: {reason}")
+        if current != head:
+            return _ready(503, "unavailable",
+                          reason=f"schema at {current or 'nothing'}, code needs {head}: run `fapiaohub db upgrade`")
+        return _ready(200, "ok", revision=str(head))
+
+    @app.get("/metrics")
+    async def prometheus_metrics() -> Response:
+        def task_counts() -> dict[str, int]:
+            with app.state.engine.connect() as conn:
+                counts = task_repository.count_by_state(conn)
+            return {state: counts.get(state, 0) for state in (*TASK_STATES, *counts)}  # 0s are samples too
+
+        body, content_type = await run_in_threadpool(metrics.exposition, task_counts)
+        return Response(body, media_type=content_type)
+
+
+def _ready(status: int, state: str, **details: str) -> Response:
+    return Response(wire.dumps({"status": state, **details}), status_code=status, media_type=JSON)
+
+
+def _documentation(app: FastAPI) -> None:
+    """/docs (Swagger UI) and /redoc from the vendored files: they work without internet access."""
+    app.mount(ASSETS, StaticFiles(directory=str(STATIC)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=str(app.openapi_url), title="fapiaohub API",
+            swagger_js_url=f"{ASSETS}/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url=f"{ASSETS}/swagger-ui/swagger-ui.css",
+            swagger_favicon_url=f"{ASSETS}/swagger-ui/favicon-32x32.png")
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url=str(app.openapi_url), title="fapiaohub API",
+            redoc_js_url=f"{ASSETS}/redoc/redoc.standalone.js",
+            redoc_favicon_url=f"{ASSETS}/swagger-ui/favicon-32x32.png", with_google_fonts=False)

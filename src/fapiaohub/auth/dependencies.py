@@ -6,6 +6,7 @@ from fastapi import Request
 
 from fapiaohub.auth.service import corporation_for_token
 from fapiaohub.errors import UNAUTHORIZED, HttpError
+from fapiaohub.shapes import request_context
 
 
 def require_corporation(request: Request, accessToken: str | None = None) -> str:  # noqa: N803
@@ -18,4 +19,5 @@ def require_corporation(request: Request, accessToken: str | None = None) -> str
     if corp_id is None:
         raise HttpError(403, UNAUTHORIZED)
     request.state.corp_id = corp_id
+    request_context.note_corp(corp_id)  # the request's log line names its caller
     return corp_id

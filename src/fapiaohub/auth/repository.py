@@ -60,3 +60,9 @@ def find_token(conn: Connection, token_hash: str) -> Any:
     return conn.execute(
         sa.select(access_token.c.corp_id, access_token.c.expires_at).where(access_token.c.token_hash == token_hash)
     ).first()
+
+
+def other_corporations(conn: Connection, corp_id: str) -> int:
+    """How many corporations other than ``corp_id`` the database holds (the demo refuses a database in use)."""
+    return int(conn.execute(sa.select(sa.func.count()).select_from(corporation)
+                            .where(corporation.c.id != corp_id)).scalar_one())

@@ -1,4 +1,4 @@
-"""HTTP doors of auth: getAccessToken and refreshToken, and the token check other routes use."""
+"""HTTP doors of auth: getAccessToken, refreshToken (and its expireDate variant), and the token check other routes use."""
 
 from __future__ import annotations
 
@@ -13,12 +13,14 @@ from fapiaohub.auth import service
 from fapiaohub.auth.ratelimit import FailureLimiter
 from fapiaohub.config import Settings
 from fapiaohub.errors import INVALID_KEYS, UNAUTHORIZED, HttpError
+from fapiaohub.shapes import request_context
 from fapiaohub.shapes.envelope import JSON, error_body
 
 router = APIRouter()
 
 
 def _token_body(pair: service.TokenPair) -> Response:
+    request_context.note_corp(pair.corporation_id)
     return Response(
         wire.dumps(
             {
@@ -96,4 +98,25 @@ async def refresh_token(
         raise HttpError(403, UNAUTHORIZED)
     return await _token_answer(
         request, lambda conn, ttl: service.refresh_token(conn, accessToken, refreshToken, ttl), UNAUTHORIZED
+    )
+
+
+@router.post("/api/openapi/v2/auth/refreshToken/expireDate")
+async def refresh_token_until(
+    request: Request,
+    accessToken: str | None = None,  # noqa: N803 - the wire's parameter names
+    refreshToken: str | None = None,  # noqa: N803
+    expireDate: str | None = None,  # noqa: N803 - epoch milliseconds
+    powerCode: str | None = None,  # noqa: N803 - accepted and ignored
+) -> Response:
+    """Ekuaibao's 刷新授权(指定有效时间): refreshToken whose new pair expires at ``expireDate``."""
+    if not accessToken or not refreshToken:
+        raise HttpError(403, UNAUTHORIZED)
+    checked = service.check_expire_date(expireDate)
+    if isinstance(checked, str):
+        raise HttpError(400, checked)
+    return await _token_answer(
+        request,
+        lambda conn, ttl: service.refresh_token(conn, accessToken, refreshToken, ttl, expire_time=checked),
+        UNAUTHORIZED,
     )

@@ -68,11 +68,15 @@ def create_tenant(
     return TenantCredentials(corp_id, app_key, app_security)
 
 
-def _issue(conn: Connection, corp_id: str, ttl_seconds: int) -> TokenPair:
+# refreshToken/expireDate: the latest expiry a caller may ask for (a year: long-lived integrations renew yearly)
+MAX_EXPIRE_DATE_DAYS = 366
+
+
+def _issue(conn: Connection, corp_id: str, ttl_seconds: int, *, expire_time: int | None = None) -> TokenPair:
     pair = TokenPair(
         access_token=secrets.token_urlsafe(24),
         refresh_token=secrets.token_urlsafe(24),
-        expire_time=now_ms() + ttl_seconds * 1000,
+        expire_time=expire_time if expire_time is not None else now_ms() + ttl_seconds * 1000,
         corporation_id=corp_id,
     )
     repository.insert_token(conn, corp_id, secret_digest(pair.access_token), secret_digest(pair.refresh_token),
@@ -93,9 +97,13 @@ def get_access_token(
 
 
 def refresh_token(
-    conn: Connection, token: str, refresh: str, ttl_seconds: int
+    conn: Connection, token: str, refresh: str, ttl_seconds: int, *, expire_time: int | None = None
 ) -> TokenPair | None:
-    """Replace a live token pair by a new one; None for an unknown, mismatched or expired pair."""
+    """Replace a live token pair by a new one; None for an unknown, mismatched or expired pair.
+
+    ``expire_time`` (epoch ms, checked by :func:`check_expire_date`) fixes the new pair's expiry
+    instead of now + ``ttl_seconds``: Ekuaibao's 刷新授权(指定有效时间).
+    """
     row = repository.lock_token(conn, secret_digest(token))
     if row is None or row.expires_at <= now_ms():
         return None
@@ -103,7 +111,23 @@ def refresh_token(
         return None
     if repository.delete_token(conn, secret_digest(token)) != 1:  # a concurrent refresh won the race
         return None
-    return _issue(conn, row.corp_id, ttl_seconds)
+    return _issue(conn, row.corp_id, ttl_seconds, expire_time=expire_time)
+
+
+def check_expire_date(raw: str | None, now: int | None = None) -> int | str:
+    """``expireDate`` as epoch ms, or the reason it is refused (missing, not a number, past, too far)."""
+    if raw is None or not raw.strip():
+        return "expireDate 不能为空"
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        return f"expireDate 必须是毫秒时间戳：{raw[:32]!r}"
+    now = now_ms() if now is None else now
+    if value <= now:
+        return "expireDate 不能早于当前时间"
+    if value > now + MAX_EXPIRE_DATE_DAYS * 86_400_000:
+        return f"expireDate 不能超过 {MAX_EXPIRE_DATE_DAYS} 天后"
+    return value
 
 
 def corporation_for_token(conn: Connection, token: str) -> str | None:

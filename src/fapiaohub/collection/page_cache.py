@@ -11,6 +11,10 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import NamedTuple
 
+from fapiaohub.metrics import PAGE_CACHE
+
+_HIT, _MISS = PAGE_CACHE.labels("hit"), PAGE_CACHE.labels("miss")
+
 
 class PageKey(NamedTuple):
     month_id: int
@@ -36,9 +40,11 @@ class PageCache:
         items = self._pages.get(key)
         if items is None:
             self.misses += 1
+            _MISS.inc()
             return None
         self._pages.move_to_end(key)
         self.hits += 1
+        _HIT.inc()
         return items
 
     def put(self, key: PageKey, items: bytes) -> None:

@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from fapiaohub import wire
+from fapiaohub.shapes import request_context
 
 JSON = "application/json"
 
 
 def new_req_id() -> str:
-    return uuid.uuid4().hex
+    """The current request's id (the one its log lines carry), or a fresh one outside a request."""
+    return request_context.req_id()
 
 
 def envelope(
     corp_id: str, code: str, message: str, data: Any, *, req_id: str | None = None
 ) -> bytes:
     """The getInvoiceCollectionData envelope ``{"value": {corpId, reqId, code, success, message, data}}``."""
+    request_context.note_corp(corp_id)
     return wire.dumps(
         {
             "value": {

@@ -407,6 +407,19 @@ def task_records(conn: Connection, corp_id: str, task_id: str, *, kind: str | No
             for r in conn.execute(query)]
 
 
+def count_by_state(conn: Connection) -> dict[str, int]:
+    """How many tasks of all corporations are in each state (the operators' metrics)."""
+    rows = conn.execute(sa.select(collection_task.c.state, sa.func.count()).group_by(collection_task.c.state))
+    return {str(row[0]): int(row[1]) for row in rows}
+
+
+def upload_task_states(conn: Connection, task_ids: list[str]) -> dict[str, tuple[str, datetime | None]]:
+    """(state, finished_at) of each of these tasks that exists (the worker's sweep of uploaded files)."""
+    rows = conn.execute(sa.select(collection_task.c.id, collection_task.c.state, collection_task.c.finished_at)
+                        .where(collection_task.c.id.in_(task_ids)))
+    return {row.id: (row.state, row.finished_at) for row in rows}
+
+
 # --- the sandbox bureau's behaviour per taxpayer -------------------------------------------------
 
 def sandbox_behaviour_of(conn: Connection, taxpayer_id: int) -> Any:

@@ -1,29 +1,44 @@
-"""The collection worker: claims tasks from the database queue and runs them under a renewed lease."""
+"""The collection worker: claims tasks from the database queue and runs them under a renewed lease.
+
+It logs each task's outcome, counts it in the Prometheus metrics, and removes uploaded files: those of a
+task that succeeded at once, those of a failed task once FAPIAOHUB_KEEP_FAILED_UPLOADS_HOURS have passed
+(swept while the queue is idle).
+"""
 
 from __future__ import annotations
 
 import logging
 import os
 import secrets
+import shutil
 import socket
 import threading
-from datetime import timedelta
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
+from fapiaohub import metrics
 from fapiaohub.config import Settings, load_settings
 from fapiaohub.tasks import repository, sources
 
 log = logging.getLogger("fapiaohub.worker")
 MAX_ATTEMPTS = 5  # a task that has killed this many workers is failed instead of retried forever
 RUNNERS = {"sandbox": sources.run_sandbox}
+SWEEP_EVERY_SECONDS = 600.0  # how often an idle worker looks for uploads to remove
 
 
 class Worker:
     def __init__(self, engine: Engine, *, name: str | None = None, lease_seconds: float = 30.0,
                  poll_seconds: float = 1.0, settings: Settings | None = None) -> None:
         self.engine = engine
-        self.settings = settings or load_settings()  # the secret key and the upstream allow-list
+        self.settings = settings or load_settings()  # the secret key, the upstream allow-list, the data dir
+        # uploads live in <data_dir>/uploads/<taskId>/ (the CLI's import reads the user's files where
+        # they are: its tasks have no folder there, so nothing of theirs is ever removed)
+        self.uploads = Path(self.settings.data_dir) / "uploads"
+        self.keep_failed = timedelta(hours=self.settings.keep_failed_uploads_hours)
+        self._last_sweep = 0.0
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.lease = timedelta(seconds=lease_seconds)
         self.poll_seconds = poll_seconds
@@ -43,6 +58,7 @@ class Worker:
         if task.attempts > MAX_ATTEMPTS:
             self._finish(task, repository.TaskResult("500", f"处理失败：已尝试{MAX_ATTEMPTS}次仍未完成"))
             return task.id
+        started = time.perf_counter()
         lost = threading.Event()
         stop = threading.Event()
         beat = threading.Thread(target=self._heartbeat, args=(task.id, stop, lost), daemon=True)
@@ -69,13 +85,64 @@ class Worker:
             stop.set()
             beat.join()
         if not lost.is_set():
-            self._finish(task, result)
+            self._finish(task, result, time.perf_counter() - started)
         return task.id
 
-    def _finish(self, task: repository.ClaimedTask, result: repository.TaskResult) -> None:
+    def _finish(self, task: repository.ClaimedTask, result: repository.TaskResult, seconds: float = 0.0) -> None:
         with self.engine.begin() as conn:
             if not repository.finish(conn, task.id, self.name, result):
                 log.warning("task %s: finished after losing the lease; result dropped", task.id)
+                return
+        rows = result.inserted + result.updated + result.unchanged + result.rejected + result.skipped
+        rate = round(rows / seconds, 1) if seconds > 0 else 0.0
+        metrics.TASKS_FINISHED.labels(task.source, result.state).inc()
+        metrics.TASK_DURATION.labels(task.source).observe(seconds)
+        for outcome in ("inserted", "updated", "unchanged", "rejected", "skipped"):
+            metrics.IMPORT_ROWS.labels(outcome).inc(getattr(result, outcome))
+        log.log(logging.INFO if result.state == repository.PROCESSED else logging.WARNING,
+                "task %s %s (%s): %s; %d rows in %.1fs (%.1f rows/s)", task.id, result.state, result.code,
+                result.message, rows, seconds, rate,
+                extra={"taskId": task.id, "corpId": task.corp_id, "source": task.source, "state": result.state,
+                       "code": result.code, "rows": rows, "durationMs": round(seconds * 1000, 1),
+                       "rowsPerSecond": rate, "worker": self.name})
+        if result.state == repository.PROCESSED and task.source == "files":
+            self._remove_upload(task.id)
+
+    def _remove_upload(self, task_id: str) -> None:
+        folder = self.uploads / task_id
+        if folder.is_dir():
+            shutil.rmtree(folder, ignore_errors=True)
+            log.info("task %s: uploaded files removed", task_id, extra={"taskId": task_id})
+
+    def sweep_uploads(self, now: datetime | None = None) -> list[str]:
+        """Remove upload folders of finished tasks: succeeded ones, failed ones older than the keep time,
+        and folders of tasks that do not exist (a create that rolled back) older than it. Their task ids."""
+        if not self.uploads.is_dir():
+            return []
+        now = now or datetime.now(UTC)
+        folders = {folder.name: folder for folder in self.uploads.iterdir() if folder.is_dir()}
+        if not folders:
+            return []
+        with self.engine.connect() as conn:
+            states = repository.upload_task_states(conn, sorted(folders))
+        removed = []
+        for task_id, folder in folders.items():
+            state, finished = states.get(task_id, (None, None))
+            if state in repository.ACTIVE:
+                continue
+            if state == repository.PROCESSED:
+                expired = True
+            elif state is None:
+                expired = now - datetime.fromtimestamp(folder.stat().st_mtime, UTC) > self.keep_failed
+            else:
+                finished = finished.replace(tzinfo=UTC) if finished and finished.tzinfo is None else finished
+                expired = finished is not None and now - finished > self.keep_failed
+            if expired:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(task_id)
+        if removed:
+            log.info("removed the uploaded files of %d finished tasks", len(removed))
+        return removed
 
     def _heartbeat(self, task_id: str, stop: threading.Event, lost: threading.Event) -> None:
         interval = self.lease.total_seconds() / 3
@@ -95,5 +162,15 @@ class Worker:
                 log.exception("worker %s: claiming failed; retrying", self.name)
                 busy = False
             if not busy:
+                self._maybe_sweep()
                 stop.wait(self.poll_seconds)
         log.info("worker %s stopped", self.name)
+
+    def _maybe_sweep(self) -> None:
+        if time.monotonic() - self._last_sweep < SWEEP_EVERY_SECONDS:
+            return
+        self._last_sweep = time.monotonic()
+        try:
+            self.sweep_uploads()
+        except Exception:  # noqa: BLE001 - a failed sweep is retried later; the queue matters more
+            log.exception("worker %s: sweeping uploaded files failed", self.name)
