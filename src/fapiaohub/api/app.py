@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from fapiaohub.api.limits import BodyLimit
 from fapiaohub.auth.routes import router as auth_router
 from fapiaohub.collection.page_cache import PageCache
 from fapiaohub.collection.repository import open_page_reads
@@ -63,6 +64,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(task_router)
     app.include_router(unify_router)
     install_console(app)  # /console: the web pages for finance staff
+    # request bodies bounded per route before any route or auth code reads them (api/limits.py)
+    app.add_middleware(BodyLimit, max_upload_bytes=settings.max_upload_bytes)
 
     @app.exception_handler(HttpError)
     async def _http_error_raised(_: Request, exc: HttpError) -> Response:
