@@ -10,6 +10,7 @@ import threading
 from datetime import timedelta
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from fapiaohub.tasks import repository, sources
 
@@ -60,7 +61,7 @@ class Worker:
             return task.id
         except Exception as exc:  # noqa: BLE001 - any failure of a source ends the task, not the worker
             log.exception("task %s failed", task.id)
-            result = repository.TaskResult("500", f"处理失败：{type(exc).__name__}: {exc}")
+            result = repository.TaskResult("500", failure_message(exc))
         finally:
             stop.set()
             beat.join()
@@ -93,3 +94,11 @@ class Worker:
             if not busy:
                 stop.wait(self.poll_seconds)
         log.info("worker %s stopped", self.name)
+
+
+def failure_message(exc: Exception) -> str:
+    """A failed task's message for its owner: never SQL, bound parameters or a database's own words
+    (those go to the server log with the trace); other errors by type and a bounded text."""
+    if isinstance(exc, SQLAlchemyError):
+        return "处理失败：数据库错误（详情见服务器日志）"
+    return f"处理失败：{type(exc).__name__}: {str(exc)[:200]}"
