@@ -138,3 +138,10 @@ def test_reprs_and_access_logs_do_not_show_secrets(tenant: Tenant) -> None:
     line = record.getMessage()
     assert "abc123SECRET" not in line
     assert "accessToken=***&x=1" in line
+
+
+def test_nul_or_overlong_keys_are_403_not_500(tenant: Tenant) -> None:
+    for key in ("a\x00b", tenant.creds.app_key + "\x00", "k" * 65):
+        response = tenant.client.post("/api/openapi/v1/auth/getAccessToken",
+                                      json={"appKey": key, "appSecurity": "s\x00"})
+        assert response.status_code == 403, response.text
