@@ -10,7 +10,8 @@ from fapiaohub.tasks.worker import failure_message
 def test_a_database_error_is_reported_without_its_sql() -> None:
     exc = DataError("INSERT INTO invoice (xfmc) VALUES (%(xfmc)s)", {"xfmc": "秘密" * 200}, Exception("too long"))
     message = failure_message(exc)
-    assert "INSERT" not in message and "秘密" not in message and "xfmc" not in message
+    for leak in ("INSERT", "秘密", "xfmc"):
+        assert leak not in message
     assert "数据库错误" in message
 
 
