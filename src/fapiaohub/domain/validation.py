@@ -84,7 +84,9 @@ def is_valid_sdphm(number: str) -> bool:
 
 def is_cent_exact(amount: Decimal) -> bool:
     """Whether an amount has no digits below the cent (what a write endpoint requires)."""
-    return amount.is_finite() and amount == amount.quantize(CENT)
+    if not amount.is_finite() or amount.adjusted() >= 20:  # quantize would raise past the context's precision
+        return amount.is_finite() and amount.as_tuple().exponent >= -2  # type: ignore[operator]
+    return amount == amount.quantize(CENT)
 
 
 @dataclass(frozen=True, slots=True)
