@@ -177,6 +177,8 @@ def text_finding(field: str, value: str, limit: int) -> Finding | None:
 
 
 def _amount_finding(field: str, amount: Decimal) -> Finding | None:
+    if amount.as_tuple().exponent in (0, -1, -2) and -MAX_AMOUNT < amount < MAX_AMOUNT:
+        return None  # the common case, decided without quantize
     if not is_cent_exact(amount):
         return Finding(field, f"金额{amount}须精确到分（最多两位小数）", "reject")
     if abs(amount) >= MAX_AMOUNT:
@@ -195,28 +197,39 @@ def _record_findings(field: str, records: list[dict[str, str]]) -> list[Finding]
     return [f for f in found if f is not None]
 
 
+_HEADER_TEXT = tuple((name, TEXT_LIMITS.get(name, OTHER_TEXT_LIMIT)) for name in (
+    "fplx", "fpdm", "fphm", "xfsbh", "gfsbh", "jym", "skm", "kpr", "skr", "fhr", "fpzt_dm", "kjlx", "tspz_dm",
+    "xhqd_bz", "kpjh", "tslsh", "xf_sjswjg_dm", "xf_dsswjg_dm", "xf_qxswjg_dm", "tdywlx", "origin", *TEXT_LIMITS))
+_LINE_TEXT = tuple((name, LINE_TEXT_LIMITS.get(name, OTHER_TEXT_LIMIT))
+                   for name in ("mc", "spbm", "ggxh", "sl", "jldw", "dj", "qdbz", "hsdj", "hsje"))
+_NUL = "\x00"
+
+
 def write_findings(invoice: Invoice) -> list[Finding]:
     """What a write door refuses before validate_invoice even looks: NUL and over-long text, amounts
-    below the cent or out of range, too many lines. Cheap, and safe on any input."""
+    below the cent or out of range, too many lines. Cheap (imports run it on every invoice: the
+    loops below only test; findings are built for what fails), and safe on any input."""
     found: list[Finding | None] = []
-    for name in ("fplx", "fpdm", "fphm", "xfsbh", "gfsbh", "jym", "skm", "kpr", "skr", "fhr", "fpzt_dm", "kjlx",
-                 "tspz_dm", "xhqd_bz", "kpjh", "tslsh", "xf_sjswjg_dm", "xf_dsswjg_dm", "xf_qxswjg_dm", "tdywlx",
-                 "origin", *TEXT_LIMITS):
-        found.append(text_finding(name, getattr(invoice, name), TEXT_LIMITS.get(name, OTHER_TEXT_LIMIT)))
+    for name, limit in _HEADER_TEXT:
+        value = getattr(invoice, name)
+        if len(value) > limit or _NUL in value:
+            found.append(text_finding(name, value, limit))
     found += [_amount_finding(name, getattr(invoice, name)) for name in ("je", "se", "jshj")]
     if len(invoice.lines) > MAX_LINES:
         found.append(Finding("lines", f"{len(invoice.lines)}行明细超过上限{MAX_LINES}", "reject"))
     else:
         for n, line in enumerate(invoice.lines):
-            for name in ("mc", "spbm", "ggxh", "sl", "jldw", "dj", "qdbz", "hsdj", "hsje"):
-                found.append(text_finding(f"lines[{n}].{name}", getattr(line, name),
-                                          LINE_TEXT_LIMITS.get(name, OTHER_TEXT_LIMIT)))
+            for name, limit in _LINE_TEXT:
+                value = getattr(line, name)
+                if len(value) > limit or _NUL in value:
+                    found.append(text_finding(f"lines[{n}].{name}", value, limit))
             found += [_amount_finding(f"lines[{n}].{name}", getattr(line, name)) for name in ("je", "se")]
             if not line.slv.is_finite() or abs(line.slv) > 1:
                 found.append(Finding(f"lines[{n}].slv", f"税率{line.slv}应在0到1之间", "reject"))
     findings = [f for f in found if f is not None]
-    findings += _record_findings("special", invoice.special) + _record_findings("itinerary", invoice.itinerary)
-    for name, extra in (("vehicle", invoice.vehicle), ("customs", invoice.customs)):
-        if extra is not None:
-            findings += _record_findings(name, [extra])
+    if invoice.special or invoice.itinerary or invoice.vehicle or invoice.customs:
+        findings += _record_findings("special", invoice.special) + _record_findings("itinerary", invoice.itinerary)
+        for name, extra in (("vehicle", invoice.vehicle), ("customs", invoice.customs)):
+            if extra is not None:
+                findings += _record_findings(name, [extra])
     return findings
