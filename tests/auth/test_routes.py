@@ -192,3 +192,9 @@ def test_refresh_with_expire_date_needs_a_live_matching_pair(tenant: Tenant) -> 
     mixed = {"accessToken": a["accessToken"], "refreshToken": b["refreshToken"]}
     assert _refresh_until(tenant, mixed, expire).json()["errorMessage"] == "未授权"
     assert _refresh_until(tenant, {"accessToken": "", "refreshToken": ""}, expire).status_code == 403
+
+def test_nul_or_overlong_keys_are_403_not_500(tenant: Tenant) -> None:
+    for key in ("a\x00b", tenant.creds.app_key + "\x00", "k" * 65):
+        response = tenant.client.post("/api/openapi/v1/auth/getAccessToken",
+                                      json={"appKey": key, "appSecurity": "s\x00"})
+        assert response.status_code == 403, response.text

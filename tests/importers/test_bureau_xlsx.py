@@ -539,3 +539,55 @@ def test_a_sheet_broken_halfway_makes_the_file_unreadable(tmp_path: Path, monkey
     with pytest.raises(UnreadableFile, match="信息汇总表"):
         list(found)
 
+
+
+def crafted_box_workbook(path: Path, *, header: bool) -> Path:
+    """An export-looking workbook of a header row and one cell at XFD1048576 (its <dimension> says the
+    same): 1.6 KB whose bounding box is 16,384 × 1,048,576 cells."""
+    names = ["序号", *LINE_HEADER[1:]] if header else ["发票号码"]
+    cells = "".join(f'<c r="{chr(65 + i)}1" t="inlineStr"><is><t>{n}</t></is></c>' for i, n in enumerate(names[:26]))
+    main = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+    rel = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", '<Types xmlns="http://schemas.openxmlformats.org/package/2006/'
+                         'content-types"><Default Extension="xml" ContentType="application/xml"/></Types>')
+        archive.writestr("xl/workbook.xml", f'<workbook xmlns="{main}" xmlns:r="{rel}"><sheets>'
+                         '<sheet name="信息汇总表" sheetId="1" r:id="rId1"/></sheets></workbook>')
+        archive.writestr("xl/_rels/workbook.xml.rels", '<Relationships xmlns="http://schemas.openxmlformats.org/'
+                         f'package/2006/relationships"><Relationship Id="rId1" Type="{rel}/worksheet" '
+                         'Target="worksheets/sheet1.xml"/></Relationships>')
+        archive.writestr("xl/worksheets/sheet1.xml", f'<worksheet xmlns="{main}"><dimension ref="A1:XFD1048576"/>'
+                         f'<sheetData><row r="1">{cells}</row><row r="1048576"><c r="XFD1048576"><v>1</v></c>'
+                         '</row></sheetData></worksheet>')
+    return path
+
+
+BOUNDED_READ = """
+import resource, sys, time
+resource.setrlimit(resource.RLIMIT_AS, (1024**3, 1024**3))  # calamine asked for 512 GiB here
+from fapiaohub.importers.base import UnreadableFile
+from fapiaohub.importers.bureau_xlsx import read_bureau_export
+start = time.monotonic()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    outcome = [type(record).__name__ for record in read_bureau_export(sys.argv[1])]
+except UnreadableFile as exc:
+    outcome = ["UnreadableFile"]
+grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+print(outcome, grown // 1024, time.monotonic() - start)
+"""
+
+
+@pytest.mark.parametrize(("header", "outcome"), [(True, "['Rejected']"), (False, "['UnreadableFile']")])
+def test_a_workbook_whose_cells_span_the_whole_grid_reads_in_bounded_time_and_memory(
+    tmp_path: Path, header: bool, outcome: str
+) -> None:
+    path = crafted_box_workbook(tmp_path / "box.xlsx", header=header)
+    assert path.stat().st_size < 2048
+    done = subprocess.run([sys.executable, "-c", BOUNDED_READ, str(path)], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]  # before: SIGABRT, memory allocation failed
+    found, grown_mb, seconds = done.stdout.rsplit(" ", 2)
+    assert found == outcome
+    assert int(grown_mb) < 150  # measured 73 MB: the 1,048,575 blank rows of one streamed chunk
+    assert float(seconds) < 20  # measured 0.6 s

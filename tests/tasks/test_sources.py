@@ -235,3 +235,32 @@ def test_rows_of_other_months_are_skipped_and_every_record_can_be_listed_later(
     foreign = tenant.client.post(f"{BASE}/records", params={"accessToken": token},
                                  json={"corpId": tenant.corp_id, "taskId": "Tnosuchtask"}).json()["value"]
     assert foreign["success"] is False
+
+def test_a_long_file_name_and_an_overlong_field_are_handled(tenant: Tenant, engine: Engine, tmp_path: Path) -> None:
+    """A 360-byte file name is shortened (the extension kept); an invoice whose seller name passes the
+    column's length is one rejection naming the field, not a failed file with SQL in its message."""
+    with engine.begin() as conn:
+        add_taxpayer(conn, tenant.corp_id, TAXPAYER.nsrsbh, TAXPAYER.name)
+    invoices = [i.invoice for i in iter_demo_invoices(400)
+                if i.nsrsbh == TAXPAYER.nsrsbh and i.direction == "jx" and i.invoice.fplx != "17"]
+    invoices[0].xfmc = "很长的销售方名称" * 40  # 320 characters: VARCHAR(200) on PostgreSQL would refuse it
+    path = tmp_path / "long.xlsx"
+    write_bureau_export(path, invoices)
+    token = tenant.token()
+    response = tenant.client.post(  # a name no local file system would even hold
+        f"{BASE}/upload", params={"accessToken": token},
+        data={"corpId": tenant.corp_id, "nsrsbh": TAXPAYER.nsrsbh, "jxxbz": "jx"},
+        files=[("files", ("发票" * 60 + ".xlsx", path.read_bytes(), "application/octet-stream"))])
+    assert response.status_code == 200, response.text
+    task = response.json()["value"]["data"]
+    Worker(engine).run_task(task["taskId"])
+    done = tenant.client.post(f"{BASE}/status", params={"accessToken": token},
+                              json={"corpId": tenant.corp_id, "taskId": task["taskId"]}).json()["value"]["data"]
+    assert (done["state"], done["code"]) == ("processed", "2000"), done["message"]
+    assert done["counts"]["inserted"] == len(invoices) - 1
+    assert len(done["rejections"]) == 1
+    assert "xfmc: 长度320超过上限100个字符" in done["rejections"][0]["reason"], done["rejections"]
+    assert "SELECT" not in str(done)
+    assert "INSERT" not in str(done)
+    assert done["rejections"][0]["file"].endswith("~.xlsx")
+    assert len(done["rejections"][0]["file"].encode()) <= 200

@@ -15,13 +15,14 @@ from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DataError
 
 from fapiaohub.config import Settings
 from fapiaohub.demo.generator import demo_taxpayers
 from fapiaohub.demo.samples import write_samples
 from fapiaohub.logs import JsonLines
 from fapiaohub.store.taxpayers import add_taxpayer
-from fapiaohub.tasks.worker import Worker
+from fapiaohub.tasks.worker import Worker, failure_message
 from tests.conftest import Tenant
 
 BASE = "/api/openapi/v2/invoice/v2/collectionTask"
@@ -115,3 +116,19 @@ def test_the_cli_import_leaves_the_users_files_where_they_are(tmp_path: Path) ->
                             "--jxxbz", "jx", "--json"))
     assert result["state"] == "processed"
     assert all(path.is_file() for path in samples)
+
+# --- a failed task's message: never SQL or bound parameters --------------------------------
+
+
+
+
+def test_a_database_error_is_reported_without_its_sql() -> None:
+    exc = DataError("INSERT INTO invoice (xfmc) VALUES (%(xfmc)s)", {"xfmc": "秘密" * 200}, Exception("too long"))
+    message = failure_message(exc)
+    for leak in ("INSERT", "秘密", "xfmc"):
+        assert leak not in message
+    assert "数据库错误" in message
+
+
+def test_other_errors_keep_a_bounded_reason() -> None:
+    assert failure_message(ValueError("x" * 5000)) == "处理失败：ValueError: " + "x" * 200

@@ -208,6 +208,12 @@ def test_unknown_corporation_is_an_empty_list(tenant: Tenant) -> None:
         ({"count": "5"}, "index"),
         ({"index": "yesterday", "count": "5"}, "index"),
         ({"index": "1.5", "count": "5"}, "index"),
+        ({"index": str(2**63), "count": "5"}, "index"),  # beyond BIGINT
+        ({"index": str(-(2**63) - 1), "count": "5"}, "index"),
+        ({"index": "9" * 5000, "count": "5"}, "index"),  # more digits than int() takes
+        ({"index": "²", "count": "5"}, "index"),  # a digit to str.isdigit, not to int()
+        ({"index": "0", "count": "9" * 5000}, "count"),
+        ({"index": "0", "count": "²"}, "count"),
     ],
 )
 def test_bad_cursor_parameters_are_400(tenant: Tenant, params: dict[str, str], needle: str) -> None:

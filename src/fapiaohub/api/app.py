@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fapiaohub import metrics, wire
 from fapiaohub.api import openapi_docs
+from fapiaohub.api.limits import BodyLimit
 from fapiaohub.api.observe import Observe
 from fapiaohub.auth.ratelimit import FailureLimiter
 from fapiaohub.auth.routes import router as auth_router
@@ -84,6 +85,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(task_router)
     app.include_router(unify_router)
     install_console(app)  # /console: the web pages for finance staff
+    # request bodies bounded per route before any route or auth code reads them (api/limits.py)
+    app.add_middleware(BodyLimit, max_upload_bytes=settings.max_upload_bytes)
 
     @app.exception_handler(HttpError)
     async def _http_error_raised(_: Request, exc: HttpError) -> Response:

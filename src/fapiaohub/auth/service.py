@@ -84,11 +84,16 @@ def _issue(conn: Connection, corp_id: str, ttl_seconds: int, *, expire_time: int
     return pair
 
 
+MAX_APP_KEY_LENGTH = 64  # app.app_key is VARCHAR(64)
+
+
 def get_access_token(
     conn: Connection, app_key: str, app_security: str, ttl_seconds: int
 ) -> TokenPair | None:
     """Exchange appKey/appSecurity for a token pair; None when the keys are wrong."""
-    row = repository.find_app(conn, app_key)
+    # a key no app can have (NUL, which PostgreSQL text refuses, or absurd length) is looked up by nobody
+    plausible = "\x00" not in app_key and len(app_key) <= MAX_APP_KEY_LENGTH
+    row = repository.find_app(conn, app_key) if plausible else None
     # Compare even when the key is unknown, so timing does not tell which half was wrong.
     expected = row.secret_hash if row else secret_digest(secrets.token_hex(16))
     if not hmac.compare_digest(expected, secret_digest(app_security)) or row is None:

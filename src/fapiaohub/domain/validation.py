@@ -84,7 +84,9 @@ def is_valid_sdphm(number: str) -> bool:
 
 def is_cent_exact(amount: Decimal) -> bool:
     """Whether an amount has no digits below the cent (what a write endpoint requires)."""
-    return amount.is_finite() and amount == amount.quantize(CENT)
+    if not amount.is_finite() or amount.adjusted() >= 20:  # quantize would raise past the context's precision
+        return amount.is_finite() and amount.as_tuple().exponent >= -2  # type: ignore[operator]
+    return amount == amount.quantize(CENT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,3 +153,83 @@ def validate_invoice(invoice: Invoice) -> list[Finding]:
     if not invoice.gfsbh and invoice.fplx in PERSON_BUYER_KINDS:
         findings.append(Finding("gfsbh", "购买方无纳税人识别号（个人）", "flag"))
     return findings + check_amounts(invoice)
+
+
+# What a write door accepts as text, before any statement sees it. Limits are the bureau's own where
+# its 开票 forms state them (备注 230 characters, 名称 100, 项目名称 100); the rest are generous caps far
+# above any real value (a 密码区 is 108 characters) that keep one field from being megabytes.
+TEXT_LIMITS = {"bz": 230, "xfmc": 100, "gfmc": 100, "xsfdzdh": 200, "gmfdzdh": 200, "xsfyhzh": 200,
+               "gmfyhzh": 200}
+LINE_TEXT_LIMITS = {"mc": 100, "ggxh": 100, "jldw": 50}
+OTHER_TEXT_LIMIT = 200  # any other text field of an invoice, its lines and its extra records
+MAX_LINES = 2000  # lines of one invoice (a 销货清单 runs to a few hundred)
+MAX_RECORDS = 200  # 特定要素 / 行程单 records of one invoice
+MAX_AMOUNT = Decimal("1e15")  # NUMERIC(18,2) holds less than 1e16; no invoice comes near either
+
+
+def text_finding(field: str, value: str, limit: int) -> Finding | None:
+    """A reject finding when ``value`` holds NUL (PostgreSQL text cannot) or exceeds ``limit`` characters."""
+    if "\x00" in value:
+        return Finding(field, "不能包含NUL字符（\\u0000）", "reject")
+    if len(value) > limit:
+        return Finding(field, f"长度{len(value)}超过上限{limit}个字符", "reject")
+    return None
+
+
+def _amount_finding(field: str, amount: Decimal) -> Finding | None:
+    if amount.as_tuple().exponent in (0, -1, -2) and -MAX_AMOUNT < amount < MAX_AMOUNT:
+        return None  # the common case, decided without quantize
+    if not is_cent_exact(amount):
+        return Finding(field, f"金额{amount}须精确到分（最多两位小数）", "reject")
+    if abs(amount) >= MAX_AMOUNT:
+        return Finding(field, f"金额{amount}超出范围（绝对值须小于{MAX_AMOUNT:f}）", "reject")
+    return None
+
+
+def _record_findings(field: str, records: list[dict[str, str]]) -> list[Finding]:
+    if len(records) > MAX_RECORDS:
+        return [Finding(field, f"{len(records)}条记录超过上限{MAX_RECORDS}", "reject")]
+    found = []
+    for n, record in enumerate(records):
+        for key, value in record.items():
+            found.append(text_finding(f"{field}[{n}].{key}", key, OTHER_TEXT_LIMIT)
+                         or text_finding(f"{field}[{n}].{key}", str(value), OTHER_TEXT_LIMIT))
+    return [f for f in found if f is not None]
+
+
+_HEADER_TEXT = tuple((name, TEXT_LIMITS.get(name, OTHER_TEXT_LIMIT)) for name in (
+    "fplx", "fpdm", "fphm", "xfsbh", "gfsbh", "jym", "skm", "kpr", "skr", "fhr", "fpzt_dm", "kjlx", "tspz_dm",
+    "xhqd_bz", "kpjh", "tslsh", "xf_sjswjg_dm", "xf_dsswjg_dm", "xf_qxswjg_dm", "tdywlx", "origin", *TEXT_LIMITS))
+_LINE_TEXT = tuple((name, LINE_TEXT_LIMITS.get(name, OTHER_TEXT_LIMIT))
+                   for name in ("mc", "spbm", "ggxh", "sl", "jldw", "dj", "qdbz", "hsdj", "hsje"))
+_NUL = "\x00"
+
+
+def write_findings(invoice: Invoice) -> list[Finding]:
+    """What a write door refuses before validate_invoice even looks: NUL and over-long text, amounts
+    below the cent or out of range, too many lines. Cheap (imports run it on every invoice: the
+    loops below only test; findings are built for what fails), and safe on any input."""
+    found: list[Finding | None] = []
+    for name, limit in _HEADER_TEXT:
+        value = getattr(invoice, name)
+        if len(value) > limit or _NUL in value:
+            found.append(text_finding(name, value, limit))
+    found += [_amount_finding(name, getattr(invoice, name)) for name in ("je", "se", "jshj")]
+    if len(invoice.lines) > MAX_LINES:
+        found.append(Finding("lines", f"{len(invoice.lines)}行明细超过上限{MAX_LINES}", "reject"))
+    else:
+        for n, line in enumerate(invoice.lines):
+            for name, limit in _LINE_TEXT:
+                value = getattr(line, name)
+                if len(value) > limit or _NUL in value:
+                    found.append(text_finding(f"lines[{n}].{name}", value, limit))
+            found += [_amount_finding(f"lines[{n}].{name}", getattr(line, name)) for name in ("je", "se")]
+            if not line.slv.is_finite() or abs(line.slv) > 1:
+                found.append(Finding(f"lines[{n}].slv", f"税率{line.slv}应在0到1之间", "reject"))
+    findings = [f for f in found if f is not None]
+    if invoice.special or invoice.itinerary or invoice.vehicle or invoice.customs:
+        findings += _record_findings("special", invoice.special) + _record_findings("itinerary", invoice.itinerary)
+        for name, extra in (("vehicle", invoice.vehicle), ("customs", invoice.customs)):
+            if extra is not None:
+                findings += _record_findings(name, [extra])
+    return findings

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fapiaohub.domain.invoice import Invoice
-from fapiaohub.domain.validation import validate_invoice
+from fapiaohub.domain.validation import validate_invoice, write_findings
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +68,8 @@ ImportRecord = Parsed | Rejected | Skipped
 def checked(invoice: Invoice, source: SourceRef, flags: list[str] | None = None) -> Parsed | Rejected:
     """An assembled invoice through the domain rules: rejected with every reject finding, or
     parsed with the soft findings added to ``flags``."""
-    findings = validate_invoice(invoice)
+    # text, amount and size bounds first (what the store's columns and PostgreSQL text accept), then the rules
+    findings = write_findings(invoice) or validate_invoice(invoice)
     rejects = [f"{f.field}: {f.message}" for f in findings if f.severity == "reject"]
     if rejects:
         return Rejected(source, "; ".join(rejects))

@@ -42,11 +42,16 @@ from fapiaohub.domain.validation import LINE_TOLERANCE, TOTAL_TOLERANCE
 from fapiaohub.importers.base import ImportRecord, Parsed, Rejected, Skipped, SourceRef, UnreadableFile, checked
 from fapiaohub.importers.bureau_sheets import HEADER_ROWS, SheetPlan, classify, describe_other
 from fapiaohub.importers.row_process import rows_in_child
-from fapiaohub.importers.xlsx_stream import SheetError, StreamingWorkbook
+from fapiaohub.importers.xlsx_stream import SheetError, StreamingWorkbook, cell_extent
 
 MAX_UNCOMPRESSED = 1024**3  # an export of a few hundred thousand rows is far below this
 STREAM_ABOVE = 100 * 1024**2  # worksheet XML bytes above which rows are streamed (see _Book)
 CHILD_ABOVE = 32 * 1024**2  # a streamed sheet larger than this is read by a child process (row_process)
+# calamine's bounding box (see _Book._boxes_fit): a cell costs it about 32 bytes; a real export's box is
+# about 1.3× its XML, so a box above 64 MiB + 4× the sheet's XML bytes is not a real sheet's
+CALAMINE_CELL_BYTES = 32
+CALAMINE_BOX_FLOOR = 64 * 1024**2
+CALAMINE_BOX_PER_BYTE = 4
 MAX_RATIO = 200  # a member this much larger than its compressed size, and over 100 MB, is a bomb
 MAX_SPECIAL_ROWS = 500_000  # 特定业务 rows held at once (about 300 bytes each)
 REPEATED = ("开票日期", "发票票种", "销方识别号", "购方识别号", "发票状态")  # the same on every row of an invoice
@@ -88,12 +93,27 @@ class _Book:
         except (*_UNREADABLE, OSError) as exc:
             raise UnreadableFile(path, f"cannot open the workbook: {exc}") from None
         self.calamine: Any = None
-        if sheet_bytes <= STREAM_ABOVE:
+        if sheet_bytes <= STREAM_ABOVE and self._boxes_fit():
             try:
                 self.calamine = python_calamine.CalamineWorkbook.from_path(str(path))
             except Exception as exc:  # noqa: BLE001 - calamine raises several types for broken workbooks
                 self.close()
                 raise UnreadableFile(path, f"cannot open the workbook: {exc}") from None
+
+    def _boxes_fit(self) -> bool:
+        """Whether calamine may read the sheets: it allocates each sheet's bounding box (rows ×
+        columns that its cell references span, CALAMINE_CELL_BYTES a cell) whatever the cells
+        present, so cells at A1 and XFD1048576 would ask for 512 GiB and abort the process. A box
+        out of proportion to the sheet's bytes is streamed instead (flat memory)."""
+        for _, member in self.sheets:
+            try:
+                size = self.archive.getinfo(member).file_size
+                rows, columns = cell_extent(self.archive, member)
+            except (*_UNREADABLE, OSError):
+                return False  # the streaming reader will say what is wrong with it
+            if rows * columns * CALAMINE_CELL_BYTES > CALAMINE_BOX_FLOOR + CALAMINE_BOX_PER_BYTE * size:
+                return False
+        return True
 
     def close(self) -> None:
         if self.calamine is not None:

@@ -15,6 +15,7 @@ from fapiaohub.domain.money import ValueParseError, parse_amount, parse_rate
 from fapiaohub.importers.base import Parsed, Rejected, SourceRef, UnreadableFile, checked
 from fapiaohub.importers.pdf_qr import QrFields, parse_payload, read_qr
 from fapiaohub.importers.pdf_shape import ShapeValues, read_by_shape
+from fapiaohub.importers.pdf_streams import TooLarge, check_streams
 from fapiaohub.importers.pdf_text import Line, Page, TextLayerError, read_pages
 
 MAX_PDF_BYTES = 20 * 1024 * 1024
@@ -83,6 +84,10 @@ def read_pdf(path: Path) -> Iterator[Parsed | Rejected]:
     size = path.stat().st_size
     if size > MAX_PDF_BYTES:
         raise UnreadableFile(path, f"PDF larger than {MAX_PDF_BYTES // 1024**2} MB; an e-invoice is a few hundred KB")
+    try:
+        check_streams(path.read_bytes())  # before pdfminer or pdfium inflate anything whole
+    except TooLarge as exc:
+        raise UnreadableFile(path, str(exc)) from None
     try:
         pages, page_count = read_pages(path)
     except TextLayerError as exc:

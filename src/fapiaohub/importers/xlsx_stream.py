@@ -144,6 +144,33 @@ class _Unescaper:
         return text
 
 
+_EXTENT = re.compile(rb'\br="([A-Z]{0,3})([0-9]{1,7})"')  # <row r="7"> and <c r="AB7">, whatever the prefix
+
+
+def cell_extent(archive: zipfile.ZipFile, member: str) -> tuple[int, int]:
+    """(rows, columns) that the sheet's cell references span, from the references themselves (the
+    declared <dimension> is not trusted): what a reader that allocates the bounding box would
+    allocate. Streams the member, so memory stays flat."""
+    rows = columns = 0
+
+    def take(text: bytes) -> None:
+        nonlocal rows, columns
+        for letters, number in _EXTENT.findall(text):
+            rows = max(rows, int(number))
+            if letters:
+                columns = max(columns, COLUMNS.get(letters.decode(), len(COLUMNS)) + 1)
+
+    tail = b""
+    with archive.open(member) as stream:
+        for chunk in iter(lambda: stream.read(READ_SIZE), b""):
+            text = tail + chunk
+            cut = text.rfind(b"<")  # a reference cut by the chunk's end is read with the next chunk
+            tail = text[cut:] if cut > 0 else b""
+            take(text[:cut] if cut > 0 else text)
+        take(tail)
+    return rows, columns
+
+
 class StreamingWorkbook:
     def __init__(self, archive: zipfile.ZipFile) -> None:
         self.archive = archive

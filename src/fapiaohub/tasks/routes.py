@@ -231,6 +231,27 @@ async def upload_collection_files(request: Request, accessToken: str | None = No
         await form.close()
 
 
+MAX_NAME_BYTES = 200  # file systems allow 255 bytes a name; the seq prefix and a margin take the rest
+
+
+def stored_name(filename: str | None, seq: int) -> str:
+    """An uploaded file's name made safe to store: no directories, no NUL or control characters, and at
+    most MAX_NAME_BYTES of UTF-8, shortened in the middle of the stem so the extension (which picks
+    the reader) survives and no character is cut in half."""
+    name = "".join(char for char in os.path.basename((filename or "").replace("\\", "/"))
+                   if char.isprintable())
+    if not name.strip(". "):
+        return f"file{seq}"
+    if len(name.encode()) <= MAX_NAME_BYTES:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    if not dot or len(ext.encode()) > 16:
+        stem, ext = name, ""
+    budget = MAX_NAME_BYTES - len(ext.encode()) - len(dot) - 1
+    short = stem.encode()[:budget].decode(errors="ignore")
+    return f"{short}~{dot}{ext}" if ext else f"{short}~"
+
+
 def _store_uploads(engine: Engine, data_dir: str, new: repository.NewTask, uploads: list[UploadFile]) -> dict[str, Any]:
     """Create the task and its files in one transaction; the files are on disk before it commits."""
     def place(task_id: str) -> list[TaskFile]:
@@ -238,7 +259,7 @@ def _store_uploads(engine: Engine, data_dir: str, new: repository.NewTask, uploa
         folder.mkdir(parents=True, exist_ok=True)
         placed = []
         for seq, upload in enumerate(uploads):
-            name = os.path.basename(upload.filename or f"file{seq}")
+            name = stored_name(upload.filename, seq)
             path = folder / f"{seq:03d}-{name}"
             with path.open("wb") as target:
                 shutil.copyfileobj(upload.file, target, 1024 * 1024)

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from fapiaohub import metrics
 from fapiaohub.config import Settings, load_settings
@@ -80,7 +81,7 @@ class Worker:
             return task.id
         except Exception as exc:  # noqa: BLE001 - any failure of a source ends the task, not the worker
             log.exception("task %s failed", task.id)
-            result = repository.TaskResult("500", f"处理失败：{type(exc).__name__}: {exc}")
+            result = repository.TaskResult("500", failure_message(exc))
         finally:
             stop.set()
             beat.join()
@@ -174,3 +175,11 @@ class Worker:
             self.sweep_uploads()
         except Exception:  # noqa: BLE001 - a failed sweep is retried later; the queue matters more
             log.exception("worker %s: sweeping uploaded files failed", self.name)
+
+
+def failure_message(exc: Exception) -> str:
+    """A failed task's message for its owner: never SQL, bound parameters or a database's own words
+    (those go to the server log with the trace); other errors by type and a bounded text."""
+    if isinstance(exc, SQLAlchemyError):
+        return "处理失败：数据库错误（详情见服务器日志）"
+    return f"处理失败：{type(exc).__name__}: {str(exc)[:200]}"

@@ -20,6 +20,9 @@ def insert_corporation(conn: Connection, values: dict[str, Any]) -> None:
     conn.execute(sa.insert(unify_corporation).values(**values))
 
 
+NEXT_VERSION = unify_corporation.c.version + 1  # a value for update_corporation: bumped in SQL, not read-modify-write
+
+
 def update_corporation(conn: Connection, unify_corp_id: str, values: dict[str, Any]) -> None:
     conn.execute(sa.update(unify_corporation).where(unify_corporation.c.id == unify_corp_id).values(**values))
 

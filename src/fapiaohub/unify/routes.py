@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -16,6 +17,7 @@ from fapiaohub.unify.schemas import BatchIn, CorporationIn
 router = APIRouter()
 Corporation = Annotated[str, Depends(require_corporation)]
 MAX_COUNT = 10
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # BIGINT: a cursor beyond it is the caller's error, not a 500
 
 
 def _json(value: Any) -> Response:
@@ -31,11 +33,20 @@ def list_unify_corporations(request: Request, corp_id: Corporation) -> Response:
 def _cursor_params(unify_corp_id: str | None, index: str | None, count: str | None) -> tuple[str, int, int]:
     if not unify_corp_id:
         raise HttpError(400, "unifyInvoiceCorporationId 必填")
-    if index is None or not index.strip().lstrip("-").isdigit():
-        raise HttpError(400, f"index 必填且必须是数字（上次返回的 updateTime），收到 {index!r}")
-    if count is None or not count.strip().isdigit() or not 1 <= int(count) <= MAX_COUNT:
-        raise HttpError(400, f"count 必须是 1 到 {MAX_COUNT} 之间的整数，收到 {count!r}")
+    if "\x00" in unify_corp_id or len(unify_corp_id) > 64:
+        raise HttpError(400, "unifyInvoiceCorporationId 无效（含NUL字符或超过64个字符）")
+    if index is None or not _is_int64(index):
+        raise HttpError(400, f"index 必填且必须是64位整数（上次返回的 updateTime），收到 {(index or '')[:40]!r}")
+    if count is None or not re.fullmatch(r"\s*[0-9]{1,2}\s*", count) or not 1 <= int(count) <= MAX_COUNT:
+        raise HttpError(400, f"count 必须是 1 到 {MAX_COUNT} 之间的整数，收到 {(count or '')[:40]!r}")
     return unify_corp_id, int(index), int(count)
+
+
+def _is_int64(text: str) -> bool:
+    # ASCII digits only (str.isdigit takes "²", which int() refuses), and few enough for int()
+    if not re.fullmatch(r"\s*-?[0-9]{1,19}\s*", text):
+        return False
+    return INT64_MIN <= int(text) <= INT64_MAX
 
 
 def _unify(request: Request, corp_id: str, unify_corp_id: str | None, index: str | None,
@@ -67,9 +78,7 @@ def unify_v1(
 @router.post("/api/openapi/fapiaohub/v1/unify/corporation")
 def put_unify_corporation(request: Request, corp_id: Corporation, body: CorporationIn) -> Response:
     """Create a unify corporation, or update the one with the same code."""
-    with request.app.state.engine.begin() as conn:
-        item = service.upsert_corporation(conn, corp_id, **body.model_dump())
-    return _json({"value": item})
+    return _json({"value": service.put_corporation(request.app.state.engine, corp_id, **body.model_dump())})
 
 
 @router.post("/api/openapi/fapiaohub/v1/unify/batch")

@@ -4,21 +4,33 @@ from __future__ import annotations
 
 from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, model_validator
 
 from fapiaohub.domain.invoice import Invoice
 from fapiaohub.unify.service import BatchPush, InvoiceRef
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL text cannot hold NUL: refuse it here, before any statement sees it
+    if "\x00" in value:
+        raise ValueError("不能包含NUL字符（\\u0000）")
+    return value
+
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(_no_nul)]
+Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), AfterValidator(_no_nul)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+                 AfterValidator(_no_nul)]  # the bureau's limit for a name
+Loose = Annotated[str, StringConstraints(max_length=200), AfterValidator(_no_nul)]
 INVOICE = TypeAdapter(Invoice)
 
 
 class CorporationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-    name: Text
-    channel: Annotated[str, StringConstraints(min_length=1, max_length=32)] = "OFFLINE"
+    code: Code
+    name: Name
+    channel: Annotated[str, StringConstraints(min_length=1, max_length=32), AfterValidator(_no_nul)] = "OFFLINE"
     active: bool = True
 
 
@@ -28,7 +40,7 @@ class BatchInvoiceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     nsrsbh: Text
-    key: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)] | None = None
+    key: Code | None = None
     invoice: Invoice | None = None
 
     @model_validator(mode="after")
@@ -44,16 +56,16 @@ class RelationIn(BaseModel):
     flowId: Text  # noqa: N815 - wire names
     flowCode: Text  # noqa: N815
     feeDetailId: Text  # noqa: N815
-    invoiceDetailId: str = "null"  # noqa: N815 - Ekuaibao sends the string "null" when unset
-    invoiceId: str = "null"  # noqa: N815
+    invoiceDetailId: Loose = "null"  # noqa: N815 - Ekuaibao sends the string "null" when unset
+    invoiceId: Loose = "null"  # noqa: N815
 
 
 class BatchIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     unifyInvoiceCorporationId: Text  # noqa: N815
-    batchNo: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]  # noqa: N815
-    period: Annotated[str, StringConstraints(max_length=32)] | None = None
+    batchNo: Code  # noqa: N815
+    period: Annotated[str, StringConstraints(max_length=32), AfterValidator(_no_nul)] | None = None
     invoices: list[BatchInvoiceIn] = Field(default_factory=list, max_length=10_000)
     relation: list[RelationIn] = Field(default_factory=list, max_length=10_000)
 

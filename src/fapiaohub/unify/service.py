@@ -14,18 +14,21 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 
 from fapiaohub import wire
 from fapiaohub.auth.service import now_ms
 from fapiaohub.domain.invoice import Invoice
+from fapiaohub.domain.validation import Finding, validate_invoice, write_findings
 from fapiaohub.errors import HttpError
-from fapiaohub.shapes.entity_form import VAT_KINDS, name_spell, unify_invoice
+from fapiaohub.shapes.entity_form import CHINA, VAT_KINDS, name_spell, unify_invoice
 from fapiaohub.store import taxpayers as taxpayer_store
 from fapiaohub.store.invoices import store_invoices
 from fapiaohub.unify import repository
 
 _ALPHABET = string.ascii_letters + string.digits
+UPSERT_ATTEMPTS = 3
 RELATION_KEYS = ("flowId", "flowCode", "feeDetailId", "invoiceDetailId", "invoiceId")
 
 
@@ -53,8 +56,21 @@ def upsert_corporation(
         repository.insert_corporation(conn, {"id": _new_id(""), "corp_id": corp_id, "code": code, "version": 1,
                                              "create_time": values["update_time"], "last_batch_time": 0, **values})
     else:
-        repository.update_corporation(conn, existing.id, {"version": existing.version + 1, **values})
+        repository.update_corporation(conn, existing.id, {"version": repository.NEXT_VERSION, **values})
     return corporation_item(repository.find_corporation(conn, corp_id, code))
+
+
+def put_corporation(engine: Engine, corp_id: str, **fields: Any) -> dict[str, Any]:
+    """upsert_corporation in a transaction of its own, retried when a concurrent call created the same
+    code first (the unique (corp_id, code) refused our insert): the retry finds the row and updates it."""
+    for _ in range(UPSERT_ATTEMPTS - 1):
+        try:
+            with engine.begin() as conn:
+                return upsert_corporation(conn, corp_id, **fields)
+        except IntegrityError:
+            continue  # the other writer's row is committed now: the next attempt updates it
+    with engine.begin() as conn:
+        return upsert_corporation(conn, corp_id, **fields)
 
 
 def list_corporations(conn: Connection, corp_id: str) -> list[dict[str, Any]]:
@@ -79,8 +95,27 @@ class BatchPush:
     relations: list[dict[str, str]]
 
 
+def check_invoices(refs: list[InvoiceRef]) -> None:
+    """The importers' rules for every invoice of a push, before any statement: text (NUL, length),
+    amounts to the cent, kind, identity and amounts (validate_invoice), and the collecting taxpayer
+    on the buyer side (unify invoices are 进项). 400 naming the first bad field: ``invoices[3].je: …``."""
+    for position, ref in enumerate(refs):
+        inv = ref.invoice
+        if inv is None:
+            continue
+        if inv.kprq.tzinfo is not None:  # stored naive, in China time, like every importer's
+            inv.kprq = inv.kprq.astimezone(CHINA).replace(tzinfo=None)
+        findings = write_findings(inv) or [f for f in validate_invoice(inv) if f.severity == "reject"]
+        if not findings and inv.gfsbh != ref.nsrsbh:
+            findings = [Finding("gfsbh", f"购买方纳税人识别号{inv.gfsbh!r}不是收票纳税人{ref.nsrsbh}"
+                                         "（统一开票的发票是进项：购买方须为nsrsbh）", "reject")]
+        if findings:
+            raise HttpError(400, f"invoices[{position}].{findings[0].field}: {findings[0].message}")
+
+
 def push_batch(conn: Connection, corp_id: str, push: BatchPush) -> dict[str, Any]:
     """Create or replace a batch (by batchNo) and give it the next updateTime. Caller commits."""
+    check_invoices(push.invoices)
     last_batch_time = repository.lock_corporation(conn, corp_id, push.unify_corp_id)
     if last_batch_time is None:
         raise HttpError(400, f"unifyInvoiceCorporationId {push.unify_corp_id!r} 不存在：请先创建统一开票方")
