@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from fapiaohub.api.app import create_app
 from fapiaohub.auth.service import create_tenant
 from fapiaohub.config import Settings
+from fapiaohub.store.taxpayers import set_channel
 from fapiaohub.tasks.routes import BASE
 from tests.conftest import Tenant, seed_tenant
 
@@ -64,6 +65,8 @@ def ids(engine: Engine, client: TestClient) -> Ids:
     seeded = seed_tenant(engine, Tenant(creds, client), 200)
     token = seeded.tenant.token()
     nsrsbh = next(iter(seeded.taxpayers))
+    with engine.begin() as conn:
+        set_channel(conn, creds.corp_id, nsrsbh, "sandbox")  # a task to look at: the sandbox bureau's
     task = client.post(f"{BASE}/create", params={"accessToken": token},
                        json={"corpId": creds.corp_id, "nsrsbh": nsrsbh, "jxxbz": "jx", "kpyf": "202503"})
     unify = client.post("/api/openapi/fapiaohub/v1/unify/corporation", params={"accessToken": token},

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 
 from fapiaohub.unify import service
 from tests.conftest import Seeded, Tenant
-from tests.unify.test_unify import PUSH, PUT_CORP, V21, batch_setup, read  # noqa: F401 - the fixture
+from tests.unify.test_routes import PUSH, PUT_CORP, V21, batch_setup, read  # noqa: F401 - the fixture
 
 Setup = tuple[Seeded, str, str]
 
