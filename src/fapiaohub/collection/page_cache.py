@@ -2,7 +2,7 @@
 
 The database stays the truth: a page is cached under (month id, month version, offset, limit),
 and every request reads the month's current version together with its token check before it
-looks here. A write to a month bumps its version (repository.renumber_months), so a cached page
+looks here. A write to a month bumps its version (store.months.renumber_months), so a cached page
 of an older version is never found again; it ages out of the LRU order.
 """
 
