@@ -22,7 +22,7 @@ AMOUNTS = ("金额", "税额", "价税合计")
 SPECIAL_COMMON = frozenset({"序号", "发票代码", "发票号码", "数电发票号码", "销方识别号", "销方名称", "购方识别号",
                             "购买方名称", "开票日期", "发票来源", "发票票种", "发票状态", "是否正数发票",
                             "发票风险等级", "开票人", "备注"})
-# 铁路电子客票 rows are the invoice's xcdList (keys of collection.render.RAILWAY_XCD_KEYS), not 特定要素
+# 铁路电子客票 rows are the invoice's xcdList (keys of shapes.collection_item.RAILWAY_XCD_KEYS), not 特定要素
 RAILWAY_KEYS = {"旅客姓名": "lkxm", "有效身份证号": "yxsfzh", "出发地": "cfd", "到达地": "ddd", "出行车次": "cxcc",
                 "车次": "cxcc", "日期": "rq", "时间": "sj"}
 HEADER_ROWS = 5  # a header is looked for in a sheet's first rows (the export's is row 1)
