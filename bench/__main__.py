@@ -1,6 +1,7 @@
 """fapiaohub benchmarks: every figure is a ratio of two measurements taken in the same run.
 
     python -m bench --db postgresql://postgres@127.0.0.1:5432/fapiaohub_bench [--only floor,paging,load,import,bundle]
+    python -m bench --quick       # SQLite, small data, under a minute: CI runs it so the bench keeps working
 
 Builds its own data with the demo generator (into the database given, once; files under
 bench/.data, which git ignores), starts fapiaohub as separate server processes and measures over
@@ -12,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 
@@ -38,7 +41,17 @@ def main() -> None:
     parser.add_argument("--load-seconds", type=int, default=60)
     parser.add_argument("--workers", type=int, default=2, help="server processes for the load figure")
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--quick", action="store_true",
+                        help="a fresh SQLite database and small data: checks that every figure still runs (its values "
+                             "mean nothing); groups that need wrk are left out when it is not installed")
     args = parser.parse_args()
+    if args.quick:
+        quick_data = tempfile.mkdtemp(prefix="fapiaohub-bench-quick-")
+        args.db = f"sqlite:///{quick_data}/bench.db"
+        args.invoices, args.month_size, args.batches, args.repeat = 3000, 400, 200, 5
+        args.import_rows, args.import_repeat, args.bundle_files, args.seconds = 3000, 1, 30, 2
+        if args.only == ",".join(GROUPS) and shutil.which("wrk") is None:
+            args.only = "paging,import,bundle"
     groups = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = set(groups) - set(GROUPS)
     if unknown:

@@ -104,17 +104,17 @@ def _probe_read(path: str) -> dict:
 
 
 def _probe_import(path: str, db_url: str, corp_id: str) -> dict:
-    from fapiaohub.collection.worker import Worker
-    from fapiaohub.storage.engine import make_engine
-
-    from fapiaohub.collection import tasks
+    from fapiaohub.store.engine import make_engine
+    from fapiaohub.tasks import repository as tasks
+    from fapiaohub.tasks.service import TaskFile, create_file_task
+    from fapiaohub.tasks.worker import Worker
 
     engine = make_engine(db_url)
     nsrsbh, _ = taxpayer()
     file = Path(path)
     with engine.begin() as conn:
-        task = tasks.create_task(conn, tasks.NewTask(corp_id, nsrsbh, "jx", None, None, "files", {}))
-        tasks.add_task_file(conn, task["taskId"], 0, file.name, str(file), file.stat().st_size)
+        new = tasks.NewTask(corp_id, nsrsbh, "jx", None, None, "files", {})
+        task = create_file_task(conn, new, lambda _: [TaskFile(file.name, str(file), file.stat().st_size)])
     start = time.perf_counter()
     Worker(engine).run_task(task["taskId"])
     seconds = time.perf_counter() - start
