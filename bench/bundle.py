@@ -27,7 +27,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bench.importing import DATA, ROOT, ChildPeaks, new_taxpayer, peak_mb, taxpayer
+from bench.importing import DATA, ROOT, ChildPeaks, new_taxpayer, peak_mb, probe_import, taxpayer
 
 Figure = tuple[str, float, str]
 
@@ -103,28 +103,7 @@ def _probe_read(path: str) -> dict:
     return {"seconds": time.perf_counter() - start, "parsed": parsed, "other": other}
 
 
-def _probe_import(path: str, db_url: str, corp_id: str) -> dict:
-    from fapiaohub.store.engine import make_engine
-    from fapiaohub.tasks import repository as tasks
-    from fapiaohub.tasks.service import TaskFile, create_file_task
-    from fapiaohub.tasks.worker import Worker
-
-    engine = make_engine(db_url)
-    nsrsbh, _ = taxpayer()
-    file = Path(path)
-    with engine.begin() as conn:
-        new = tasks.NewTask(corp_id, nsrsbh, "jx", None, None, "files", {})
-        task = create_file_task(conn, new, lambda _: [TaskFile(file.name, str(file), file.stat().st_size)])
-    start = time.perf_counter()
-    Worker(engine).run_task(task["taskId"])
-    seconds = time.perf_counter() - start
-    with engine.connect() as conn:
-        done = tasks.get_task(conn, corp_id, task["taskId"])
-    engine.dispose()
-    return {"seconds": seconds, "state": done["state"], "counts": done["counts"]}
-
-
-PROBES: dict[str, Callable[..., dict[str, Any]]] = {"bare": _probe_bare, "read": _probe_read, "import": _probe_import}
+PROBES: dict[str, Callable[..., dict[str, Any]]] = {"bare": _probe_bare, "read": _probe_read, "import": probe_import}
 
 
 def _child(kind: str, *args: str) -> dict:

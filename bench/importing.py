@@ -144,7 +144,7 @@ def _probe_read(path: str) -> dict:
     return {"seconds": time.perf_counter() - start, "parsed": parsed, "rejected": rejected}
 
 
-def _probe_import(path: str, db_url: str, corp_id: str) -> dict:
+def probe_import(path: str, db_url: str, corp_id: str) -> dict:
     """What `fapiaohub import --corp C --nsrsbh N --jxxbz jx FILE` does, timed from the claim on."""
     from fapiaohub.store.engine import make_engine
     from fapiaohub.tasks import repository as tasks
@@ -166,7 +166,7 @@ def _probe_import(path: str, db_url: str, corp_id: str) -> dict:
     return {"seconds": seconds, "state": done["state"], "message": done["message"], "counts": done["counts"]}
 
 
-PROBES = {"calamine": _probe_calamine, "read": _probe_read, "import": _probe_import}
+PROBES = {"calamine": _probe_calamine, "read": _probe_read, "import": probe_import}
 
 
 def _child(kind: str, *args: str) -> dict:
