@@ -7,11 +7,12 @@ import io
 import re
 from collections.abc import Callable
 from decimal import Decimal
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
-from fapiaohub.console import repository
+from fapiaohub.console import i18n, repository
 from fapiaohub.domain.invoice import Invoice
 from fapiaohub.store.invoices import store_invoices
 from fapiaohub.store.taxpayers import add_taxpayer
@@ -377,3 +378,39 @@ def test_invoice_page_names_its_task_files_origin_and_later_changes(
     assert f"{inv.fpzt_dm} " in history  # the earlier status
     bulk = next(p for p in pages if first not in p)
     assert "未记录来源任务" in bulk
+
+
+# ---- English toggle ---------------------------------------------------------------------------------
+
+
+def test_every_template_word_has_an_english_entry() -> None:
+    used: set[str] = set()
+    for template in (Path(i18n.__file__).parent / "templates").glob("*.html"):
+        used |= set(re.findall(r"t\('([^']+)'\)", template.read_text(encoding="utf-8")))
+    assert used  # the templates do call t()
+    assert sorted(used - set(i18n.EN)) == []
+
+
+def test_the_header_link_switches_to_english_and_back(browser_for: Callable[[str, str], Browser],
+                                                      seeded: Seeded) -> None:
+    browser = browser_for(seeded.tenant.corp_id, "viewer")
+    chinese = browser.http.get("/console/ledger?direction=jx")
+    assert ">发票台账</a>" in chinese.text
+    toggle = re.search(r'href="([^"]+)" id="lang-toggle">English<', chinese.text)
+    assert toggle
+    switched = browser.http.get(toggle.group(1).replace("&amp;", "&"), follow_redirects=False)
+    assert switched.status_code == 303
+    assert switched.headers["location"] == "/console/ledger?direction=jx"
+    assert "lang=en" in switched.headers["set-cookie"]
+    english = browser.http.get(switched.headers["location"])
+    assert '<html lang="en">' in english.text
+    for word in (">Ledger</a>", ">Unified invoicing</a>", "<th>Total incl. tax</th>", ">Filter</button>"):
+        assert word in english.text
+    assert "<th>价税合计</th>" not in english.text
+    # data stays as stored: the invoices' own Chinese names are untouched
+    nsrsbh = next(iter(seeded.taxpayers))
+    assert seeded.taxpayers[nsrsbh].name in english.text
+    # an unknown language is Chinese, and the link never leaves the console
+    back = browser.http.get("/console/lang?to=fr&next=https://evil.example/", follow_redirects=False)
+    assert back.headers["location"] == "/console/overview"
+    assert ">发票台账</a>" in browser.http.get("/console/ledger").text

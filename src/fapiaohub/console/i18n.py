@@ -25,6 +25,8 @@ EN: dict[str, str] = {
     "月份": "Month", "查看": "Show", "进项": "Purchases", "销项": "Sales", "份数": "Count", "金额": "Amount",
     "税额": "Tax", "价税合计": "Total incl. tax", "按发票类型": "By kind", "按状态": "By status",
     "主要往来单位": "Largest counterparties", "单位": "Counterparty", "税号": "Tax id",
+    "月度汇总": "Monthly totals", "尚未登记纳税人": "No taxpayers registered yet.",
+    "销售方（进项）": "Sellers (purchases)", "购买方（销项）": "Buyers (sales)",
     "方向": "Direction", "类型": "Kind", "状态": "Status",
     # ledger
     "全部": "All", "起始月份": "From month", "截止月份": "To month", "发票类型": "Kind",
@@ -48,7 +50,7 @@ EN: dict[str, str] = {
     "工作表": "Sheet", "行": "Row", "原因": "Reason", "无": "None",
     # taxpayers
     "纳税人识别号": "Taxpayer id", "全量采集": "Collection", "已开通": "on", "未开通": "off",
-    "关闭采集": "Switch off", "开通采集": "Switch on", "台账": "Ledger", "尚未登记纳税人": "No taxpayers yet",
+    "关闭采集": "Switch off", "开通采集": "Switch on", "台账": "Ledger",
     "添加纳税人": "Add a taxpayer", "添加": "Add",
     # unify
     "统一开票方通过 API 推送批次；此页只读。": "Unify corporations push batches through the API; this page is read only.",
