@@ -377,7 +377,7 @@ def test_invoice_page_names_its_task_files_origin_and_later_changes(
     assert f"/console/tasks/{later}" in history
     assert f"{inv.fpzt_dm} " in history  # the earlier status
     bulk = next(p for p in pages if first not in p)
-    assert "未记录来源任务" in bulk
+    assert "无来源任务" in bulk
 
 
 # ---- English toggle ---------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ EN: dict[str, str] = {
     "变更时间": "Changed at", "之前状态": "Earlier status", "之前价税合计": "Earlier total", "变更任务": "By task",
     "入库以来未变更": "Unchanged since stored", "来源": "Origin", "创建任务": "Created by task",
     "读取格式": "Read from", "任务文件": "Task files", "字节": "bytes",
-    "早期入库，未记录来源任务": "Stored before tasks were recorded, or by the API: no task",
+    "无来源任务（批量载入、统一开票推送或早期入库）": "No task: a bulk load, a unify push, or stored before tasks were recorded",
     # tasks
     "上传文件导入": "Import files", "开始导入": "Start import", "创建时间": "Created", "新增": "Inserted",
     "更新": "Updated", "未变": "Unchanged", "拒绝": "Rejected", "说明": "Message", "还没有任务": "No tasks yet",
