@@ -182,6 +182,25 @@ def test_admin_walks_through_the_console(page: Any, server: Server, tmp_path: Pa
     assert page.locator("#lines tbody tr").count() >= 1
     shot(page, "invoice")
 
+    # 统一开票: the demo's platforms and one's batches, newest first, each invoice a link
+    page.click("#nav-unify")
+    page.wait_for_url(re.compile(r".*/console/unify$"))
+    assert page.locator("#unify-corporations tbody tr").count() >= 1
+    shot(page, "unify")
+    page.click("#unify-corporations tbody a >> nth=0")
+    page.wait_for_url(re.compile(r".*/console/unify/\w+$"))
+    times = page.locator("#batches tbody tr td:nth-child(3)").all_inner_texts()
+    assert times
+    assert times == sorted(times, reverse=True)
+    shot(page, "unify_batches")
+
+    # English and back: the header link, remembered by the lang cookie
+    page.click("#lang-toggle")
+    page.wait_for_selector("nav >> text=Unified invoicing")
+    assert "Batch no." in page.inner_text("#batches thead")
+    page.click("#lang-toggle")
+    page.wait_for_selector("nav >> text=统一开票")
+
     # taxpayers: add one, for the upload below
     page.click("nav >> text=纳税人")
     page.fill("input[name=nsrsbh]", NEW_TAXPAYER[0])

@@ -7,12 +7,17 @@ import io
 import re
 from collections.abc import Callable
 from decimal import Decimal
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
-from fapiaohub.console import repository
+from fapiaohub.console import i18n, repository
+from fapiaohub.domain.invoice import Invoice
+from fapiaohub.store.invoices import store_invoices
 from fapiaohub.store.taxpayers import add_taxpayer
+from fapiaohub.tasks import repository as task_repository
+from fapiaohub.unify import service as unify_service
 from tests.conftest import Seeded, Tenant
 from tests.console.conftest import PASSWORD, Browser, add_user, form_token, sign_in
 
@@ -297,3 +302,115 @@ def test_an_upload_over_the_limit_is_refused(browser_for: Callable[[str, str], B
                                data={"taxpayer": "1", "direction": "jx"}, files={"files": ("big.xlsx", big)})
     assert response.status_code == 413
     assert "上传过大" in response.json()["error"]
+
+
+# ---- 统一开票 pages ---------------------------------------------------------------------------------
+
+
+def test_unify_pages_list_corporations_and_batches_newest_first(
+        browser_for: Callable[[str, str], Browser], writable_seeded: Seeded, tenant_factory: Callable[[], Tenant],
+        engine: Engine) -> None:
+    corp_id = writable_seeded.tenant.corp_id
+    nsrsbh = next(iter(writable_seeded.taxpayers))
+    invoices = writable_seeded.invoices[(nsrsbh, "jx")][:3]
+    with engine.begin() as conn:
+        unify_corp = unify_service.upsert_corporation(conn, corp_id, code="91110000UNIFY0001X", name="示例差旅平台",
+                                                      channel="HOSE")
+        unify_service.upsert_corporation(conn, corp_id, code="EMPTY", name="没有批次的平台")
+        refs = [unify_service.InvoiceRef(nsrsbh, key=inv.key) for inv in invoices]
+    for batch_no, members in (("B-OLD", refs[:1]), ("B-NEW", refs[1:])):
+        with engine.begin() as conn:
+            unify_service.push_batch(conn, corp_id, unify_service.BatchPush(
+                unify_corp["id"], batch_no, "2025-03", members, []))
+    for role in ("viewer", "admin"):  # read-only for both roles: no forms on either page
+        browser = browser_for(corp_id, role)
+        listing = browser.http.get("/console/unify")
+        assert listing.status_code == 200
+        assert 'id="nav-unify"' in listing.text
+        assert "示例差旅平台" in listing.text
+        assert "HOSE" in listing.text
+        assert f'data-batches="{unify_corp["id"]}">2<' in listing.text
+        assert "<form" not in listing.text.split("</header>")[1]
+        page = browser.http.get(f"/console/unify/{unify_corp['id']}")
+        assert page.status_code == 200
+        assert page.text.index('data-batch="B-NEW"') < page.text.index('data-batch="B-OLD"')
+        assert "2025-03" in page.text
+        linked = re.findall(r"/console/invoices/(\d+)", page.text)
+        assert len(linked) == 3
+        assert browser.http.get(f"/console/invoices/{linked[0]}").status_code == 200
+    stranger = browser_for(tenant_factory().corp_id, "admin")
+    assert stranger.http.get(f"/console/unify/{unify_corp['id']}").status_code == 404
+    assert "示例差旅平台" not in stranger.http.get("/console/unify").text
+
+
+# ---- where an invoice came from ---------------------------------------------------------------------
+
+
+def test_invoice_page_names_its_task_files_origin_and_later_changes(
+        browser_for: Callable[[str, str], Browser], seeded: Seeded, tenant: Tenant, engine: Engine) -> None:
+    nsrsbh = next(iter(seeded.taxpayers))
+    source = seeded.invoices[(nsrsbh, "jx")][0]
+    with engine.begin() as conn:
+        tp = add_taxpayer(conn, tenant.corp_id, nsrsbh, "来源测试", collection_enabled=False)
+        first = task_repository.create_task(conn, task_repository.NewTask(
+            tenant.corp_id, nsrsbh, "jx", None, None, "files", {}))["taskId"]
+        task_repository.add_task_file(conn, first, 1, "全量发票查询导出结果.xlsx", "/nowhere", 12345)
+        inv = Invoice.from_doc(source.to_doc())
+        inv.origin = "xlsx"
+        store_invoices(conn, tp, "jx", [inv], task_id=first)
+        later = task_repository.create_task(conn, task_repository.NewTask(
+            tenant.corp_id, nsrsbh, "jx", None, None, "files", {}))["taskId"]
+        changed = Invoice.from_doc(inv.to_doc())
+        changed.fpzt_dm = "02" if inv.fpzt_dm != "02" else "01"
+        store_invoices(conn, tp, "jx", [changed], task_id=later)
+        old = Invoice.from_doc(source.to_doc())
+        old.fphm = old.fphm[:-4] + "7777"
+        store_invoices(conn, tp, "jx", [old])  # a bulk load: no task
+    browser = browser_for(tenant.corp_id, "viewer")
+    ids = re.findall(r"/console/invoices/(\d+)", browser.http.get("/console/ledger").text)
+    pages = [browser.http.get(f"/console/invoices/{i}").text for i in ids]
+    page = next(p for p in pages if first in p)
+    assert f'<a href="/console/tasks/{first}">{first}</a>' in page
+    assert "全量发票查询导出结果.xlsx（12345" in page
+    assert re.search(r'id="origin-format">xlsx', page)
+    history = page.split('id="history"')[1]
+    assert f"/console/tasks/{later}" in history
+    assert f"{inv.fpzt_dm} " in history  # the earlier status
+    bulk = next(p for p in pages if first not in p)
+    assert "无来源任务" in bulk
+
+
+# ---- English toggle ---------------------------------------------------------------------------------
+
+
+def test_every_template_word_has_an_english_entry() -> None:
+    used: set[str] = set()
+    for template in (Path(i18n.__file__).parent / "templates").glob("*.html"):
+        used |= set(re.findall(r"t\('([^']+)'\)", template.read_text(encoding="utf-8")))
+    assert used  # the templates do call t()
+    assert sorted(used - set(i18n.EN)) == []
+
+
+def test_the_header_link_switches_to_english_and_back(browser_for: Callable[[str, str], Browser],
+                                                      seeded: Seeded) -> None:
+    browser = browser_for(seeded.tenant.corp_id, "viewer")
+    chinese = browser.http.get("/console/ledger?direction=jx")
+    assert ">发票台账</a>" in chinese.text
+    toggle = re.search(r'href="([^"]+)" id="lang-toggle">English<', chinese.text)
+    assert toggle
+    switched = browser.http.get(toggle.group(1).replace("&amp;", "&"), follow_redirects=False)
+    assert switched.status_code == 303
+    assert switched.headers["location"] == "/console/ledger?direction=jx"
+    assert "lang=en" in switched.headers["set-cookie"]
+    english = browser.http.get(switched.headers["location"])
+    assert '<html lang="en">' in english.text
+    for word in (">Ledger</a>", ">Unified invoicing</a>", "<th>Total incl. tax</th>", ">Filter</button>"):
+        assert word in english.text
+    assert "<th>价税合计</th>" not in english.text
+    # data stays as stored: the invoices' own Chinese names are untouched
+    nsrsbh = next(iter(seeded.taxpayers))
+    assert seeded.taxpayers[nsrsbh].name in english.text
+    # an unknown language is Chinese, and the link never leaves the console
+    back = browser.http.get("/console/lang?to=fr&next=https://evil.example/", follow_redirects=False)
+    assert back.headers["location"] == "/console/overview"
+    assert ">发票台账</a>" in browser.http.get("/console/ledger").text

@@ -23,6 +23,9 @@ from fapiaohub.store.tables import (
     invoice_history,
     task_file,
     taxpayer,
+    unify_batch,
+    unify_batch_invoice,
+    unify_corporation,
 )
 
 
@@ -293,6 +296,15 @@ def invoice_detail(conn: Connection, corp_id: str, invoice_id: int) -> Any:
     ).first()
 
 
+def origin_task(conn: Connection, corp_id: str, task_id: str) -> Any:
+    """The task that created an invoice (id, source, state, created_at), or None (gone, or not ours)."""
+    return conn.execute(
+        sa.select(collection_task.c.id, collection_task.c.source, collection_task.c.state,
+                  collection_task.c.created_at)
+        .where(collection_task.c.corp_id == corp_id, collection_task.c.id == task_id)
+    ).first()
+
+
 def history_of(conn: Connection, invoice_id: int) -> list[Any]:
     """Earlier states (call only for an invoice invoice_detail found for the caller's corporation)."""
     return list(conn.execute(
@@ -323,4 +335,50 @@ def files_of(conn: Connection, task_id: str) -> list[Any]:
     return list(conn.execute(
         sa.select(task_file.c.seq, task_file.c.name, task_file.c.size).where(task_file.c.task_id == task_id)
         .order_by(task_file.c.seq)
+    ).all())
+
+
+# ---- unify (统一开票) -------------------------------------------------------------------------------
+
+
+def list_unify_corporations(conn: Connection, corp_id: str) -> list[Any]:
+    """The corporation's unify corporations with their batch count and last batch time (epoch ms)."""
+    counts = (sa.select(unify_batch.c.unify_corp_id, sa.func.count().label("batches"),
+                        sa.func.max(unify_batch.c.update_time).label("last_batch"))
+              .where(unify_batch.c.corp_id == corp_id).group_by(unify_batch.c.unify_corp_id).subquery())
+    return list(conn.execute(
+        sa.select(unify_corporation, sa.func.coalesce(counts.c.batches, 0).label("batches"), counts.c.last_batch)
+        .outerjoin(counts, counts.c.unify_corp_id == unify_corporation.c.id)
+        .where(unify_corporation.c.corp_id == corp_id).order_by(unify_corporation.c.name, unify_corporation.c.id)
+    ).all())
+
+
+def get_unify_corporation(conn: Connection, corp_id: str, unify_corp_id: str) -> Any:
+    return conn.execute(
+        sa.select(unify_corporation)
+        .where(unify_corporation.c.corp_id == corp_id, unify_corporation.c.id == unify_corp_id)
+    ).first()
+
+
+def unify_batches(conn: Connection, corp_id: str, unify_corp_id: str, limit: int = 200) -> list[Any]:
+    """A unify corporation's batches, newest first, with their number of invoices."""
+    return list(conn.execute(
+        sa.select(unify_batch.c.id, unify_batch.c.batch_no, unify_batch.c.period, unify_batch.c.update_time,
+                  sa.func.count(unify_batch_invoice.c.seq).label("invoices"))
+        .outerjoin(unify_batch_invoice, unify_batch_invoice.c.batch_id == unify_batch.c.id)
+        .where(unify_batch.c.corp_id == corp_id, unify_batch.c.unify_corp_id == unify_corp_id)
+        .group_by(unify_batch.c.id, unify_batch.c.batch_no, unify_batch.c.period, unify_batch.c.update_time)
+        .order_by(unify_batch.c.update_time.desc(), unify_batch.c.id).limit(limit)
+    ).all())
+
+
+def unify_batch_invoices(conn: Connection, corp_id: str, batch_ids: list[str]) -> list[Any]:
+    """(batch_id, invoice id, fphm, jshj) of the batches' invoices, in batch order."""
+    if not batch_ids:
+        return []
+    return list(conn.execute(
+        sa.select(unify_batch_invoice.c.batch_id, invoice.c.id, invoice.c.fphm, invoice.c.jshj)
+        .join(invoice, invoice.c.id == unify_batch_invoice.c.invoice_id)
+        .where(unify_batch_invoice.c.batch_id.in_(batch_ids), invoice.c.corp_id == corp_id)
+        .order_by(unify_batch_invoice.c.batch_id, unify_batch_invoice.c.seq)
     ).all())

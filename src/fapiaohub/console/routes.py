@@ -24,7 +24,7 @@ from starlette.background import BackgroundTask
 from starlette.datastructures import UploadFile
 
 from fapiaohub import wire
-from fapiaohub.console import ledger, repository, users
+from fapiaohub.console import i18n, ledger, repository, users
 from fapiaohub.console.users import ConsoleUser
 from fapiaohub.domain.codes import DIRECTIONS, FPLX, FPZT, SPECIAL_KEYS, TDYWLX, fplx_name
 from fapiaohub.domain.invoice import Invoice
@@ -75,7 +75,7 @@ def install(app: FastAPI) -> None:
         if request.headers.get(CSRF_HEADER):
             return JSONResponse({"error": exc.message}, status_code=exc.status)
         return templates.TemplateResponse(request, "error.html", {"status": exc.status, "message": exc.message,
-                                                                   "user": None}, status_code=exc.status)
+                                                                   "user": None, "lang": i18n.language(request.cookies)}, status_code=exc.status)
 
 
 # ---- who is asking: the one place that scopes the console to a corporation --------------------------
@@ -112,7 +112,7 @@ def _engine(request: Request) -> Engine:
 
 
 def _render(request: Request, name: str, user: ConsoleUser | None, status: int = 200, **context: Any) -> Response:
-    context.update(user=user, active=name.removesuffix(".html"))
+    context.update(user=user, active=name.removesuffix(".html"), lang=i18n.language(request.cookies))
     return templates.TemplateResponse(request, name, context, status_code=status)
 
 
@@ -147,6 +147,7 @@ for _label, _key in SPECIAL_KEYS.items():
     SPECIAL_LABELS.setdefault(_key, _label)
 TASK_STATES = {"toProcess": "待处理", "processing": "处理中", "processed": "已完成", "failed": "失败",
                "disabled": "未开通", "notSupported": "不支持"}
+templates.env.globals.update(t=i18n.t)
 templates.env.globals.update(DIRECTIONS=DIRECTIONS, FPZT=FPZT, fplx_name=lambda c: FPLX.get(c, (c,))[0],
                              SPECIAL_LABELS=SPECIAL_LABELS, TASK_STATES=TASK_STATES)
 
@@ -165,6 +166,15 @@ def _safe_next(target: str | None) -> str:
 @router.get("/")
 def console_home() -> Response:
     return RedirectResponse("/console/overview", status_code=303)
+
+
+@router.get("/lang")
+def switch_language(to: str = "zh", next: str | None = None) -> Response:  # noqa: A002
+    """The header's language link: remember the choice in the ``lang`` cookie and go back."""
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    response.set_cookie(i18n.COOKIE, to if to in i18n.LANGS else "zh", max_age=365 * 24 * 3600, samesite="lax",
+                        path="/console")
+    return response
 
 
 @router.get("/login")
@@ -341,6 +351,10 @@ FIELD_LABELS = [
 ]
 
 
+# Invoice.origin: the format the stored values were read from ('' for the API doors, sandbox and upstream)
+ORIGINS = {"xlsx": "xlsx（税局导出）", "xml": "xml（数电XML）", "ofd": "ofd", "pdf": "pdf", "": ""}
+
+
 def _field_value(inv: Invoice, key: str) -> str:
     value = getattr(inv, key)
     if key == "fplx":
@@ -364,12 +378,14 @@ def invoice_page(request: Request, invoice_id: int,
         if row is None:  # another corporation's invoice looks exactly like a missing one
             raise PageError(404, f"发票 {invoice_id} 不存在")
         history = repository.history_of(conn, invoice_id)
+        task = repository.origin_task(conn, user.corp_id, row.created_by_task) if row.created_by_task else None
+        task_files = repository.files_of(conn, task.id) if task is not None else []
     inv = Invoice.from_doc(wire.loads(row.doc))
     fields = [(label, _field_value(inv, key)) for key, label in FIELD_LABELS if getattr(inv, key) not in ("", None)]
     past = [{"fpzt": f"{h.fpzt_dm} {FPZT.get(h.fpzt_dm, '')}", "replaced_at": h.replaced_at, "task_id": h.task_id,
              "jshj": Invoice.from_doc(wire.loads(h.doc)).jshj} for h in history]
     return _render(request, "invoice.html", user, row=row, inv=inv, fields=fields, flags=wire.loads(row.flags),
-                   history=past)
+                   history=past, task=task, task_files=task_files, origin=ORIGINS.get(inv.origin, inv.origin))
 
 
 # ---- tasks -----------------------------------------------------------------------------------------
@@ -479,6 +495,31 @@ async def task_upload(request: Request) -> Response:
     finally:
         await form.close()
     return JSONResponse({"taskId": task["taskId"], "state": task["state"], "message": task["message"]})
+
+
+# ---- unify (统一开票): read-only for both roles ------------------------------------------------------
+
+
+@router.get("/unify")
+def unify_page(request: Request, user: ConsoleUser = Depends(current_user)) -> Response:  # noqa: B008
+    with _engine(request).connect() as conn:
+        corporations = repository.list_unify_corporations(conn, user.corp_id)
+    return _render(request, "unify.html", user, corporations=corporations)
+
+
+@router.get("/unify/{unify_corp_id}")
+def unify_corporation_page(request: Request, unify_corp_id: str,
+                           user: ConsoleUser = Depends(current_user)) -> Response:  # noqa: B008
+    with _engine(request).connect() as conn:
+        corporation = repository.get_unify_corporation(conn, user.corp_id, unify_corp_id)
+        if corporation is None:  # another corporation's looks exactly like a missing one
+            raise PageError(404, f"统一开票方 {unify_corp_id} 不存在")
+        batches = repository.unify_batches(conn, user.corp_id, unify_corp_id)
+        members: dict[str, list[Any]] = {}
+        for item in repository.unify_batch_invoices(conn, user.corp_id, [b.id for b in batches]):
+            members.setdefault(item.batch_id, []).append(item)
+    return _render(request, "unify_corporation.html", user, corporation=corporation, batches=batches,
+                   members=members)
 
 
 # ---- taxpayers -------------------------------------------------------------------------------------
