@@ -526,6 +526,9 @@ def import_files(
     nsrsbh: Annotated[str, typer.Option("--nsrsbh", help="The collecting taxpayer.")],
     jxxbz: Annotated[str, typer.Option("--jxxbz", help="jx: invoices received; xx: issued.")],
     kpyf: Annotated[str | None, typer.Option("--kpyf", help="Only this month (yyyyMM).")] = None,
+    lease: Annotated[float, typer.Option(
+        "--lease", min=0.5, help="Seconds the import's hold on its task lasts unless renewed (as a worker's)."
+    )] = 30.0,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -542,6 +545,9 @@ def import_files(
     if missing:
         _fail(f"no such file: {', '.join(missing)}")
     engine = _engine(db)
+    # the task is created held by this command's worker: a server's worker polling the same
+    # database cannot take it first; if this command dies, the hold runs out after --lease seconds
+    worker = Worker(engine, lease_seconds=lease)
     try:
         check_direction(jxxbz)
         month = check_kpyf(kpyf) if kpyf else None
@@ -549,10 +555,10 @@ def import_files(
             _require_corporation(conn, corp)
             new = repository.NewTask(corp, nsrsbh, jxxbz, month, None, "files", {})
             task = create_file_task(conn, new, lambda _: [TaskFile(p.name, str(p.resolve()), p.stat().st_size)
-                                                          for p in files])
+                                                          for p in files], claimed_by=worker.holding)
     except BusinessError as err:
         _fail(f"{err.message} (code {err.code})")
-    if task["state"] != repository.TO_PROCESS:
+    if task["state"] != repository.PROCESSING:
         _fail(f"task {task['taskId']} is {task['state']}: {task['message']}")
     with Progress(TextColumn("importing {task.fields[name]}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("files, {task.fields[records]} records read"),
@@ -567,7 +573,11 @@ def import_files(
 
         # the command prints the outcome itself: the worker's outcome log line would repeat it
         logging.getLogger("fapiaohub.worker").setLevel(logging.ERROR)
-        Worker(engine).run_task(task["taskId"], progress)
+        try:
+            worker.run_held(task["taskId"], progress)
+        except KeyboardInterrupt:  # Ctrl+C: end the task now rather than when its lease runs out
+            worker.abandon(task["taskId"], "处理中断：导入被用户中止")
+            raise
     with engine.connect() as conn:
         result = repository.get_task(conn, corp, task["taskId"])
     if as_json:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -16,10 +18,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from fapiaohub.auth.service import create_tenant
-from fapiaohub.demo.generator import demo_taxpayers
+from fapiaohub.demo.generator import demo_taxpayers, generate_taxpayer_month
 from fapiaohub.demo.load import DEMO_APP_KEY, DEMO_APP_SECURITY
 from fapiaohub.domain.codes import FPLX
 from fapiaohub.domain.validation import uscc_check_char
+from fapiaohub.shapes.bureau_layout import write_bureau_export
 from fapiaohub.store.engine import make_engine, upgrade
 from fapiaohub.store.tables import collection_task, invoice
 from fapiaohub.store.taxpayers import add_taxpayer, find_taxpayer
@@ -197,3 +200,60 @@ def test_an_unreachable_upstream_fails_the_task_clearly(engine: Engine, tenant_f
         result = tasks.get_task(conn, local.corp_id, task_id)
     assert result["state"] == "failed"
     assert "没有给出可用的应答" in result["message"]
+
+
+def test_a_killed_cli_import_leaves_nothing_half_written_and_blocks_only_until_its_lease_ends(
+        worker_db: tuple[str, Engine], tmp_path: Path) -> None:
+    url, engine = worker_db
+    corp, (number,) = new_taxpayers(engine, 1)
+    seen: set[tuple[str, str]] = set()
+    invoices = []
+    for inv in generate_taxpayer_month(number, "深圳多进程0号有限公司", "jx", 202503, 10_000):
+        if (inv.fpdm, inv.fphm) not in seen:  # an export lists each invoice once
+            seen.add((inv.fpdm, inv.fphm))
+            invoices.append(inv)
+    big = tmp_path / "全量发票查询导出结果-big.xlsx"
+    write_bureau_export(big, invoices)
+    small = tmp_path / "全量发票查询导出结果-small.xlsx"
+    write_bureau_export(small, invoices[:5])
+    env = {**os.environ, "FAPIAOHUB_DATABASE_URL": url}
+    args = ["import", "--corp", corp, "--nsrsbh", number, "--jxxbz", "jx", "--json"]
+    importing = subprocess.Popen([*FAPIAOHUB, *args, "--lease", "1.5", str(big)], env=env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    seen_leases: set[object] = set()
+
+    def held_and_renewed() -> bool:
+        """The import holds its task and its heartbeat has renewed the lease: it is well into the file."""
+        with engine.connect() as conn:
+            row = conn.execute(sa.select(collection_task).where(collection_task.c.corp_id == corp)).first()
+        if row is None or row.state != "processing":
+            return False
+        seen_leases.add(row.lease_expires_at)
+        return len(seen_leases) > 1
+
+    try:
+        wait_for(held_and_renewed, 120, "the import to hold its task and renew its lease")
+    finally:
+        os.kill(importing.pid, signal.SIGKILL)
+        importing.wait(timeout=30)
+    assert importing.returncode == -signal.SIGKILL
+    with engine.connect() as conn:
+        (killed,) = conn.execute(sa.select(collection_task).where(collection_task.c.corp_id == corp)).all()
+        stored = conn.execute(sa.select(sa.func.count()).select_from(invoice).where(invoice.c.corp_id == corp))
+        assert stored.scalar_one() == 0  # the file's transaction rolled back: nothing half-written
+    assert (killed.state, killed.attempts) == ("processing", 1)
+    assert killed.lease_owner is not None
+    assert f":{importing.pid}:" in killed.lease_owner
+
+    def lease_over() -> bool:
+        with engine.connect() as conn:
+            expires = conn.execute(sa.select(collection_task.c.lease_expires_at)
+                                   .where(collection_task.c.id == killed.id)).scalar_one()
+        return bool(expires.replace(tzinfo=expires.tzinfo or UTC) < datetime.now(UTC))  # SQLite: naive UTC
+
+    wait_for(lease_over, 30, "the killed import's lease to run out")
+    again = subprocess.run([*FAPIAOHUB, *args, str(small)], env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr  # not blocked: the expired task is ended, the new one runs
+    assert json.loads(again.stdout)["counts"]["inserted"] == 5
+    (row,) = task_rows(engine, [killed.id])
+    assert (row.state, row.message) == ("failed", "处理中断：租约已过期")

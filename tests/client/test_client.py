@@ -262,13 +262,14 @@ def test_a_create_whose_answer_was_lost_gets_its_own_task_back(idle: IdleServer)
 def test_page_reads_can_wait_while_the_month_is_collected(idle: IdleServer,
                                                            sdk_log: Callable[[str], _Signal]) -> None:
     with Client(idle.base, DEMO_APP_KEY, DEMO_APP_SECURITY) as sdk:
-        task = sdk.create_task(TAXPAYER, "jx", "202504")
+        # a month with no committed data yet (the demo holds 2025): 4008 while its first collection runs
+        task = sdk.create_task(TAXPAYER, "jx", "202404")
         with pytest.raises(BusinessError) as caught:
-            sdk.collection_page(TAXPAYER, "202504", "jx", "82")
+            sdk.collection_page(TAXPAYER, "202404", "jx", "82")
         assert caught.value.code == "4008"  # not waiting is the default
         started = time.monotonic()
         with pytest.raises(BusinessError, match="4008"):
-            sdk.collection_page(TAXPAYER, "202504", "jx", "82", wait_while_collecting=0.5)
+            sdk.collection_page(TAXPAYER, "202404", "jx", "82", wait_while_collecting=0.5)
         assert 0.5 <= time.monotonic() - started < 5
         signal = sdk_log(r"month being collected \(4008\)")
 
@@ -279,11 +280,11 @@ def test_page_reads_can_wait_while_the_month_is_collected(idle: IdleServer,
 
         canceller = threading.Thread(target=end_the_task)
         canceller.start()
-        page = sdk.collection_page(TAXPAYER, "202504", "jx", "82", wait_while_collecting=60)
+        page = sdk.collection_page(TAXPAYER, "202404", "jx", "82", wait_while_collecting=60)
         canceller.join()
         assert signal.event.is_set()
         assert page.total_count == sdk.collection_page(
-            TAXPAYER, "202504", "jx", "82").total_count
+            TAXPAYER, "202404", "jx", "82").total_count
 
 
 # --- unify --------------------------------------------------------------------------------------

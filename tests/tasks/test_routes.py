@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from fapiaohub.domain.codes import RESULT_CODES
 from fapiaohub.store.invoices import store_invoices
 from fapiaohub.store.tables import invoice, invoice_history
 from fapiaohub.store.taxpayers import add_taxpayer, find_taxpayer
+from fapiaohub.tasks.repository import claim_next
 from fapiaohub.tasks.sources import set_sandbox_behaviour
 from fapiaohub.tasks.worker import Worker
 from tests.conftest import Tenant
@@ -94,6 +96,23 @@ def test_second_task_while_one_is_active_is_4008(taxpayer_tenant: Tenant, engine
     Worker(engine).run_task(first["taskId"])
     assert month_total(tenant, token, "82")["code"] == "2000"
     assert create(tenant, token, kpyf="202504")["code"] == "2000"
+
+
+def test_a_month_with_data_is_answered_while_a_task_for_it_runs(taxpayer_tenant: Tenant, engine: Engine) -> None:
+    """Reads never wait on a writer: a month already collected answers from its last committed state."""
+    tenant, token = taxpayer_tenant, taxpayer_tenant.token()
+    Worker(engine).run_task(create(tenant, token)["data"]["taskId"])
+    before = month_total(tenant, token, "82")
+    assert before["code"] == "2000"
+    assert before["data"]["page"]["totalCount"] > 0
+    again = create(tenant, token)["data"]  # the same month collected again, and a worker on it
+    with engine.begin() as conn:
+        assert claim_next(conn, "busy-worker", timedelta(minutes=5), again["taskId"]) is not None
+    assert call(tenant, token, "status", {"taskId": again["taskId"]})["data"]["state"] == "processing"
+    during = month_total(tenant, token, "82")
+    assert during["code"] == "2000"
+    assert during["data"] == before["data"]
+    # (a month with nothing committed yet still answers 4008: test_second_task_while_one_is_active_is_4008)
 
 
 def test_tasks_that_cannot_run(taxpayer_tenant: Tenant, engine: Engine) -> None:

@@ -8,6 +8,7 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +23,9 @@ from fapiaohub.demo.generator import demo_taxpayers
 from fapiaohub.demo.samples import write_samples
 from fapiaohub.logs import JsonLines
 from fapiaohub.store.taxpayers import add_taxpayer
-from fapiaohub.tasks.worker import Worker, failure_message
+from fapiaohub.tasks import repository
+from fapiaohub.tasks.service import TaskFile, create_file_task
+from fapiaohub.tasks.worker import Worker, failure_message, poison_message
 from tests.conftest import Tenant
 
 BASE = "/api/openapi/v2/invoice/v2/collectionTask"
@@ -132,3 +135,111 @@ def test_a_database_error_is_reported_without_its_sql() -> None:
 
 def test_other_errors_keep_a_bounded_reason() -> None:
     assert failure_message(ValueError("x" * 5000)) == "处理失败：ValueError: " + "x" * 200
+
+
+# --- the CLI's import holds its own task; interrupted tasks; poison ---------------------------
+
+class _Recording(Worker):
+    """A worker that records every task it runs (a source actually started on it)."""
+
+    def __init__(self, engine: Engine, ran: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(engine, **kwargs)
+        self.ran = ran
+
+    def _run(self, task: repository.ClaimedTask, progress: Any) -> str:
+        self.ran.append((self.name, task.id))
+        return super()._run(task, progress)
+
+
+def _taxpayer(engine: Engine, tenant: Tenant) -> None:
+    with engine.begin() as conn:
+        add_taxpayer(conn, tenant.corp_id, TAXPAYER.nsrsbh, TAXPAYER.name)
+
+
+def _cli_import(engine: Engine, tenant: Tenant, worker: Worker, files: list[Path]) -> str:
+    """What `fapiaohub import` does: create the task held by its own worker, then run it."""
+    with engine.begin() as conn:
+        task = create_file_task(conn, repository.NewTask(tenant.corp_id, TAXPAYER.nsrsbh, "jx", None, None, "files",
+                                                         {}),
+                                lambda _: [TaskFile(p.name, str(p), p.stat().st_size) for p in files],
+                                claimed_by=worker.holding)
+    assert task["state"] == "processing"
+    assert worker.run_held(task["taskId"]) == task["taskId"]
+    return str(task["taskId"])
+
+
+def test_a_cli_import_is_never_taken_by_a_polling_worker(tenant: Tenant, engine: Engine, tmp_path: Path) -> None:
+    _taxpayer(engine, tenant)
+    export = write_samples(tmp_path)[0].path
+    ran: list[tuple[str, str]] = []
+    server = _Recording(engine, ran, name="server-worker", poll_seconds=0.001)
+    stop = threading.Event()
+    polling = threading.Thread(target=server.run, args=(stop,))
+    polling.start()
+    try:
+        imports = []
+        for number in range(20):
+            cli = _Recording(engine, ran, name=f"cli-{number}")
+            imports.append((cli.name, _cli_import(engine, tenant, cli, [export])))
+    finally:
+        stop.set()
+        polling.join()
+    ours = {task_id for _, task_id in imports}  # (the server's worker may run other tests' leftovers)
+    assert sorted(entry for entry in ran if entry[1] in ours) == sorted(imports)  # once each, on the CLI's worker
+    with engine.connect() as conn:
+        for _, task_id in imports:
+            task = repository.get_task(conn, tenant.corp_id, task_id)
+            assert (task["state"], task["attempts"]) == ("processed", 1)
+
+
+def test_a_held_task_runs_only_on_its_holder(tenant: Tenant, engine: Engine, tmp_path: Path) -> None:
+    _taxpayer(engine, tenant)
+    export = write_samples(tmp_path)[0].path
+    holder = Worker(engine, name="holder")
+    with engine.begin() as conn:
+        task = create_file_task(conn, repository.NewTask(tenant.corp_id, TAXPAYER.nsrsbh, "jx", None, None, "files",
+                                                         {}),
+                                lambda _: [TaskFile(export.name, str(export), export.stat().st_size)],
+                                claimed_by=holder.holding)
+    assert Worker(engine, name="other").run_task(task["taskId"]) is None  # its lease is alive: not claimable
+    assert Worker(engine, name="other").run_held(task["taskId"]) is None  # nor runnable by a non-holder
+    assert holder.run_held(task["taskId"]) == task["taskId"]
+
+
+def test_an_expired_cli_import_is_reclaimed_by_a_worker(tenant: Tenant, engine: Engine, tmp_path: Path) -> None:
+    _taxpayer(engine, tenant)
+    export = write_samples(tmp_path)[0].path
+    dead = Worker(engine, name="killed-cli", lease_seconds=-1)  # a CLI killed at once: its lease already ran out
+    with engine.begin() as conn:
+        task = create_file_task(conn, repository.NewTask(tenant.corp_id, TAXPAYER.nsrsbh, "jx", None, None, "files",
+                                                         {}),
+                                lambda _: [TaskFile(export.name, str(export), export.stat().st_size)],
+                                claimed_by=dead.holding)
+    assert Worker(engine, name="server").run_task(task["taskId"]) == task["taskId"]
+    with engine.connect() as conn:
+        done = repository.get_task(conn, tenant.corp_id, task["taskId"])
+    assert (done["state"], done["attempts"], done["counts"]["inserted"]) == ("processed", 2, 40)
+
+
+def test_a_task_that_interrupted_two_holders_is_failed_as_poison(
+        tenant: Tenant, engine: Engine, tmp_path: Path) -> None:
+    _taxpayer(engine, tenant)
+    export = write_samples(tmp_path)[0].path
+    ran: list[tuple[str, str]] = []
+    first = Worker(engine, name="crashed-cli", lease_seconds=-1)  # attempt 1: the CLI import, killed
+    with engine.begin() as conn:
+        task = create_file_task(conn, repository.NewTask(tenant.corp_id, TAXPAYER.nsrsbh, "jx", None, None, "files",
+                                                         {}),
+                                lambda _: [TaskFile(export.name, str(export), export.stat().st_size)],
+                                claimed_by=first.holding)
+        # attempt 2: a worker claimed it and died too (its lease ran out as well)
+        assert repository.claim_next(conn, "crashed-worker", timedelta(seconds=-1), task["taskId"]) is not None
+    assert _Recording(engine, ran, name="third").run_task(task["taskId"]) == task["taskId"]
+    assert ran == []  # given up without running it a third time
+    with engine.connect() as conn:
+        done = repository.get_task(conn, tenant.corp_id, task["taskId"])
+    assert (done["state"], done["code"], done["attempts"]) == ("failed", "500", 3)
+    assert done["message"] == poison_message(2)
+    assert "2次" in done["message"]
+    assert "不再重试" in done["message"]
+    assert done["counts"]["inserted"] == 0

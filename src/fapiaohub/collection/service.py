@@ -44,7 +44,10 @@ async def answer(reads: PageReads, cache: PageCache, access_token: str | None, b
     slot = state.slot
     if slot is None or not slot.collection_enabled:
         return envelope(query.corp_id, "500", NOT_ENABLED, None)
-    if slot.collecting:
+    if slot.collecting and slot.invoice_count == 0:
+        # reads never wait on a writer: a month with committed data is answered from its last
+        # committed state (a task's writes appear at its commit, under a new version); only a month
+        # with nothing committed yet, which a running task may be about to fill, answers 4008
         return envelope(query.corp_id, "4008", COLLECTING, None)
     total, items = await _page(reads, cache, slot, query)
     data = {

@@ -113,7 +113,8 @@ class MonthSlot:
     month_id: int | None
     invoice_count: int
     version: int  # invoice_month.version: rendered pages are cached under it
-    collecting: bool  # a task that may write this month has not finished
+    collecting: bool  # a task that may write this month has not finished (4008 only while the month
+    # has no committed invoices: collection/service.py)
 
 
 def find_month(

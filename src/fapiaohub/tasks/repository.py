@@ -65,8 +65,33 @@ class NewTask:
     options: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """Who holds a task and for how long at a time (a worker's name and its lease)."""
+
+    owner: str
+    duration: timedelta
+
+
+LEASE_EXPIRED = "处理中断：租约已过期"
+
+
+def expire_leases(conn: Connection, taxpayer_id: int) -> list[str]:
+    """Fail the taxpayer's tasks whose holder's lease ran out (a killed worker or CLI import): what
+    they committed stays (each file is one transaction), the rest is to be imported again. Their ids."""
+    now = _now()
+    return list(conn.execute(
+        sa.update(collection_task)
+        .where(collection_task.c.taxpayer_id == taxpayer_id, collection_task.c.state == PROCESSING,
+               collection_task.c.lease_expires_at < now)
+        .values(state=FAILED, code="500", message=LEASE_EXPIRED, finished_at=now,
+                lease_owner=None, lease_expires_at=None)
+        .returning(collection_task.c.id)
+    ).scalars())
+
+
 def create_task(conn: Connection, new: NewTask, *, today: datetime | None = None,
-                reuse_active: bool = False) -> dict[str, Any]:
+                reuse_active: bool = False, claimed_by: Lease | None = None) -> dict[str, Any]:
     """Create a task, or refuse with BusinessError (4008 while another task of the taxpayer is active;
     500 for a taxpayer unknown to the corporation). Tasks that cannot run are created finished:
     disabled (collection switched off) or notSupported (销项 customs payments, a future month).
@@ -76,7 +101,13 @@ def create_task(conn: Connection, new: NewTask, *, today: datetime | None = None
     create and sends it again gets its own task back (docs/api.md, "Retrying a create").
 
     A task without a source takes the taxpayer's channel. The sandbox bureau invents invoices, so a
-    sandbox task is refused unless an operator marked the taxpayer sandbox (docs/security.md)."""
+    sandbox task is refused unless an operator marked the taxpayer sandbox (docs/security.md).
+
+    With ``claimed_by``, a task that can run is created already held (processing, attempt 1, under
+    that lease): the CLI's import runs its own task, and no worker can take it first.
+
+    An active task whose lease ran out (its worker or CLI import died) does not block: it is failed
+    here ("处理中断：租约已过期") before the new task is created."""
     clear = [key for key in SECRET_OPTIONS if key in new.options]
     if clear:  # the caller must seal them first (fapiaohub.sealing); never store a secret in clear
         raise ValueError(f"task options {clear} must be sealed before they are stored")
@@ -84,6 +115,7 @@ def create_task(conn: Connection, new: NewTask, *, today: datetime | None = None
     if tp is None:
         raise BusinessError("500", RESULT_CODES["500"])
     new = _resolve_source(new, tp)
+    expire_leases(conn, tp.id)
     active = conn.execute(
         sa.select(collection_task.c.id, collection_task.c.direction, collection_task.c.kpyf,
                   collection_task.c.fplx, collection_task.c.source, collection_task.c.options)
@@ -103,12 +135,16 @@ def create_task(conn: Connection, new: NewTask, *, today: datetime | None = None
         state, code, message = NOT_SUPPORTED, "500", f"取票月份{new.kpyf}大于当前月份{this_month}"
     now = _now()
     task_id = _new_task_id()
+    held: dict[str, Any] = {"attempts": 0}
+    if claimed_by is not None and state == TO_PROCESS:
+        state, message = PROCESSING, "处理中"
+        held = {"lease_owner": claimed_by.owner, "lease_expires_at": now + claimed_by.duration,
+                "attempts": 1, "started_at": now}
     conn.execute(sa.insert(collection_task).values(
         id=task_id, corp_id=new.corp_id, taxpayer_id=tp.id, direction=new.direction, kpyf=new.kpyf,
         fplx=new.fplx, source=new.source, options=wire.dumps(new.options).decode(), state=state,
         code=code, message=message, inserted=0, updated=0, unchanged=0, rejected=0,
-        rejections="[]", months="[]", attempts=0, created_at=now,
-        finished_at=None if state == TO_PROCESS else now,
+        rejections="[]", months="[]", created_at=now, finished_at=None if state in ACTIVE else now, **held,
     ))
     return get_task(conn, new.corp_id, task_id)
 
@@ -326,12 +362,24 @@ def claim_next(
     ).scalar()
     if claimed is None:
         return None
+    return _claimed(conn, claimed, owner)
+
+
+def held_task(conn: Connection, task_id: str, owner: str) -> ClaimedTask | None:
+    """A task ``owner`` holds (created claimed by it), as claim_next hands one over; None when it does not."""
+    return _claimed(conn, task_id, owner)
+
+
+def _claimed(conn: Connection, task_id: str, owner: str) -> ClaimedTask | None:
     row = conn.execute(
         sa.select(collection_task, taxpayer.c.nsrsbh, taxpayer.c.name, taxpayer.c.collection_enabled,
                   taxpayer.c.channel)
         .join(taxpayer, taxpayer.c.id == collection_task.c.taxpayer_id)
-        .where(collection_task.c.id == claimed)
-    ).one()
+        .where(collection_task.c.id == task_id, collection_task.c.lease_owner == owner,
+               collection_task.c.state == PROCESSING)
+    ).first()
+    if row is None:
+        return None
     tp = Taxpayer.from_row(row)
     return ClaimedTask(row.id, row.corp_id, tp, row.direction, row.kpyf, row.fplx, row.source,
                        wire.loads(row.options), row.attempts)

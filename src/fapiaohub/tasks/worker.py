@@ -25,7 +25,9 @@ from fapiaohub.config import Settings, load_settings
 from fapiaohub.tasks import repository, sources
 
 log = logging.getLogger("fapiaohub.worker")
-MAX_ATTEMPTS = 5  # a task that has killed this many workers is failed instead of retried forever
+# a task whose holder was interrupted this many times (killed, crashed, lease lost) is failed as
+# poison when claimed again, instead of taking down one worker after another
+MAX_ATTEMPTS = 2
 RUNNERS = {"sandbox": sources.run_sandbox}
 SWEEP_EVERY_SECONDS = 600.0  # how often an idle worker looks for uploads to remove
 
@@ -44,9 +46,23 @@ class Worker:
         self.lease = timedelta(seconds=lease_seconds)
         self.poll_seconds = poll_seconds
 
+    @property
+    def holding(self) -> repository.Lease:
+        """This worker's lease, for creating a task already held by it (create_file_task's claimed_by)."""
+        return repository.Lease(self.name, self.lease)
+
     def run_task(self, task_id: str, progress: sources.Progress | None = None) -> str | None:
-        """Run one given task now (the CLI's import), if no other worker has taken it."""
+        """Run one given waiting task now, if no other worker has taken it."""
         return self.run_once(task_id, progress)
+
+    def run_held(self, task_id: str, progress: sources.Progress | None = None) -> str | None:
+        """Run a task created already held by this worker (the CLI's import: no worker can take it
+        first); None when this worker no longer holds it (its lease ran out and it was taken over)."""
+        with self.engine.connect() as conn:
+            task = repository.held_task(conn, task_id, self.name)
+        if task is None:
+            return None
+        return self._run(task, progress)
 
     def run_once(self, task_id: str | None = None, progress: sources.Progress | None = None) -> str | None:
         """Claim and run one task; its id, or None when nothing was waiting."""
@@ -57,8 +73,14 @@ class Worker:
         log.info("task %s (%s, %s %s) claimed by %s, attempt %d", task.id, task.source,
                  task.taxpayer.nsrsbh, task.direction, self.name, task.attempts)
         if task.attempts > MAX_ATTEMPTS:
-            self._finish(task, repository.TaskResult("500", f"处理失败：已尝试{MAX_ATTEMPTS}次仍未完成"))
+            # each earlier holder died or lost its lease while running it: running it again would
+            # take this worker (and the server it may live in) down the same way
+            log.error("task %s: failed as poison after %d interrupted attempts", task.id, task.attempts - 1)
+            self._finish(task, repository.TaskResult("500", poison_message(task.attempts - 1)))
             return task.id
+        return self._run(task, progress)
+
+    def _run(self, task: repository.ClaimedTask, progress: sources.Progress | None) -> str:
         started = time.perf_counter()
         lost = threading.Event()
         stop = threading.Event()
@@ -88,6 +110,12 @@ class Worker:
         if not lost.is_set():
             self._finish(task, result, time.perf_counter() - started)
         return task.id
+
+    def abandon(self, task_id: str, message: str) -> None:
+        """End a task this worker holds as failed without its result (the CLI's import on Ctrl+C):
+        what it committed stays, each file being one transaction."""
+        with self.engine.begin() as conn:
+            repository.finish(conn, task_id, self.name, repository.TaskResult("500", message))
 
     def _finish(self, task: repository.ClaimedTask, result: repository.TaskResult, seconds: float = 0.0) -> None:
         with self.engine.begin() as conn:
@@ -175,6 +203,12 @@ class Worker:
             self.sweep_uploads()
         except Exception:  # noqa: BLE001 - a failed sweep is retried later; the queue matters more
             log.exception("worker %s: sweeping uploaded files failed", self.name)
+
+
+def poison_message(interrupted: int) -> str:
+    """Why a task was given up without running again."""
+    return (f"处理失败：该任务已{interrupted}次在处理中中断（处理进程崩溃、被终止或失去租约），"
+            "疑为导致崩溃的文件或数据，不再重试；请检查后重新发起任务")
 
 
 def failure_message(exc: Exception) -> str:
