@@ -65,3 +65,17 @@ def test_a_waiting_task_still_blocks_whatever_its_age(files_tenant: Tenant, engi
     with engine.begin() as conn, pytest.raises(BusinessError) as refused:
         repository.create_task(conn, _new(files_tenant))
     assert refused.value.code == "4008"
+
+
+def test_an_operator_can_cancel_a_stuck_task_but_not_a_live_one(files_tenant: Tenant, engine: Engine) -> None:
+    with engine.begin() as conn:
+        live = repository.create_task(conn, _new(files_tenant), claimed_by=repository.Lease("cli", timedelta(minutes=5)))
+    with engine.begin() as conn, pytest.raises(BusinessError, match="只能取消尚未开始或已中断"):
+        repository.cancel_task(conn, files_tenant.corp_id, live["taskId"])
+    with engine.begin() as conn:  # its holder died: the lease ran out
+        conn.execute(sa.update(collection_task).where(collection_task.c.id == live["taskId"])
+                     .values(lease_expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+    with engine.begin() as conn:
+        cancelled = repository.cancel_task(conn, files_tenant.corp_id, live["taskId"])
+    assert cancelled["state"] == "failed"
+    assert cancelled["message"] == repository.CANCELLED

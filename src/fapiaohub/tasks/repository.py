@@ -43,7 +43,7 @@ SECRET_OPTIONS = ("appSecurity",)  # task options that must never be stored in c
 SOURCES = ("sandbox", "files", "upstream")
 REVERT = "revert"  # the source of the task row that records a revert
 REJECTIONS_KEPT = 200  # the first rejections are kept with the task; the count covers all
-CANCELLED = "任务已取消（取消时尚未开始处理）"
+CANCELLED = "任务已取消（取消时尚未开始处理，或处理已中断）"
 
 
 def _new_task_id() -> str:
@@ -238,16 +238,21 @@ def list_tasks(conn: Connection, corp_id: str, nsrsbh: str, limit: int = 100) ->
 
 
 def cancel_task(conn: Connection, corp_id: str, task_id: str) -> dict[str, Any]:
-    """Cancel a task that no worker has started; a started task runs to its end."""
+    """Cancel a task that no worker has started, or one left processing by a worker or import that
+    died (its lease expired: nothing of its unfinished file was committed). A task whose holder is
+    alive runs to its end."""
+    now = _now()
+    stuck = sa.and_(collection_task.c.state == PROCESSING, collection_task.c.lease_expires_at < now)
     done = conn.execute(
         sa.update(collection_task)
         .where(collection_task.c.id == task_id, collection_task.c.corp_id == corp_id,
-               collection_task.c.state == TO_PROCESS)
-        .values(state=FAILED, code="500", message=CANCELLED, finished_at=_now())
+               sa.or_(collection_task.c.state == TO_PROCESS, stuck))
+        .values(state=FAILED, code="500", message=CANCELLED, finished_at=now, lease_owner=None,
+                lease_expires_at=None)
     ).rowcount
     task = get_task(conn, corp_id, task_id)
     if not done:
-        raise BusinessError("500", f"任务 {task_id} 状态为 {task['state']}，只能取消尚未开始的任务")
+        raise BusinessError("500", f"任务 {task_id} 状态为 {task['state']}，只能取消尚未开始或已中断（租约过期）的任务")
     return task
 
 
