@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import os
 import uuid
 from collections import defaultdict
@@ -18,6 +21,7 @@ from fapiaohub.auth.service import TenantCredentials, create_tenant
 from fapiaohub.config import Settings
 from fapiaohub.demo.generator import demo_taxpayers, iter_demo_invoices
 from fapiaohub.domain.invoice import Invoice
+from fapiaohub.logs import JsonLines
 from fapiaohub.store.engine import make_engine, upgrade
 from fapiaohub.store.invoices import store_invoices
 from fapiaohub.store.taxpayers import Taxpayer, add_taxpayer
@@ -163,3 +167,20 @@ def seeded(engine: Engine, client: TestClient) -> Seeded:
 def writable_seeded(engine: Engine, tenant: Tenant) -> Seeded:
     """A corporation of the test's own with 600 demo invoices, for tests that write."""
     return seed_tenant(engine, tenant, 600)
+
+
+@contextlib.contextmanager
+def json_log_of(logger_name: str) -> Iterator[io.StringIO]:
+    """What a fapiaohub logger (and its children) writes meanwhile, as the JSON lines of --log-format json."""
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(JsonLines())
+    logger = logging.getLogger(logger_name)
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield out
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,8 +14,7 @@ from sqlalchemy.engine import Engine
 
 from fapiaohub.api.app import create_app
 from fapiaohub.config import Settings
-from fapiaohub.logs import JsonLines
-from tests.conftest import Seeded, Tenant, seed_tenant
+from tests.conftest import Seeded, Tenant, json_log_of, seed_tenant
 
 COLLECT = "/api/openapi/v2/invoice/v2/getInvoiceCollectionData"
 
@@ -24,16 +22,8 @@ COLLECT = "/api/openapi/v2/invoice/v2/getInvoiceCollectionData"
 @pytest.fixture
 def json_log() -> Iterator[io.StringIO]:
     """What the fapiaohub loggers write, as the JSON lines of --log-format json."""
-    out = io.StringIO()
-    handler = logging.StreamHandler(out)
-    handler.setFormatter(JsonLines())
-    logger = logging.getLogger("fapiaohub")
-    level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    yield out
-    logger.removeHandler(handler)
-    logger.setLevel(level)
+    with json_log_of("fapiaohub") as out:
+        yield out
 
 
 def _lines(out: io.StringIO) -> list[dict[str, object]]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import os
 import subprocess
 import sys
@@ -21,12 +20,11 @@ from sqlalchemy.exc import DataError
 from fapiaohub.config import Settings
 from fapiaohub.demo.generator import demo_taxpayers
 from fapiaohub.demo.samples import write_samples
-from fapiaohub.logs import JsonLines
 from fapiaohub.store.taxpayers import add_taxpayer
 from fapiaohub.tasks import repository
 from fapiaohub.tasks.service import TaskFile, create_file_task
 from fapiaohub.tasks.worker import Worker, failure_message, poison_message
-from tests.conftest import Tenant
+from tests.conftest import Tenant, json_log_of
 
 BASE = "/api/openapi/v2/invoice/v2/collectionTask"
 TAXPAYER = demo_taxpayers()[0]
@@ -34,16 +32,8 @@ TAXPAYER = demo_taxpayers()[0]
 
 @pytest.fixture
 def worker_log() -> Iterator[io.StringIO]:
-    out = io.StringIO()
-    handler = logging.StreamHandler(out)
-    handler.setFormatter(JsonLines())
-    logger = logging.getLogger("fapiaohub.worker")
-    level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    yield out
-    logger.removeHandler(handler)
-    logger.setLevel(level)
+    with json_log_of("fapiaohub.worker") as out:
+        yield out
 
 
 def _upload(tenant: Tenant, path: Path) -> dict[str, Any]:
