@@ -27,7 +27,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bench.importing import DATA, ROOT, ChildPeaks, new_taxpayer, peak_mb, probe_import, taxpayer
+from bench.importing import DATA, ROOT, new_taxpayer, probe_import, run_probe, taxpayer
 
 Figure = tuple[str, float, str]
 
@@ -159,12 +159,7 @@ def main() -> None:
     parser.add_argument("--probe", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.probe:
-        kind, *probe_args = args.probe
-        children = ChildPeaks()
-        children.start()
-        result = PROBES[kind](*probe_args)
-        child_mb = children.stop()
-        print(json.dumps({**result, "peak_mb": peak_mb() + child_mb}))
+        run_probe(PROBES, args.probe)
         return
     DATA.mkdir(exist_ok=True)
     print(f"database {args.db}")

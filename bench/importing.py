@@ -20,8 +20,9 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().with_name(".data")
@@ -222,6 +223,17 @@ def phase_figures(rows: int = 200_000) -> None:
           f" ({read['parsed']} invoices, {read['rejected']} rejected, peak {read['peak_mb']:.0f} MB)", flush=True)
 
 
+def run_probe(probes: dict[str, Callable[..., dict[str, Any]]], probe: list[str]) -> None:
+    """Run one measurement in this (child) process and print it as JSON with its peak memory: this
+    process's peak plus its reader child's (an upper bound)."""
+    kind, *probe_args = probe
+    children = ChildPeaks()
+    children.start()
+    result = probes[kind](*probe_args)
+    child_mb = children.stop()
+    print(json.dumps({**result, "peak_mb": peak_mb() + child_mb, "child_mb": child_mb}))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.importing", description=__doc__.splitlines()[0])
     parser.add_argument("--db", default=f"sqlite:///{DATA / 'import-bench.db'}")
@@ -231,13 +243,7 @@ def main() -> None:
     parser.add_argument("--probe", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.probe:
-        kind, *probe_args = args.probe
-        children = ChildPeaks()
-        children.start()
-        result = PROBES[kind](*probe_args)
-        child_mb = children.stop()
-        # the import's memory: this process's peak plus its reader child's (an upper bound)
-        print(json.dumps({**result, "peak_mb": peak_mb() + child_mb, "child_mb": child_mb}))
+        run_probe(PROBES, args.probe)
         return
     DATA.mkdir(exist_ok=True)
     print(f"database {args.db}")
