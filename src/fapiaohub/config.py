@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     data_dir: str = "fapiaohub-data"  # uploaded files; shared storage when workers are on other machines
     max_upload_bytes: int = Field(200 * 1024 * 1024, gt=0)
     embedded_worker: bool = False  # `fapiaohub serve` turns it on
+    # the embedded worker's lease on a task (renewed every third of it: a killed server's task is
+    # reclaimed this long after the kill) and its wait when the queue is empty
+    worker_lease_seconds: float = Field(30.0, ge=0.5)
+    worker_poll_seconds: float = Field(1.0, gt=0)
     page_cache_mb: float = Field(64.0, ge=0)  # rendered collection pages kept per API process
     keep_failed_uploads_hours: float = Field(72.0, ge=0)  # uploads of failed tasks, kept to look into
     log_format: Literal["plain", "json"] = "plain"

@@ -2,7 +2,8 @@
 
     Exception
      ├── HttpError(status, message)     → HTTP status with Ekuaibao's error object
-     │                                    {"errorCode", "errorMessage", ...} (400 parameters, 403 auth, 413 size)
+     │                                    {"errorCode", "errorMessage", ...} (400 parameters, 403 auth, 413 size,
+     │                                    503 database out of reach)
      └── BusinessError(code, message)   → HTTP 200 with the envelope {"value": {..., "success": false,
                                           "code", "message"}} (the seed's 失败响应; codes from codes.RESULT_CODES)
 
@@ -14,6 +15,8 @@ from __future__ import annotations
 
 INVALID_KEYS = "密钥无效"  # getAccessToken with wrong keys (Ekuaibao's text)
 UNAUTHORIZED = "未授权"  # any call with a dead or foreign token
+# 503: the database went away under a request (a restart, a cut connection); the next request works
+DATABASE_UNAVAILABLE = "数据库连接中断或暂时不可用，请稍后重试"
 
 
 class HttpError(Exception):

@@ -23,7 +23,6 @@ from fapiaohub.demo.load import DEMO_APP_KEY, DEMO_APP_SECURITY
 from fapiaohub.domain.codes import FPLX
 from fapiaohub.domain.validation import uscc_check_char
 from fapiaohub.shapes.bureau_layout import write_bureau_export
-from fapiaohub.store.engine import make_engine, upgrade
 from fapiaohub.store.tables import collection_task, invoice
 from fapiaohub.store.taxpayers import add_taxpayer, find_taxpayer
 from fapiaohub.tasks import repository as tasks
@@ -35,15 +34,6 @@ from tests.conftest import server_settings
 
 pytestmark = pytest.mark.slow
 SETTINGS = server_settings("unused://")  # the test key, and loopback allow-listed for the upstream servers
-
-
-@pytest.fixture
-def worker_db(database_url: str, tmp_path: Path) -> Iterator[tuple[str, Engine]]:
-    url = f"sqlite:///{tmp_path / 'workers.db'}" if database_url.startswith("sqlite") else database_url
-    engine = make_engine(url)
-    upgrade(engine)
-    yield url, engine
-    engine.dispose()
 
 
 def start_worker(url: str, *extra: str) -> subprocess.Popen[bytes]:

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 from fapiaohub.api.app import create_app
 from fapiaohub.config import Settings
+from fapiaohub.errors import DATABASE_UNAVAILABLE
 from tests.conftest import Seeded, Tenant, json_log_of, seed_tenant
 
 COLLECT = "/api/openapi/v2/invoice/v2/getInvoiceCollectionData"
@@ -58,6 +59,23 @@ def test_readyz_is_503_when_the_database_does_not_answer(tmp_path: Path) -> None
         response = client.get("/readyz")
     assert response.status_code == 503
     assert response.json()["reason"].startswith("database unreachable")
+
+
+def test_requests_answer_503_without_sql_while_the_database_is_down(tmp_path: Path) -> None:
+    """A database restarting or gone: each kind of request says so cleanly (the server keeps running)."""
+    app = create_app(Settings(database_url="postgresql://nobody@127.0.0.1:9/none", data_dir=str(tmp_path)))
+    body = {"corpId": "c", "nsrsbh": "91440300MA5DEM0019", "fplx": "81", "kpyf": "202503", "jxxbz": "jx"}
+    with TestClient(app) as client:
+        answers = [
+            client.post("/api/openapi/v1/auth/getAccessToken", json={"appKey": "k", "appSecurity": "s"}),  # SQLAlchemy
+            client.post(COLLECT, params={"accessToken": "t"}, json=body),  # asyncpg, tried twice
+            client.post("/api/openapi/v2/invoice/v2/collectionTask/status", params={"accessToken": "t"},
+                        json={"corpId": "c", "taskId": "T1"}),
+        ]
+    for answer in answers:
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["errorMessage"] == DATABASE_UNAVAILABLE
+        assert "127.0.0.1" not in answer.text  # nothing of the driver's words
 
 
 def test_the_envelope_reqid_is_the_one_in_the_log_line(tenant: Tenant, json_log: io.StringIO) -> None:

@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, OperationalError
 
 from fapiaohub.config import Settings
 from fapiaohub.demo.generator import demo_taxpayers
 from fapiaohub.demo.samples import write_samples
 from fapiaohub.store.taxpayers import add_taxpayer
-from fapiaohub.tasks import repository
+from fapiaohub.tasks import repository, sources
 from fapiaohub.tasks.service import TaskFile, create_file_task
 from fapiaohub.tasks.worker import Worker, failure_message, poison_message
 from tests.conftest import Tenant, json_log_of
@@ -136,9 +136,9 @@ class _Recording(Worker):
         super().__init__(engine, **kwargs)
         self.ran = ran
 
-    def _run(self, task: repository.ClaimedTask, progress: Any) -> str:
+    def _run(self, task: repository.ClaimedTask, progress: Any, **how: bool) -> str:
         self.ran.append((self.name, task.id))
-        return super()._run(task, progress)
+        return super()._run(task, progress, **how)
 
 
 def _taxpayer(engine: Engine, tenant: Tenant) -> None:
@@ -233,3 +233,48 @@ def test_a_task_that_interrupted_two_holders_is_failed_as_poison(
     assert "2次" in done["message"]
     assert "不再重试" in done["message"]
     assert done["counts"]["inserted"] == 0
+
+
+def _connection_cut() -> OperationalError:
+    """What SQLAlchemy raises when the server terminated the connection under a statement."""
+    return OperationalError("INSERT INTO invoice …", {}, Exception("terminating connection due to administrator command"),
+                            connection_invalidated=True)
+
+
+def test_a_task_whose_database_connection_is_lost_goes_back_to_the_queue(
+        tenant: Tenant, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    task = _upload(tenant, write_samples(tmp_path)[0].path)
+    real_run_files = sources.run_files
+    calls = []
+
+    def cut_once(*args: Any, **kwargs: Any) -> repository.TaskResult:
+        calls.append(1)
+        if len(calls) == 1:
+            raise _connection_cut()
+        return real_run_files(*args, **kwargs)
+
+    monkeypatch.setattr(sources, "run_files", cut_once)
+    Worker(engine, name="cut", settings=_settings(tenant)).run_task(task["taskId"])
+    with engine.connect() as conn:
+        requeued = repository.get_task(conn, tenant.corp_id, task["taskId"])
+    assert (requeued["state"], requeued["attempts"]) == ("toProcess", 1)
+    assert requeued["message"] == repository.DATABASE_LOST  # not failed: the loss is not the task's fault
+    Worker(engine, name="next", settings=_settings(tenant)).run_task(task["taskId"])
+    with engine.connect() as conn:
+        done = repository.get_task(conn, tenant.corp_id, task["taskId"])
+    assert (done["state"], done["attempts"], done["counts"]["inserted"]) == ("processed", 2, 40)
+
+
+def test_a_cli_import_whose_database_connection_is_lost_fails_with_a_clear_message(
+        tenant: Tenant, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _taxpayer(engine, tenant)
+    export = write_samples(tmp_path)[0].path
+
+    def cut(*_: Any, **__: Any) -> repository.TaskResult:
+        raise _connection_cut()
+
+    monkeypatch.setattr(sources, "run_files", cut)
+    task_id = _cli_import(engine, tenant, Worker(engine, name="cli"), [export])  # no queue behind it: it reports
+    with engine.connect() as conn:
+        done = repository.get_task(conn, tenant.corp_id, task_id)
+    assert (done["state"], done["message"]) == ("failed", "处理失败：数据库错误（详情见服务器日志）")

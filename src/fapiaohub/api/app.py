@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fapiaohub import metrics, wire
@@ -29,10 +30,10 @@ from fapiaohub.collection.routes import router as collection_router
 from fapiaohub.config import Settings, load_settings
 from fapiaohub.console.routes import install as install_console
 from fapiaohub.domain.codes import DISABLED, FAILED, NOT_SUPPORTED, PROCESSED, PROCESSING, TO_PROCESS
-from fapiaohub.errors import BusinessError, HttpError
+from fapiaohub.errors import DATABASE_UNAVAILABLE, BusinessError, HttpError
 from fapiaohub.sealing import Sealer
 from fapiaohub.shapes.envelope import JSON, envelope, error_body
-from fapiaohub.store.engine import make_engine, schema_revisions
+from fapiaohub.store.engine import database_unavailable, first_line, make_engine, schema_revisions
 from fapiaohub.tasks import repository as task_repository
 from fapiaohub.tasks.routes import router as task_router
 from fapiaohub.tasks.worker import Worker
@@ -60,8 +61,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         stop = threading.Event()
         thread = None
         if settings.embedded_worker:
-            thread = threading.Thread(target=Worker(app.state.engine, settings=settings).run, args=(stop,),
-                                      name="fapiaohub-worker", daemon=True)
+            worker = Worker(app.state.engine, settings=settings, lease_seconds=settings.worker_lease_seconds,
+                            poll_seconds=settings.worker_poll_seconds)
+            thread = threading.Thread(target=worker.run, args=(stop,), name="fapiaohub-worker", daemon=True)
             thread.start()
         yield
         stop.set()
@@ -113,6 +115,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # the client gets a generic message; the trace goes to the server log only
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return error_response(500, "服务器内部错误")
+
+    @app.exception_handler(DBAPIError)
+    async def _database_error(request: Request, exc: DBAPIError) -> Response:
+        if not database_unavailable(exc):
+            return await _unexpected(request, exc)
+        # the connection was cut or the database restarts: the pool replaces the connection (pre-ping),
+        # so the client's next request works; no SQL or driver text reaches it
+        log.warning("database out of reach on %s %s: %s", request.method, request.url.path,
+                    first_line(exc))
+        return error_response(503, DATABASE_UNAVAILABLE)
 
     _operations(app)
     _documentation(app)

@@ -11,6 +11,10 @@ served only under the version read here), so each one needs a lookup. Lookups ar
 another is in flight are sent together as one statement over unnested arrays: each still runs
 after its request arrived, and under load one round trip answers many requests.
 
+A connection the server dropped (a database restart, pg_terminate_backend) fails the read that was
+on it; every read here is one idempotent SELECT, so it is sent once more on a fresh connection, and
+only a database still out of reach answers 503 (HttpError) instead of the page.
+
 The SQL here restates repository.find_month and repository.month_page for PostgreSQL; the API
 tests run against both databases, so the two cannot drift apart unnoticed.
 """
@@ -21,11 +25,13 @@ import asyncio
 from typing import Any
 
 import asyncpg
+from asyncpg import exceptions as pg_errors
 from sqlalchemy.engine import URL
 
 from fapiaohub.auth.service import now_ms
 from fapiaohub.collection.repository import MonthLookup, MonthState
 from fapiaohub.domain.codes import ACTIVE_TASK_STATES
+from fapiaohub.errors import DATABASE_UNAVAILABLE, HttpError
 from fapiaohub.store.months import MonthPage, MonthSlot
 
 _MONTH_STATES = f"""
@@ -56,6 +62,12 @@ ORDER BY pos
 _MONTH = "SELECT invoice_count, version FROM invoice_month WHERE id = $1"
 
 _TOKEN = "SELECT corp_id FROM access_token WHERE token_hash = $1 AND expires_at > $2"
+
+
+# the connection or the server went away (as opposed to a statement the server refused); the client
+# errors are a connection whose protocol state a cut left broken ("another operation is in progress")
+CONNECTION_LOST = (pg_errors.PostgresConnectionError, pg_errors.AdminShutdownError, pg_errors.CrashShutdownError,
+                   pg_errors.CannotConnectNowError, pg_errors.InterfaceError, pg_errors.InternalClientError, OSError)
 
 
 def _fail(batch: list[tuple[MonthLookup, asyncio.Future[MonthState]]], error: Exception) -> None:
@@ -95,9 +107,24 @@ class PostgresPageReads:
         return self._pool
 
     async def _fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        """One read; sent again once if its connection was lost (the pool opens a new one)."""
+        try:
+            return await self._fetch_once(sql, *args)
+        except CONNECTION_LOST:
+            pass
+        try:
+            return await self._fetch_once(sql, *args)
+        except CONNECTION_LOST as exc:
+            raise HttpError(503, DATABASE_UNAVAILABLE) from exc
+
+    async def _fetch_once(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         pool = await self._connections()
         async with pool.acquire() as conn:
-            return await conn.fetch(sql, *args)
+            try:
+                return await conn.fetch(sql, *args)
+            except CONNECTION_LOST:
+                conn.terminate()  # closed, the pool opens a new one in its place instead of lending it again
+                raise
 
     async def token_corporation(self, token_digest: str) -> str | None:
         rows = await self._fetch(_TOKEN, token_digest, now_ms())

@@ -10,6 +10,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -30,10 +31,18 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         return engine
     # No server-side prepared statements: PostgreSQL would keep a generic plan made while a table
     # was small (a sequential scan) and reuse it after the table has grown to millions of rows.
-    # No pre-ping either: it costs a round trip per checkout on the hot path; connections are
-    # recycled instead, and one lost to a database restart fails a single request.
+    # Pre-ping: a pooled connection the server dropped (a restart, pg_terminate_backend, a
+    # proxy's idle timeout) is replaced at checkout instead of failing the request that drew it.
+    # It costs one round trip per checkout, off the hot path: getInvoiceCollectionData reads
+    # through asyncpg's pool (collection/pg_repository.py), which notices closed connections itself.
     return sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800,
-                            connect_args={"prepare_threshold": None})
+                            pool_pre_ping=True, connect_args={"prepare_threshold": None})
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether a database error is the database being out of reach (a restart, a cut connection, a
+    refused connect; SQLite's lock timeout) rather than the statement being wrong: worth retrying."""
+    return isinstance(exc, DBAPIError) and (exc.connection_invalidated or isinstance(exc, OperationalError))
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -63,3 +72,10 @@ def schema_revisions(engine: Engine) -> tuple[str | None, str | None]:
     with engine.connect() as conn:
         current = MigrationContext.configure(conn).get_current_revision()
     return current, head
+
+
+def first_line(exc: BaseException) -> str:
+    """A database error's first line, for the server log: the driver's words, without the statement,
+    its parameters or the ``LINE 1: …`` excerpt PostgreSQL adds."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__

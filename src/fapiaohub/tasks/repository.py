@@ -400,6 +400,20 @@ def extend_lease(conn: Connection, task_id: str, owner: str, lease: timedelta) -
     ).rowcount)
 
 
+DATABASE_LOST = "处理中断：数据库连接中断，等待重新处理"
+
+
+def release(conn: Connection, task_id: str, owner: str) -> bool:
+    """Put a task ``owner`` holds back in the queue (its database connection was lost mid-task: what
+    it had not committed rolled back); the next claim runs it again and counts an attempt."""
+    return bool(conn.execute(
+        sa.update(collection_task)
+        .where(collection_task.c.id == task_id, collection_task.c.lease_owner == owner,
+               collection_task.c.state == PROCESSING)
+        .values(state=TO_PROCESS, message=DATABASE_LOST, lease_owner=None, lease_expires_at=None)
+    ).rowcount)
+
+
 @dataclass(slots=True)
 class TaskResult:
     code: str

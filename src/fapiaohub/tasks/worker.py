@@ -22,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from fapiaohub import metrics
 from fapiaohub.config import Settings, load_settings
+from fapiaohub.store.engine import database_unavailable, first_line
 from fapiaohub.tasks import repository, sources
 
 log = logging.getLogger("fapiaohub.worker")
@@ -62,7 +63,7 @@ class Worker:
             task = repository.held_task(conn, task_id, self.name)
         if task is None:
             return None
-        return self._run(task, progress)
+        return self._run(task, progress, requeue=False)
 
     def run_once(self, task_id: str | None = None, progress: sources.Progress | None = None) -> str | None:
         """Claim and run one task; its id, or None when nothing was waiting."""
@@ -80,7 +81,11 @@ class Worker:
             return task.id
         return self._run(task, progress)
 
-    def _run(self, task: repository.ClaimedTask, progress: sources.Progress | None) -> str:
+    def _run(self, task: repository.ClaimedTask, progress: sources.Progress | None, *, requeue: bool = True) -> str:
+        """Run a claimed task and record its result. With ``requeue``, a task whose database
+        connection was lost mid-way goes back to the queue instead of failing: the loss is not the
+        task's fault, and its uncommitted file or month rolled back (the CLI's import, which has
+        no queue behind it, reports the failure instead)."""
         started = time.perf_counter()
         lost = threading.Event()
         stop = threading.Event()
@@ -102,6 +107,11 @@ class Worker:
             log.warning("task %s: lease lost to another worker; abandoned", task.id)
             return task.id
         except Exception as exc:  # noqa: BLE001 - any failure of a source ends the task, not the worker
+            if requeue and database_unavailable(exc):
+                stop.set()
+                beat.join()
+                self._requeue(task, exc)
+                return task.id
             log.exception("task %s failed", task.id)
             result = repository.TaskResult("500", failure_message(exc))
         finally:
@@ -111,6 +121,14 @@ class Worker:
             self._finish(task, result, time.perf_counter() - started)
         return task.id
 
+    def _requeue(self, task: repository.ClaimedTask, exc: Exception) -> None:
+        log.warning("task %s: database out of reach mid-task (%s); back in the queue", task.id, first_line(exc))
+        try:
+            with self.engine.begin() as conn:
+                repository.release(conn, task.id, self.name)
+        except Exception:  # noqa: BLE001 - still out of reach: the lease runs out and the task is reclaimed
+            log.warning("task %s: could not put it back now; it is reclaimed when its lease runs out", task.id)
+
     def abandon(self, task_id: str, message: str) -> None:
         """End a task this worker holds as failed without its result (the CLI's import on Ctrl+C):
         what it committed stays, each file being one transaction."""
@@ -118,10 +136,17 @@ class Worker:
             repository.finish(conn, task_id, self.name, repository.TaskResult("500", message))
 
     def _finish(self, task: repository.ClaimedTask, result: repository.TaskResult, seconds: float = 0.0) -> None:
-        with self.engine.begin() as conn:
-            if not repository.finish(conn, task.id, self.name, result):
-                log.warning("task %s: finished after losing the lease; result dropped", task.id)
-                return
+        for attempt in (1, 2):  # a connection cut under the result is replaced (pre-ping) and tried once more
+            try:
+                with self.engine.begin() as conn:
+                    recorded = repository.finish(conn, task.id, self.name, result)
+                break
+            except SQLAlchemyError as exc:
+                if attempt == 2 or not database_unavailable(exc):
+                    raise
+        if not recorded:
+            log.warning("task %s: finished after losing the lease; result dropped", task.id)
+            return
         rows = result.inserted + result.updated + result.unchanged + result.rejected + result.skipped
         rate = round(rows / seconds, 1) if seconds > 0 else 0.0
         metrics.TASKS_FINISHED.labels(task.source, result.state).inc()
@@ -176,10 +201,15 @@ class Worker:
     def _heartbeat(self, task_id: str, stop: threading.Event, lost: threading.Event) -> None:
         interval = self.lease.total_seconds() / 3
         while not stop.wait(interval):
-            with self.engine.begin() as conn:
-                if not repository.extend_lease(conn, task_id, self.name, self.lease):
-                    lost.set()
-                    return
+            try:
+                with self.engine.begin() as conn:
+                    held = repository.extend_lease(conn, task_id, self.name, self.lease)
+            except Exception as exc:  # noqa: BLE001 - a cut connection or a restarting database: try again next beat
+                log.warning("task %s: renewing the lease failed (%s); trying again", task_id, first_line(exc))
+                continue
+            if not held:
+                lost.set()
+                return
 
     def run(self, stop: threading.Event) -> None:
         """Work until ``stop`` is set; sleep ``poll_seconds`` whenever the queue is empty."""
@@ -187,8 +217,11 @@ class Worker:
         while not stop.is_set():
             try:
                 busy = self.run_once() is not None
-            except Exception:  # noqa: BLE001 - a lost database connection must not end the worker
-                log.exception("worker %s: claiming failed; retrying", self.name)
+            except Exception as exc:  # noqa: BLE001 - a lost database connection must not end the worker
+                if database_unavailable(exc):  # a restart or a cut connection: expected, no trace needed
+                    log.warning("worker %s: database out of reach (%s); retrying", self.name, first_line(exc))
+                else:
+                    log.exception("worker %s: claiming failed; retrying", self.name)
                 busy = False
             if not busy:
                 self._maybe_sweep()
