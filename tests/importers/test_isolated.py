@@ -11,7 +11,7 @@ import pytest
 from fapiaohub.importers import read_invoices
 from fapiaohub.importers.base import UnreadableFile
 from fapiaohub.importers.child import ChildFailed, Messages, kind_of, payload_of, start
-from fapiaohub.importers.isolated import ParseLimits, read_invoices_isolated
+from fapiaohub.importers.isolated import IsolatedReader, ParseLimits, read_invoices_isolated
 from fapiaohub.shapes.bureau_layout import write_bureau_export
 from tests.importers.test_bureau_xlsx import sample, truncated
 
@@ -71,7 +71,7 @@ def test_abandoned_records_end_the_child(tmp_path: Path) -> None:
 
 
 def test_a_child_that_dies_is_a_child_failure_with_its_signal() -> None:
-    child = start("fapiaohub.importers.isolated", "/nonexistent", "not-a-number")  # the child fails at once
+    child = start("fapiaohub.importers.isolated", "not-a-number")  # the child fails at once
     messages = Messages(child, seconds=60)
     with pytest.raises(ChildFailed) as failed:
         next(messages)
@@ -83,10 +83,34 @@ def test_a_child_that_dies_is_a_child_failure_with_its_signal() -> None:
     assert signalled.value.signal_name == "SIGKILL"
 
 
+def test_one_child_reads_a_tasks_files_and_a_failed_one_is_replaced(tmp_path: Path) -> None:
+    """The libraries are loaded once for many files; after a file that took the child down (here:
+    out of time) the next file gets a new child and reads normally."""
+    first, second = tmp_path / "first.xlsx", tmp_path / "second.xlsx"
+    write_bureau_export(first, sample(30))
+    write_bureau_export(second, sample(20))
+    with IsolatedReader(LIMITS) as reader:
+        assert list(reader.read(first)) == list(read_invoices(first))
+        child = reader.child
+        assert list(reader.read(second, spool=True)) == list(read_invoices(second))
+        assert reader.child is child
+        reader.limits = ParseLimits(memory_mb=1024, seconds=0.000001)
+        with pytest.raises(UnreadableFile, match="解析超过时限"):
+            list(reader.read(first))
+        assert reader.child is None
+        reader.limits = LIMITS
+        assert list(reader.read(second)) == list(read_invoices(second))
+        assert reader.child is not None
+    assert reader.child is None
+
+
 def test_frames_carry_their_kind_apart_from_the_pickle(tmp_path: Path) -> None:
     path = tmp_path / "export.xlsx"
     write_bureau_export(path, sample(3))
-    child = start("fapiaohub.importers.isolated", str(path), str(1024**3))
+    child = start("fapiaohub.importers.isolated", str(1024**3), requests=True)
+    assert child.stdin is not None
+    child.stdin.write(bytes(path) + b"\0")
+    child.stdin.flush()
     messages = Messages(child, seconds=60)
     try:
         first, last = messages.frame(), messages.frame()

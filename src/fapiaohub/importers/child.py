@@ -58,12 +58,13 @@ class ChildFailed(RuntimeError):  # noqa: N818 - named for what happened
             return f"signal {-self.status}"
 
 
-def start(module: str, *args: str) -> subprocess.Popen[bytes]:
-    """``python -m module args…`` with its stdout a pipe to this process. OSError when no
-    interpreter can be started (an embedded Python)."""
+def start(module: str, *args: str, requests: bool = False) -> subprocess.Popen[bytes]:
+    """``python -m module args…`` with its stdout a pipe to this process (and its stdin one from
+    it, with ``requests``). OSError when no interpreter can be started (an embedded Python)."""
     env = dict(os.environ)  # the child imports this package from where the parent did
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_ROOT, env.get("PYTHONPATH")]))
-    child = subprocess.Popen([sys.executable, "-m", module, *args], stdin=subprocess.DEVNULL,
+    child = subprocess.Popen([sys.executable, "-m", module, *args],
+                             stdin=subprocess.PIPE if requests else subprocess.DEVNULL,
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
                              start_new_session=True)
     assert child.stdout is not None
@@ -153,8 +154,12 @@ def end(child: subprocess.Popen[bytes]) -> None:
             os.killpg(child.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             child.kill()
-    if child.stdout is not None:
-        child.stdout.close()
+    for stream in (child.stdin, child.stdout):
+        if stream is not None:
+            try:
+                stream.close()
+            except BrokenPipeError:  # stdin: a request it never read
+                pass
     child.wait()
 
 

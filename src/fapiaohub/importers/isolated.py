@@ -1,25 +1,28 @@
-"""Reads an uploaded file in a child process with bounded memory and time, so that neither a crash,
+"""Reads uploaded files in a child process with bounded memory and time, so that neither a crash,
 a decompression bomb nor a slow parse reaches the process that imports (the API server's embedded
 worker, a worker, the CLI).
 
 The child runs `read_invoices`, the very same readers, under RLIMIT_AS (FAPIAOHUB_PARSE_MEMORY_MB;
 its worksheet child inherits it) and sends the records back pickled, in batches (importers.child).
-The importing process waits for them at most FAPIAOHUB_PARSE_SECONDS in all and ends the child
-past that. A child that dies, runs out of memory or of time makes the file UnreadableFile, with a
-message naming the limit: the caller's transaction then stores nothing of it.
+The importing process waits for a file's records at most FAPIAOHUB_PARSE_SECONDS in all and ends
+the child past that. A child that dies, runs out of memory or of time makes the file
+UnreadableFile, with a message naming the limit: the caller's transaction then stores nothing of
+it. One child reads a task's files one after another (it is sent their paths), so the readers'
+libraries are loaded once a task, not once a file; a child that failed is replaced for the next.
 
 Streamed, the records arrive while the child still reads (PostgreSQL: one transaction per file,
 reading and writing overlap). Spooled, the child's messages are first kept in a temporary file
 until it has read the whole file, so that a file that cannot be read is known before anything is
 written (SQLite commits a file in several transactions: tasks/sources.py).
 
-    python -m fapiaohub.importers.isolated FILE MEMORY_BYTES    (the child's side; not for people)
+    python -m fapiaohub.importers.isolated MEMORY_BYTES    (the child's side, paths on stdin; not for people)
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import subprocess
 import sys
 import tempfile
 import traceback
@@ -34,6 +37,7 @@ from fapiaohub.importers.child import (
     MEMORY_EXIT,
     ChildFailed,
     Messages,
+    end,
     kind_of,
     limit_memory,
     payload_of,
@@ -55,78 +59,135 @@ class ParseLimits:
     seconds: float
 
 
-def read_invoices_isolated(path: Path, limits: ParseLimits, *, spool: bool = False) -> Iterator[ImportRecord]:
-    """The records `read_invoices(path)` gives, read by a child process within ``limits``. Spooled,
-    the whole file is read before this returns (UnreadableFile raised here); streamed, as the
-    records are taken."""
-    path = Path(path)
-    if spool:
-        return _spooled(path, limits)
-    return _streamed(path, limits)
+class IsolatedReader:
+    """Reads files in a child process within ``limits``, one file at a time; close() ends it."""
 
+    def __init__(self, limits: ParseLimits) -> None:
+        self.limits = limits
+        self.child: subprocess.Popen[bytes] | None = None
+        self.reading = False  # the child is in the middle of a file
 
-def _streamed(path: Path, limits: ParseLimits) -> Iterator[ImportRecord]:
-    messages = _started(path, limits)
-    try:
-        while True:
-            kind, payload = _next(messages, path, limits)
-            if kind == "records":
-                yield from payload
-            else:
-                _settled(kind, payload, path, limits)
-                return
-    finally:
-        messages.close()
+    def read(self, path: Path, *, spool: bool = False) -> Iterator[ImportRecord]:
+        """The records `read_invoices(path)` gives. Spooled, the whole file is read before this
+        returns (UnreadableFile raised here); streamed, as the records are taken."""
+        path = Path(path)
+        if spool:
+            return self._spooled(path)
+        return self._streamed(path)
 
+    def close(self) -> None:
+        if self.child is not None:
+            end(self.child)
+            self.child = None
 
-def _spooled(path: Path, limits: ParseLimits) -> Iterator[ImportRecord]:
-    """Read the whole file into a temporary file of the child's messages (unlinked at once: it
-    goes with this process), then give the records from there."""
-    spool = tempfile.TemporaryFile(prefix="fapiaohub-parse-")  # noqa: SIM115 - handed to _replayed
-    try:
-        messages = _started(path, limits)
+    def __enter__(self) -> IsolatedReader:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _streamed(self, path: Path) -> Iterator[ImportRecord]:
+        messages = self._request(path)
         try:
             while True:
-                frame = _next_frame(messages, path, limits)
+                frame = self._next(messages, path)
                 kind = kind_of(frame)
-                if kind == "records":
-                    spool.write(frame)
-                else:
-                    _settled(kind, payload_of(frame), path, limits)
-                    break
+                if kind != "records":
+                    self._settled(kind, payload_of(frame), path)
+                    return
+                yield from payload_of(frame)
         finally:
-            messages.close()
-        spool.seek(0)
+            if self.reading:  # abandoned halfway (the caller failed or stopped): the child is mid-file
+                self.close()
+
+    def _spooled(self, path: Path) -> Iterator[ImportRecord]:
+        """Read the whole file into a temporary file of the child's messages (unlinked at once: it
+        goes with this process), then give the records from there."""
+        spool = tempfile.TemporaryFile(prefix="fapiaohub-parse-")  # noqa: SIM115 - handed to _replayed
+        try:
+            messages = self._request(path)
+            while (kind := kind_of(frame := self._next(messages, path))) == "records":
+                spool.write(frame)
+            self._settled(kind, payload_of(frame), path)
+            spool.seek(0)
+        except BaseException:
+            spool.close()
+            if self.reading:
+                self.close()
+            raise
+        return _replayed(spool)
+
+    def _request(self, path: Path) -> Messages:
+        """Send the child the next path (starting a child first when there is none)."""
+        for attempt in (1, 2):
+            if self.child is not None and (self.reading or self.child.poll() is not None):
+                self.close()
+            if self.child is None:
+                try:
+                    self.child = start(__name__, str(self.limits.memory_mb * 1024**2), requests=True)
+                except OSError as exc:  # no interpreter to start (an embedded Python): no parse can be bounded
+                    raise UnreadableFile(path, f"无法启动解析进程（{exc.strerror}），文件未导入") from None
+            assert self.child.stdin is not None
+            try:
+                self.child.stdin.write(os.fsencode(path) + b"\0")
+                self.child.stdin.flush()
+                break
+            except BrokenPipeError:  # it ended since it was looked at: one more, new, child
+                self.close()
+                if attempt == 2:
+                    raise UnreadableFile(path, "解析进程无法启动，文件未导入") from None
+        assert self.child is not None
+        self.reading = True
+        return Messages(self.child, self.limits.seconds)
+
+    def _next(self, messages: Messages, path: Path) -> bytes:
+        try:
+            return messages.frame()
+        except ChildFailed as exc:
+            self.reading = False
+            self.close()
+            raise UnreadableFile(path, _why(exc, self.limits)) from None
+
+    def _settled(self, kind: str, payload: Any, path: Path) -> None:
+        """The child's last message of a file: the end of its records, or why there are no more."""
+        self.reading = False
+        if kind == "end":
+            return
+        if kind == "unreadable":
+            raise UnreadableFile(path, payload)
+        self.close()  # after running out of memory, or a reader's bug, the next file gets a fresh child
+        if kind == "memory":
+            raise UnreadableFile(path, _why(ChildFailed("", MEMORY_EXIT), self.limits))
+        log.error("parsing %s failed in its child process:\n%s", path.name, payload)  # the operator's log only
+        last = str(payload).strip().splitlines()[-1] if str(payload).strip() else "?"
+        raise UnreadableFile(path, f"解析时出错（{last[:200]}），文件未导入")
+
+
+def read_invoices_isolated(path: Path, limits: ParseLimits, *, spool: bool = False) -> Iterator[ImportRecord]:
+    """One file's records read by a child process of its own (see IsolatedReader.read)."""
+    reader = IsolatedReader(limits)
+    try:
+        records = reader.read(path, spool=spool)
     except BaseException:
-        spool.close()
+        reader.close()
         raise
-    return _replayed(spool)
+    if spool:  # read already: the child has nothing left to do
+        reader.close()
+        return records
+    return _closing(records, reader)
+
+
+def _closing(records: Iterator[ImportRecord], reader: IsolatedReader) -> Iterator[ImportRecord]:
+    try:
+        yield from records
+    finally:
+        reader.close()
 
 
 def _replayed(spool: IO[bytes]) -> Iterator[ImportRecord]:
     with spool:
         while (frame := read_frame(spool)) is not None:
             yield from payload_of(frame)
-
-
-def _started(path: Path, limits: ParseLimits) -> Messages:
-    try:
-        child = start(__name__, str(path), str(limits.memory_mb * 1024**2))
-    except OSError as exc:  # no interpreter to start (an embedded Python): nothing can bound a parse here
-        raise UnreadableFile(path, f"无法启动解析进程（{exc.strerror}），文件未导入") from None
-    return Messages(child, limits.seconds)
-
-
-def _next(messages: Messages, path: Path, limits: ParseLimits) -> tuple[str, Any]:
-    frame = _next_frame(messages, path, limits)
-    return kind_of(frame), payload_of(frame)
-
-
-def _next_frame(messages: Messages, path: Path, limits: ParseLimits) -> bytes:
-    try:
-        return messages.frame()
-    except ChildFailed as exc:
-        raise UnreadableFile(path, _why(exc, limits)) from None
 
 
 def _why(exc: ChildFailed, limits: ParseLimits) -> str:
@@ -140,46 +201,59 @@ def _why(exc: ChildFailed, limits: ParseLimits) -> str:
     return f"解析进程意外退出（退出码 {exc.status}），文件未导入"
 
 
-def _settled(kind: str, payload: Any, path: Path, limits: ParseLimits) -> None:
-    """The child's last message: the end of the records, or why there are no more."""
-    if kind == "end":
-        return
-    if kind == "unreadable":
-        raise UnreadableFile(path, payload)
-    if kind == "memory":
-        raise UnreadableFile(path, _why(ChildFailed("", MEMORY_EXIT), limits))
-    log.error("parsing %s failed in its child process:\n%s", path.name, payload)  # the operator's log only
-    last = str(payload).strip().splitlines()[-1] if str(payload).strip() else "?"
-    raise UnreadableFile(path, f"解析时出错（{last[:200]}），文件未导入")
-
-
-def main(path: str, memory_bytes: str) -> None:
-    """The child: the file's records in batches, then "end"; or why they stop."""
+def main(memory_bytes: str) -> None:
+    """The child: for each path it is sent, the file's records in batches, then "end"; or why
+    they stop. It ends when its stdin does, or after running out of memory."""
     out = sys.stdout.buffer
     cap = int(memory_bytes)
     try:
         limit_memory(cap)
-        try:
-            batch: list[ImportRecord] = []
-            for record in read_invoices(Path(path)):
-                batch.append(record)
-                if len(batch) == BATCH_RECORDS:
-                    send(out, "records", batch)
-                    batch = []
-            send(out, "records", batch)
-            send(out, "end", None)
-        except MemoryError:
-            batch = []  # what the reader held is freed on the way here: enough to say why
-            send(out, "memory", None)
-        except UnreadableFile as exc:
-            send(out, "memory", None) if _out_of_memory(exc, cap) else send(out, "unreadable", exc.reason)
-        except Exception as exc:  # noqa: BLE001 - the parent reports it
-            send(out, "memory", None) if _out_of_memory(exc, cap) else send(out, "failed", traceback.format_exc())
-        out.flush()
+        for path in _requests():
+            if not _read_one(out, path, cap):
+                break
     except BrokenPipeError:  # the parent stopped reading: nothing left to do
         os._exit(0)
     except MemoryError:  # not even the message fits
         os._exit(MEMORY_EXIT)
+
+
+def _requests() -> Iterator[str]:
+    """Paths sent by the parent, each ended by NUL (which no path holds)."""
+    pending = b""
+    while True:
+        while b"\0" not in pending:
+            chunk = os.read(0, 4096)
+            if not chunk:
+                return
+            pending += chunk
+        path, _, pending = pending.partition(b"\0")
+        yield os.fsdecode(path)
+
+
+def _read_one(out: IO[bytes], path: str, cap: int) -> bool:
+    """Send one file's records; False when this process should not read another."""
+    going_on = True
+    try:
+        batch: list[ImportRecord] = []
+        for record in read_invoices(Path(path)):
+            batch.append(record)
+            if len(batch) == BATCH_RECORDS:
+                send(out, "records", batch)
+                batch = []
+        send(out, "records", batch)
+        send(out, "end", None)
+    except MemoryError:
+        batch = []  # what the reader held is freed on the way here: enough to say why
+        send(out, "memory", None)
+        going_on = False
+    except UnreadableFile as exc:
+        going_on = not _out_of_memory(exc, cap)
+        send(out, "unreadable", exc.reason) if going_on else send(out, "memory", None)
+    except Exception as exc:  # noqa: BLE001 - the parent reports it
+        going_on = False
+        send(out, "memory", None) if _out_of_memory(exc, cap) else send(out, "failed", traceback.format_exc())
+    out.flush()
+    return going_on
 
 
 def _out_of_memory(exc: BaseException, cap: int) -> bool:
@@ -200,4 +274,4 @@ def _out_of_memory(exc: BaseException, cap: int) -> bool:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    main(sys.argv[1])

@@ -19,7 +19,7 @@ from fapiaohub.domain.codes import RESULT_CODES
 from fapiaohub.domain.invoice import Invoice
 from fapiaohub.errors import BusinessError
 from fapiaohub.importers.base import ImportRecord, Rejected, Skipped, SourceRef, UnreadableFile
-from fapiaohub.importers.isolated import ParseLimits, read_invoices_isolated
+from fapiaohub.importers.isolated import IsolatedReader, ParseLimits
 from fapiaohub.sealing import SealError, sealer_for
 from fapiaohub.shapes.collection_parse import ItemError, invoice_from_item
 from fapiaohub.store.invoices import WriteCounts, batched, store_invoices
@@ -134,6 +134,12 @@ def run_files(engine: Engine, task: ClaimedTask, check: Callable[[], None],
     per_commit = settings.sqlite_commit_invoices if engine.dialect.name == "sqlite" else None
     with engine.connect() as conn:
         files = task_files(conn, task.id)
+    with IsolatedReader(limits) as reader:  # one child reads the files one after another
+        return _run_files(engine, task, check, progress, files, reader, per_commit)
+
+
+def _run_files(engine: Engine, task: ClaimedTask, check: Callable[[], None], progress: Progress | None,
+               files: list[Any], reader: IsolatedReader, per_commit: int | None) -> TaskResult:
     tally = Tally()
     unreadable: list[str] = []
     for file in files:
@@ -141,7 +147,7 @@ def run_files(engine: Engine, task: ClaimedTask, check: Callable[[], None],
         file_tally = Tally()
         try:
             flags: dict[str, list[str]] = {}
-            records = read_invoices_isolated(Path(file.path), limits, spool=per_commit is not None)
+            records = reader.read(Path(file.path), spool=per_commit is not None)
             if progress is not None:
                 records = _reporting(records, file.name, progress)
             accepted = _accepted(task, records, file.name, file_tally, flags)
