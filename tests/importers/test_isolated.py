@@ -117,4 +117,4 @@ def test_frames_carry_their_kind_apart_from_the_pickle(tmp_path: Path) -> None:
     finally:
         messages.close()
     assert (kind_of(first), len(payload_of(first))) == ("records", 3)
-    assert (kind_of(last), payload_of(last)) == ("end", None)
+    assert (kind_of(last), payload_of(last)) == ("end", True)  # True: it can read another file

@@ -152,6 +152,8 @@ class IsolatedReader:
         """The child's last message of a file: the end of its records, or why there are no more."""
         self.reading = False
         if kind == "end":
+            if not payload:  # the child retires (it came near the memory limit): the next file gets a new one
+                self.close()
             return
         if kind == "unreadable":
             raise UnreadableFile(path, payload)
@@ -231,8 +233,11 @@ def _requests() -> Iterator[str]:
 
 
 def _read_one(out: IO[bytes], path: str, cap: int) -> bool:
-    """Send one file's records; False when this process should not read another."""
-    going_on = True
+    """Send one file's records; False when this process should not read another. Its last
+    message says so too ("end" carries it; after "memory" and "failed" it always ends): the
+    parent then starts a new child.
+    A file that took the address space near the limit retires the child, so that near the limit
+    (see _out_of_memory) always means the current file."""
     try:
         batch: list[ImportRecord] = []
         for record in read_invoices(Path(path)):
@@ -241,7 +246,8 @@ def _read_one(out: IO[bytes], path: str, cap: int) -> bool:
                 send(out, "records", batch)
                 batch = []
         send(out, "records", batch)
-        send(out, "end", None)
+        going_on = not _near_limit(cap)
+        send(out, "end", going_on)
     except MemoryError:
         batch = []  # what the reader held is freed on the way here: enough to say why
         send(out, "memory", None)
@@ -265,6 +271,11 @@ def _out_of_memory(exc: BaseException, cap: int) -> bool:
         if isinstance(seen, MemoryError) or any(isinstance(arg, MemoryError) for arg in seen.args):
             return True
         seen = seen.__cause__ or seen.__context__
+    return _near_limit(cap)
+
+
+def _near_limit(cap: int) -> bool:
+    """Whether this process's address space has ever come within NEAR_LIMIT of ``cap``."""
     try:
         status = Path("/proc/self/status").read_text()
     except OSError:
