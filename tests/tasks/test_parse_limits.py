@@ -24,6 +24,7 @@ from tests.tasks.test_sources import BASE, export, upload
 TAXPAYER = demo_taxpayers()[0]
 COLLECT_URL = "/api/openapi/v2/invoice/v2/getInvoiceCollectionData"
 TOKEN_URL = "/api/openapi/v1/auth/getAccessToken"
+REVERT_URL = "/api/openapi/fapiaohub/v1/collectionTask/revert"
 
 
 def _children() -> set[str]:
@@ -158,3 +159,8 @@ def test_on_sqlite_a_long_import_leaves_auth_and_reads_answering(tenant: Tenant,
     done = _status(tenant, token, task["taskId"])
     assert done["state"] == "processed", done["message"]
     assert done["counts"]["inserted"] == len(invoices) == _stored(engine, tenant.corp_id)
+    # its many commits are still one task: a revert takes every one of them back
+    reverted = tenant.client.post(REVERT_URL, params={"accessToken": token},
+                                  json={"corpId": tenant.corp_id, "taskId": task["taskId"]}).json()["value"]
+    assert reverted["data"]["reverted"] == {"taskId": task["taskId"], "deleted": len(invoices), "restored": 0}
+    assert _stored(engine, tenant.corp_id) == 0

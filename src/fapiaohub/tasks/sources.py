@@ -131,7 +131,7 @@ def run_files(engine: Engine, task: ClaimedTask, check: Callable[[], None],
     that getAccessToken, sign-ins and task creation wait for one of them at most, not the file."""
     settings = settings or load_settings()
     limits = ParseLimits(settings.parse_memory_mb, settings.parse_seconds)
-    per_commit = settings.sqlite_commit_invoices if engine.dialect.name == "sqlite" else None
+    per_commit = _commit_size(engine, settings)
     with engine.connect() as conn:
         files = task_files(conn, task.id)
     with IsolatedReader(limits) as reader:  # one child reads the files one after another
@@ -174,8 +174,8 @@ def _run_files(engine: Engine, task: ClaimedTask, check: Callable[[], None], pro
 
 def _store_in_commits(engine: Engine, task: ClaimedTask, accepted: Iterator[Invoice], flags: dict[str, list[str]],
                       check: Callable[[], None], per_commit: int) -> WriteCounts:
-    """A file's invoices, read in full already (an unreadable file never gets here), stored in
-    transactions of ``per_commit``: each one renumbers the months it touched before it commits, so
+    """Invoices read in full already (a file's: an unreadable file never gets here; an upstream
+    month's), stored in transactions of ``per_commit``: each one renumbers the months it touched before it commits, so
     a reader sees every month whole (dense positions, its count, a new version) with the file's
     invoices committed so far. Each chunk is taken from the spool before its transaction begins,
     which leaves the write lock free while the next one is unpickled. Every row written names the
@@ -272,18 +272,28 @@ def run_upstream(engine: Engine, task: ClaimedTask, check: Callable[[], None],
         invoices = list(_pull_upstream(task, tally, check, settings))
     except UpstreamError as exc:
         return TaskResult(exc.code, exc.message)
-    return _store_all(engine, task, invoices, check, tally)
+    return _store_all(engine, task, invoices, check, tally, per_commit=_commit_size(engine, settings))
 
 
 def _store_all(engine: Engine, task: ClaimedTask, invoices: list[Invoice], check: Callable[[], None],
-               tally: Tally, flags: dict[str, list[str]] | None = None) -> TaskResult:
-    """Store a month's invoices in one transaction, committed only while the lease is held."""
-    with engine.begin() as conn:
-        counts = store_invoices(conn, task.taxpayer, task.direction, invoices, task_id=task.id, flags=flags)
-        check()
+               tally: Tally, flags: dict[str, list[str]] | None = None, per_commit: int | None = None) -> TaskResult:
+    """Store a month's invoices in one transaction (in several of ``per_commit`` on SQLite, as
+    run_files does), committed only while the lease is held."""
+    if per_commit is not None:
+        counts = _store_in_commits(engine, task, iter(invoices), flags or {}, check, per_commit)
+    else:
+        with engine.begin() as conn:
+            counts = store_invoices(conn, task.taxpayer, task.direction, invoices, task_id=task.id, flags=flags)
+            check()
     tally.record(counts)
     tally.months |= {inv.kpyf for inv in invoices}
     return tally.result()
+
+
+def _commit_size(engine: Engine, settings: Settings) -> int | None:
+    """Invoices per transaction on SQLite (one write lock for the whole database: see run_files);
+    None on PostgreSQL, whose writers lock rows."""
+    return settings.sqlite_commit_invoices if engine.dialect.name == "sqlite" else None
 
 
 def _unusable(base_url: str) -> UpstreamError:
