@@ -175,9 +175,9 @@ def _run_files(engine: Engine, task: ClaimedTask, check: Callable[[], None], pro
 def _store_in_commits(engine: Engine, task: ClaimedTask, accepted: Iterator[Invoice], flags: dict[str, list[str]],
                       check: Callable[[], None], per_commit: int) -> WriteCounts:
     """Invoices read in full already (a file's: an unreadable file never gets here; an upstream
-    month's), stored in transactions of ``per_commit``: each one renumbers the months it touched before it commits, so
-    a reader sees every month whole (dense positions, its count, a new version) with the file's
-    invoices committed so far. Each chunk is taken from the spool before its transaction begins,
+    month's), stored in transactions of ``per_commit``. Each renumbers the months it touched
+    before it commits, so a reader sees every month whole (dense positions, its count, a new
+    version) with the invoices committed so far. Each chunk is taken from the spool before its transaction begins,
     which leaves the write lock free while the next one is unpickled. Every row written names the
     task (created_by_task, invoice_history.task_id): `fapiaohub task revert` undoes them all."""
     total = WriteCounts()
