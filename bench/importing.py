@@ -36,31 +36,45 @@ def peak_mb(pid: str = "self") -> float:
 
 
 class ChildPeaks(threading.Thread):
-    """Watches the peak memory of this process's children (the importer reads big sheets in a
-    child process: its memory is the import's too). VmHWM only grows, so the last reading of a
-    child, taken at most INTERVAL before it ends, is its peak or close to it."""
+    """Watches the peak memory of this process's descendants (the importer parses each file in a
+    child process, which reads a big sheet in a child of its own: their memory is the import's
+    too). VmHWM only grows, so the last reading of a process, taken at most INTERVAL before it
+    ends, is its peak or close to it."""
 
     INTERVAL = 0.05
 
     def __init__(self) -> None:
         super().__init__(daemon=True)
-        self.peaks: dict[str, float] = {}
+        self.peaks: dict[str, tuple[int, float]] = {}  # pid → (generation: 1 for a child, its peak)
         self.done = threading.Event()
 
     def run(self) -> None:
         while not self.done.wait(self.INTERVAL):
-            for children in Path("/proc/self/task").glob("*/children"):
-                for pid in children.read_text().split():
+            parents, generation = ["self"], 1
+            while parents:
+                found: list[str] = []
+                for parent in parents:
+                    for children in Path(f"/proc/{parent}/task").glob("*/children"):
+                        try:
+                            found += children.read_text().split()
+                        except OSError:
+                            pass  # it has just ended
+                for pid in found:
                     try:
-                        self.peaks[pid] = peak_mb(pid)
+                        self.peaks[pid] = (generation, peak_mb(pid))
                     except (OSError, AttributeError):
                         pass  # it has just ended
+                parents, generation = found, generation + 1
 
     def stop(self) -> float:
-        """The largest peak of any child, in MB (0 when there was none)."""
+        """The descendants' memory, in MB (0 when there were none): the largest peak of each
+        generation, added up (they run at the same time, one of each generation at a time)."""
         self.done.set()
         self.join()
-        return max(self.peaks.values(), default=0.0)
+        largest: dict[int, float] = {}
+        for generation, peak in self.peaks.values():
+            largest[generation] = max(largest.get(generation, 0.0), peak)
+        return sum(largest.values())
 
 
 def taxpayer() -> tuple[str, str]:
@@ -200,7 +214,7 @@ def import_figures(db_url: str, rows: int = 200_000, repeat: int = 1) -> list[tu
         peaks.append(done["peak_mb"])
         print(f"  calamine read {cal['rows']} rows in {cal['seconds']:.1f} s (peak {cal['peak_mb']:.0f} MB);"
               f" import stored {counts['inserted']} invoices in {done['seconds']:.1f} s"
-              f" (peak {done['peak_mb']:.0f} MB, of which the reader child {done['child_mb']:.0f})", flush=True)
+              f" (peak {done['peak_mb']:.0f} MB, of which the parse children {done['child_mb']:.0f})", flush=True)
     calamine.append(_child("calamine", str(path))["seconds"])
     again = _child("import", str(path), db_url, corp_id)
     if again["counts"]["inserted"] or again["counts"]["updated"]:
@@ -225,7 +239,7 @@ def phase_figures(rows: int = 200_000) -> None:
 
 def run_probe(probes: dict[str, Callable[..., dict[str, Any]]], probe: list[str]) -> None:
     """Run one measurement in this (child) process and print it as JSON with its peak memory: this
-    process's peak plus its reader child's (an upper bound)."""
+    process's peak plus its parse children's (an upper bound)."""
     kind, *probe_args = probe
     children = ChildPeaks()
     children.start()

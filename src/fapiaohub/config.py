@@ -48,6 +48,12 @@ class Settings(BaseSettings):
     # failed getAccessToken attempts: a burst per appKey and per client address, refilled per minute
     auth_failure_burst: int = Field(10, ge=1)
     auth_failures_per_minute: float = Field(6.0, gt=0)
+    # each uploaded file is parsed in a child process: its address space (MB) and the time it is waited for
+    parse_memory_mb: int = Field(1024, ge=64)
+    parse_seconds: float = Field(300.0, gt=0)
+    # SQLite: invoices per committed transaction of an import, so that other writers (getAccessToken,
+    # sign-in, task creation) get the database's one write lock between them
+    sqlite_commit_invoices: int = Field(2000, ge=1)
 
     @field_validator("secret_key", mode="before")
     @classmethod

@@ -26,6 +26,9 @@ def normalise_url(url: str) -> str:
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     url = normalise_url(url)
     if make_url(url).get_backend_name() == "sqlite":
+        # timeout: how long a writer waits for SQLite's one write lock (the busy handler retries at
+        # least every 100 ms) before "database is locked"; imports commit in chunks far shorter
+        # than this (tasks/sources.py), so getAccessToken and sign-ins get it between two of them
         engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine

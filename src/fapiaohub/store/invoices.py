@@ -72,10 +72,10 @@ def store_invoices(
         if renumber:  # positions given at copy time must agree with the renumbering they replace
             writer.hold_new_months()
         with _WriterThread(writer) as thread:
-            for batch in _batched(invoices, BATCH_SIZE):
+            for batch in batched(invoices, BATCH_SIZE):
                 thread.write(_prepare(batch, flags or {}))
     else:
-        for batch in _batched(invoices, BATCH_SIZE):
+        for batch in batched(invoices, BATCH_SIZE):
             writer.write(_prepare(batch, flags or {}))
         writer.finish()
     if renumber:
@@ -97,7 +97,7 @@ def lock_writers(conn: Connection, taxpayer_id: int, direction: str) -> None:
                      {"space": WRITERS_LOCK, "key": taxpayer_id * 2 + (direction == "xx")})
 
 
-def _batched(items: Iterable[Invoice], size: int) -> Iterator[list[Invoice]]:
+def batched(items: Iterable[Invoice], size: int) -> Iterator[list[Invoice]]:
     iterator = iter(items)
     while batch := list(islice(iterator, size)):
         yield batch

@@ -18,11 +18,11 @@ from fapiaohub.demo.generator import generate_taxpayer_month
 from fapiaohub.domain.codes import RESULT_CODES
 from fapiaohub.domain.invoice import Invoice
 from fapiaohub.errors import BusinessError
-from fapiaohub.importers import read_invoices
 from fapiaohub.importers.base import ImportRecord, Rejected, Skipped, SourceRef, UnreadableFile
+from fapiaohub.importers.isolated import IsolatedReader, ParseLimits
 from fapiaohub.sealing import SealError, sealer_for
 from fapiaohub.shapes.collection_parse import ItemError, invoice_from_item
-from fapiaohub.store.invoices import WriteCounts, store_invoices
+from fapiaohub.store.invoices import WriteCounts, batched, store_invoices
 from fapiaohub.tasks import repository
 from fapiaohub.tasks.outbound import UnsafeUpstreamError, check_base_url
 from fapiaohub.tasks.repository import ClaimedTask, TaskResult, task_files
@@ -122,11 +122,24 @@ Progress = Callable[[str, int, bool], None]  # (file name, records read so far, 
 
 
 def run_files(engine: Engine, task: ClaimedTask, check: Callable[[], None],
-              progress: Progress | None = None) -> TaskResult:
-    """Import every uploaded file, each in its own transaction: a file that cannot be read leaves
-    nothing behind and fails the task; the other files' invoices are kept."""
+              progress: Progress | None = None, settings: Settings | None = None) -> TaskResult:
+    """Import every uploaded file, each parsed in a child process within the parse limits. A file
+    that cannot be read (or breaks a limit) leaves nothing behind and fails the task; the other
+    files' invoices are kept. PostgreSQL stores a file in one transaction while the child reads
+    on; SQLite, which has one write lock for the whole database, first lets the child read the
+    whole file, then commits it in transactions of FAPIAOHUB_SQLITE_COMMIT_INVOICES invoices, so
+    that getAccessToken, sign-ins and task creation wait for one of them at most, not the file."""
+    settings = settings or load_settings()
+    limits = ParseLimits(settings.parse_memory_mb, settings.parse_seconds)
+    per_commit = _commit_size(engine, settings)
     with engine.connect() as conn:
         files = task_files(conn, task.id)
+    with IsolatedReader(limits) as reader:  # one child reads the files one after another
+        return _run_files(engine, task, check, progress, files, reader, per_commit)
+
+
+def _run_files(engine: Engine, task: ClaimedTask, check: Callable[[], None], progress: Progress | None,
+               files: list[Any], reader: IsolatedReader, per_commit: int | None) -> TaskResult:
     tally = Tally()
     unreadable: list[str] = []
     for file in files:
@@ -134,14 +147,17 @@ def run_files(engine: Engine, task: ClaimedTask, check: Callable[[], None],
         file_tally = Tally()
         try:
             flags: dict[str, list[str]] = {}
-            with engine.begin() as conn:
-                records = read_invoices(Path(file.path))
-                if progress is not None:
-                    records = _reporting(records, file.name, progress)
-                accepted = _accepted(task, records, file.name, file_tally, flags)
-                counts = store_invoices(conn, task.taxpayer, task.direction, accepted,
-                                                   task_id=task.id, flags=flags)
-                check()  # a worker that lost its lease must not commit
+            records = reader.read(Path(file.path), spool=per_commit is not None)
+            if progress is not None:
+                records = _reporting(records, file.name, progress)
+            accepted = _accepted(task, records, file.name, file_tally, flags)
+            if per_commit is None:
+                with engine.begin() as conn:
+                    counts = store_invoices(conn, task.taxpayer, task.direction, accepted, task_id=task.id,
+                                            flags=flags)
+                    check()  # a worker that lost its lease must not commit
+            else:
+                counts = _store_in_commits(engine, task, accepted, flags, check, per_commit)
         except UnreadableFile as exc:
             unreadable.append(f"{file.name}: {exc.reason}")
             continue
@@ -154,6 +170,25 @@ def run_files(engine: Engine, task: ClaimedTask, check: Callable[[], None],
     if unreadable:
         return tally.result("500", "文件无法读取，未导入：" + "；".join(unreadable))
     return tally.result()
+
+
+def _store_in_commits(engine: Engine, task: ClaimedTask, accepted: Iterator[Invoice], flags: dict[str, list[str]],
+                      check: Callable[[], None], per_commit: int) -> WriteCounts:
+    """Invoices read in full already (a file's: an unreadable file never gets here; an upstream
+    month's), stored in transactions of ``per_commit``. Each renumbers the months it touched
+    before it commits, so a reader sees every month whole (dense positions, its count, a new
+    version) with the invoices committed so far. Each chunk is taken from the spool before its transaction begins,
+    which leaves the write lock free while the next one is unpickled. Every row written names the
+    task (created_by_task, invoice_history.task_id): `fapiaohub task revert` undoes them all."""
+    total = WriteCounts()
+    for chunk in batched(accepted, per_commit):
+        with engine.begin() as conn:
+            counts = store_invoices(conn, task.taxpayer, task.direction, chunk, task_id=task.id, flags=flags)
+            check()  # a worker that lost its lease must not commit (the chunks before stay, all the task's)
+        total.inserted += counts.inserted
+        total.updated += counts.updated
+        total.unchanged += counts.unchanged
+    return total
 
 
 def _reporting(records: Iterator[ImportRecord], name: str, progress: Progress) -> Iterator[ImportRecord]:
@@ -237,18 +272,28 @@ def run_upstream(engine: Engine, task: ClaimedTask, check: Callable[[], None],
         invoices = list(_pull_upstream(task, tally, check, settings))
     except UpstreamError as exc:
         return TaskResult(exc.code, exc.message)
-    return _store_all(engine, task, invoices, check, tally)
+    return _store_all(engine, task, invoices, check, tally, per_commit=_commit_size(engine, settings))
 
 
 def _store_all(engine: Engine, task: ClaimedTask, invoices: list[Invoice], check: Callable[[], None],
-               tally: Tally, flags: dict[str, list[str]] | None = None) -> TaskResult:
-    """Store a month's invoices in one transaction, committed only while the lease is held."""
-    with engine.begin() as conn:
-        counts = store_invoices(conn, task.taxpayer, task.direction, invoices, task_id=task.id, flags=flags)
-        check()
+               tally: Tally, flags: dict[str, list[str]] | None = None, per_commit: int | None = None) -> TaskResult:
+    """Store a month's invoices in one transaction (in several of ``per_commit`` on SQLite, as
+    run_files does), committed only while the lease is held."""
+    if per_commit is not None:
+        counts = _store_in_commits(engine, task, iter(invoices), flags or {}, check, per_commit)
+    else:
+        with engine.begin() as conn:
+            counts = store_invoices(conn, task.taxpayer, task.direction, invoices, task_id=task.id, flags=flags)
+            check()
     tally.record(counts)
     tally.months |= {inv.kpyf for inv in invoices}
     return tally.result()
+
+
+def _commit_size(engine: Engine, settings: Settings) -> int | None:
+    """Invoices per transaction on SQLite (one write lock for the whole database: see run_files);
+    None on PostgreSQL, whose writers lock rows."""
+    return settings.sqlite_commit_invoices if engine.dialect.name == "sqlite" else None
 
 
 def _unusable(base_url: str) -> UpstreamError:

@@ -98,7 +98,7 @@ class Worker:
 
         try:
             if task.source == "files":
-                result = sources.run_files(self.engine, task, check, progress)
+                result = sources.run_files(self.engine, task, check, progress, self.settings)
             elif task.source == "upstream":
                 result = sources.run_upstream(self.engine, task, check, self.settings)
             else:
