@@ -179,10 +179,10 @@ def _rebuild_chunks(conn: Connection, month_id: int, count: int, stale: set[int]
         .order_by(invoice.c.pos)
     )
     items: dict[int, list[bytes]] = {}
-    for pos, rendered in rows:
-        number = (pos - 1) // CHUNK_ITEMS
+    for row in rows:
+        number = (row.pos - 1) // CHUNK_ITEMS
         if number in rebuild:
-            items.setdefault(number, []).append(rendered.encode())
+            items.setdefault(number, []).append(row.rendered.encode())
     conn.execute(sa.insert(month_chunk), [
         {"month_id": month_id, "chunk_no": number, "joined": b",".join(joined), "offsets": _offsets(joined)}
         for number, joined in items.items()
