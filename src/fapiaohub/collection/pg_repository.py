@@ -44,14 +44,17 @@ LEFT JOIN invoice_month m ON m.taxpayer_id = tp.id AND m.direction = r.direction
 
 # One snapshot: the month's count and version beside the one or two chunks the page spans, each
 # cut to the page's items by their byte offsets (lo and hi: the page's first and past-last items in
-# the chunk). The chunk column is stored uncompressed out of line, so substring() fetches only the
-# toast chunks the slice covers. Chunks are used only when they are of the month's version (none
-# are joined otherwise, and `chunked` says so): see store/months.py.
+# the chunk). A whole chunk (an aligned page of 100) is sent as it is stored: measured, that costs
+# PostgreSQL half the CPU of substring() over the whole value. The column is stored uncompressed out
+# of line, so substring() of part of it fetches only the toast chunks the slice covers. Chunks are
+# used only when they are of the month's version (none are joined otherwise, and `chunked` says
+# so): see store/months.py.
 _MONTH_CHUNKS = f"""
 SELECT m.invoice_count, m.version, m.chunk_version IS NOT DISTINCT FROM m.version AS chunked,
-       substring(c.joined FROM c.offsets[c.lo + 1] + 1
-                 FOR CASE WHEN c.hi < cardinality(c.offsets) THEN c.offsets[c.hi + 1] - 1
-                          ELSE octet_length(c.joined) END - c.offsets[c.lo + 1]) AS items
+       CASE WHEN c.lo = 0 AND c.hi = cardinality(c.offsets) THEN c.joined
+            ELSE substring(c.joined FROM c.offsets[c.lo + 1] + 1
+                           FOR CASE WHEN c.hi < cardinality(c.offsets) THEN c.offsets[c.hi + 1] - 1
+                                    ELSE octet_length(c.joined) END - c.offsets[c.lo + 1]) END AS items
 FROM invoice_month m
 LEFT JOIN LATERAL (
     SELECT chunk_no, joined, offsets, greatest($2 - chunk_no * {CHUNK_ITEMS}, 0) AS lo,
