@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+from array import array
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 
 metadata = sa.MetaData(
@@ -64,6 +67,35 @@ class UtcDateTime(sa.TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class ItemOffsets(sa.TypeDecorator[list[int]]):
+    """Byte offsets of the items in a page chunk: int[] on PostgreSQL, which slices chunks by them
+    in SQL; on SQLite, which has no arrays, little-endian 32-bit integers in a blob."""
+
+    impl = sa.LargeBinary
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(postgresql.ARRAY(sa.Integer()))
+        return dialect.type_descriptor(sa.LargeBinary())
+
+    def process_bind_param(self, value: list[int] | None, dialect: Dialect) -> Any:
+        if value is None or dialect.name == "postgresql":
+            return value
+        packed = array("I", value)
+        if sys.byteorder == "big":
+            packed.byteswap()
+        return packed.tobytes()
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> list[int] | None:
+        if value is None or dialect.name == "postgresql":
+            return value
+        packed = array("I", bytes(value))
+        if sys.byteorder == "big":
+            packed.byteswap()
+        return packed.tolist()
 
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL needs BIGINT for millions of rows.
@@ -127,8 +159,25 @@ invoice_month = sa.Table(
     sa.Column("invoice_count", sa.Integer, nullable=False),
     # +1 on every renumbering: API processes cache rendered pages under (month id, version)
     sa.Column("version", sa.Integer, nullable=False, server_default="0"),
+    # the version month_chunk was last brought up to (None: never): pages are cut from the chunks
+    # only when it is the month's version, else read item by item (0008)
+    sa.Column("chunk_version", sa.Integer, nullable=True),
     sa.Column("updated_at", Timestamp, nullable=False),
     sa.UniqueConstraint("taxpayer_id", "direction", "fplx", "kpyf"),
+)
+
+# A month's rendered items pre-joined, CHUNK_ITEMS (100) consecutive positions a row: chunk n holds
+# positions 100n+1 .. 100n+100, their items joined by commas, and each item's byte offset in it, so
+# that a page of any size and start is cut from at most two chunks. Rebuilt by the writer that
+# renumbers the month, in the same transaction (store/months.py). Kept uncompressed and out of line
+# on PostgreSQL (STORAGE EXTERNAL, 0008) so that a slice reads only the toast chunks it needs.
+month_chunk = sa.Table(
+    "month_chunk",
+    metadata,
+    sa.Column("month_id", sa.Integer, sa.ForeignKey("invoice_month.id"), primary_key=True),
+    sa.Column("chunk_no", sa.Integer, primary_key=True),
+    sa.Column("joined", sa.LargeBinary, nullable=False),  # the items, comma-joined UTF-8 JSON
+    sa.Column("offsets", ItemOffsets(), nullable=False),
 )
 
 invoice = sa.Table(
