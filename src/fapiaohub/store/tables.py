@@ -161,6 +161,8 @@ invoice = sa.Table(
     sa.Column("flags", sa.Text, nullable=False),  # JSON list of soft validation findings
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("updated_at", Timestamp, nullable=False),
+    # the unify entity form (a batch's `invoices` element), for invoices batches list (store.entities)
+    sa.Column("entity_rendered", sa.Text, nullable=True),
     # the task that inserted the row (None: a unify push or a bulk load): reverting it deletes the row
     sa.Column("created_by_task", sa.String(32), nullable=True, index=True),
     sa.UniqueConstraint("taxpayer_id", "direction", "invoice_key"),

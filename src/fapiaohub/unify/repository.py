@@ -87,9 +87,11 @@ def batches_after(conn: Connection, corp_id: str, unify_corp_id: str, index: int
 
 
 def batch_members(conn: Connection, batch_ids: Iterable[str]) -> Any:
-    """(batch_id, fplx, doc, created_at, updated_at) of the batches' invoices, in batch order."""
+    """(batch_id, fplx, entity_rendered, doc, created_at, updated_at) of the batches' invoices, in
+    batch order. The document is only read where the stored entity form is missing (NULL)."""
     return conn.execute(
-        sa.select(unify_batch_invoice.c.batch_id, invoice.c.fplx, invoice.c.doc,
+        sa.select(unify_batch_invoice.c.batch_id, invoice.c.fplx, invoice.c.entity_rendered,
+                  sa.case((invoice.c.entity_rendered.is_(None), invoice.c.doc)).label("doc"),
                   invoice.c.created_at, invoice.c.updated_at)
         .join(invoice, invoice.c.id == unify_batch_invoice.c.invoice_id)
         .where(unify_batch_invoice.c.batch_id.in_(list(batch_ids)))

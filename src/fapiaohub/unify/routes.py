@@ -53,8 +53,8 @@ def _unify(request: Request, corp_id: str, unify_corp_id: str | None, index: str
            count: str | None, *, vat_only: bool) -> Response:
     unify_corp_id, cursor, limit = _cursor_params(unify_corp_id, index, count)
     with request.app.state.engine.connect() as conn:
-        items = service.read_batches(conn, corp_id, unify_corp_id, cursor, limit, vat_only=vat_only)
-    return _json({"items": items})
+        answer = service.read_batches(conn, corp_id, unify_corp_id, cursor, limit, vat_only=vat_only)
+    return Response(answer, media_type=JSON)
 
 
 @router.get("/api/openapi/v2.1/invoice/unify")

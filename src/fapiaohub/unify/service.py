@@ -22,8 +22,9 @@ from fapiaohub.auth.service import now_ms
 from fapiaohub.domain.invoice import Invoice
 from fapiaohub.domain.validation import Finding, validate_invoice, write_findings
 from fapiaohub.errors import HttpError
-from fapiaohub.shapes.entity_form import CHINA, VAT_KINDS, name_spell, unify_invoice
+from fapiaohub.shapes.entity_form import CHINA, VAT_KINDS, name_spell
 from fapiaohub.store import taxpayers as taxpayer_store
+from fapiaohub.store.entities import render_entity, render_listed
 from fapiaohub.store.invoices import store_invoices
 from fapiaohub.unify import repository
 
@@ -134,6 +135,7 @@ def push_batch(conn: Connection, corp_id: str, push: BatchPush) -> dict[str, Any
         repository.replace_batch(conn, batch_id, {"period": push.period, "relations": relations,
                                                   "update_time": update_time})
     repository.list_batch_invoices(conn, batch_id, invoice_ids)
+    render_listed(conn, invoice_ids)  # the entity forms reads serve (store.entities)
     repository.update_corporation(conn, push.unify_corp_id, {"last_batch_time": update_time})
     return {"id": batch_id, "batchNo": push.batch_no, "updateTime": update_time}
 
@@ -165,31 +167,32 @@ def _resolve_invoices(conn: Connection, corp_id: str, refs: list[InvoiceRef]) ->
 
 def read_batches(
     conn: Connection, corp_id: str, unify_corp_id: str, index: int, count: int, *, vat_only: bool
-) -> list[dict[str, Any]]:
-    """Batches with updateTime > index, oldest first, at most ``count``, rendered for the wire."""
+) -> bytes:
+    """The answer to GET /invoice/unify: ``{"items": [...]}`` with the batches with updateTime >
+    index, oldest first, at most ``count``.
+
+    Each invoice's entity form is the stored one (store.entities), embedded verbatim; a member
+    without one is rendered from its document. The batch's own fields are a few values and its
+    relations, stored as the JSON a push wrote (wire.dumps), embedded verbatim too."""
     batches = repository.batches_after(conn, corp_id, unify_corp_id, index, count)
-    if not batches:
-        return []
-    members: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    rows = repository.batch_members(conn, [b.id for b in batches])
-    for row in rows:
-        if vat_only and row.fplx not in VAT_KINDS:
-            continue
-        members[row.batch_id].append(unify_invoice(
-            corp_id, Invoice.from_doc(wire.loads(row.doc)), row.created_at, row.updated_at
-        ))
-    return [
+    members: dict[str, list[bytes]] = defaultdict(list)
+    if batches:
+        for row in repository.batch_members(conn, [b.id for b in batches]):
+            if vat_only and row.fplx not in VAT_KINDS:
+                continue
+            form = row.entity_rendered
+            if form is None:
+                form = render_entity(corp_id, row.doc, row.created_at, row.updated_at)
+            members[row.batch_id].append(form.encode())
+    return wire.dumps({"items": [
         {
             "id": batch.id,
             "batchNo": batch.batch_no,
             "updateTime": batch.update_time,
             "masterBillPeriods": batch.period,
             "unifyInvoiceCorporationId": batch.unify_corp_id,
-            "invoices": members[batch.id],
-            "relation": wire.loads(batch.relations),
+            "invoices": wire.Fragment(b"[" + b",".join(members[batch.id]) + b"]"),
+            "relation": wire.Fragment(batch.relations.encode()),
         }
         for batch in batches
-    ]
-
-
-
+    ]})
