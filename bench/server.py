@@ -44,7 +44,8 @@ class Server:
 @contextlib.contextmanager
 def bench_server(db: str, *, page_cache_mb: float | None = None) -> Iterator[Server]:
     """One process of fapiaohub's app plus the floor route (bench/app.py), no access log."""
-    env = {"FAPIAOHUB_DATABASE_URL": db, "FAPIAOHUB_BENCH_FLOOR": str(DATA / "floor.json")}
+    env = {"FAPIAOHUB_DATABASE_URL": db, "FAPIAOHUB_BENCH_FLOOR": str(DATA / "floor.json"),
+           "FAPIAOHUB_BENCH_UNIFY_FLOOR": str(DATA / "unify_floor.json")}
     if page_cache_mb is not None:
         env["FAPIAOHUB_PAGE_CACHE_MB"] = str(page_cache_mb)
     port = free_port()
@@ -96,7 +97,7 @@ def _wait_until_up(client: httpx.Client, process: subprocess.Popen[bytes], timeo
 WRK_SCRIPT = """
 local bodies = {%(bodies)s}
 local counter = %(start)d
-wrk.method = "POST"
+wrk.method = "%(method)s"
 wrk.headers["Content-Type"] = "application/json"
 function setup(thread)
   thread:set("offset", counter)
@@ -127,11 +128,12 @@ def wrk_available() -> bool:
     return shutil.which("wrk") is not None
 
 
-def wrk(url: str, bodies: list[str], *, seconds: int, connections: int, delay_ms: int = 0) -> WrkRun:
-    """Run wrk (two threads) against ``url``, POSTing ``bodies`` in turn."""
+def wrk(url: str, bodies: list[str], *, seconds: int, connections: int, delay_ms: int = 0,
+        method: str = "POST") -> WrkRun:
+    """Run wrk (two threads) against ``url``, POSTing ``bodies`` in turn (or GETting it: ``[""]``)."""
     script = DATA / f"bench-{os.getpid()}.lua"
     quoted = ", ".join("[==[" + body + "]==]" for body in bodies)
-    script.write_text(WRK_SCRIPT % {"bodies": quoted, "start": 0, "delay_ms": delay_ms})
+    script.write_text(WRK_SCRIPT % {"bodies": quoted, "start": 0, "delay_ms": delay_ms, "method": method})
     try:
         out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script),
                               url], capture_output=True, text=True, check=True).stdout

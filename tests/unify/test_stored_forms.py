@@ -169,3 +169,17 @@ def test_a_form_is_not_stored_over_a_row_changed_since_it_was_read(
         monkeypatch.setattr(entities, "render_entity", render_while_a_writer_changes_the_row)
         assert entities.render_listed(conn, [row_id]) == 0
     assert stored_forms(engine, seeded.tenant.corp_id, [key])[key] is None
+
+
+def test_a_dead_token_is_403_before_anything_else(batch_setup: Setup) -> None:  # noqa: F811
+    seeded, token, unify_corp_id = batch_setup
+    pushed_batches(seeded, token, unify_corp_id)
+    for params in ({"unifyInvoiceCorporationId": unify_corp_id, "index": "0", "count": "10"},
+                   {"unifyInvoiceCorporationId": unify_corp_id, "index": "x", "count": "99"}):
+        for url in (V21, V1):
+            response = seeded.tenant.client.get(url, params={"accessToken": "not-a-token", **params})
+            assert response.status_code == 403, response.text
+    bad = seeded.tenant.client.get(V21, params={"accessToken": token, "unifyInvoiceCorporationId": unify_corp_id,
+                                                "index": "x", "count": "10"})
+    assert bad.status_code == 400
+    assert "index" in bad.text

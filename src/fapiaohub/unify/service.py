@@ -8,6 +8,7 @@ can never miss a batch that commits later with a time ≤ T.
 
 from __future__ import annotations
 
+import re
 import secrets
 import string
 from collections import defaultdict
@@ -18,19 +19,25 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from fapiaohub import wire
-from fapiaohub.auth.service import now_ms
+from fapiaohub.auth.service import now_ms, secret_digest
 from fapiaohub.domain.invoice import Invoice
 from fapiaohub.domain.validation import Finding, validate_invoice, write_findings
-from fapiaohub.errors import HttpError
+from fapiaohub.errors import UNAUTHORIZED, HttpError
+from fapiaohub.metrics import UNIFY_READS
 from fapiaohub.shapes.entity_form import CHINA, VAT_KINDS, name_spell
 from fapiaohub.store import taxpayers as taxpayer_store
-from fapiaohub.store.entities import render_entity, render_listed
+from fapiaohub.store.entities import render_listed
 from fapiaohub.store.invoices import store_invoices
 from fapiaohub.unify import repository
+from fapiaohub.unify.form_cache import FormCache, FormKey
+from fapiaohub.unify.repository import Batch, BatchRead, BatchReads
 
 _ALPHABET = string.ascii_letters + string.digits
 UPSERT_ATTEMPTS = 3
 RELATION_KEYS = ("flowId", "flowCode", "feeDetailId", "invoiceDetailId", "invoiceId")
+MAX_COUNT = 10
+_CACHED, _READ = UNIFY_READS.labels("cached"), UNIFY_READS.labels("read")
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # BIGINT: a cursor beyond it is the caller's error, not a 500
 
 
 def _new_id(prefix: str = "ID01") -> str:
@@ -165,25 +172,60 @@ def _resolve_invoices(conn: Connection, corp_id: str, refs: list[InvoiceRef]) ->
     return ids
 
 
-def read_batches(
-    conn: Connection, corp_id: str, unify_corp_id: str, index: int, count: int, *, vat_only: bool
-) -> bytes:
-    """The answer to GET /invoice/unify: ``{"items": [...]}`` with the batches with updateTime >
-    index, oldest first, at most ``count``.
+async def answer_batches(reads: BatchReads, cache: FormCache, access_token: str | None, unify_corp_id: str | None,
+                         index: str | None, count: str | None, *, vat_only: bool) -> tuple[str, bytes]:
+    """GET /invoice/unify: (the calling corporation, the answer ``{"items": [...]}``); 403 for a
+    token that is not live, then 400 for bad parameters, as the other routes answer.
 
-    Each invoice's entity form is the stored one (store.entities), embedded verbatim; a member
-    without one is rendered from its document. The batch's own fields are a few values and its
-    relations, stored as the JSON a push wrote (wire.dumps), embedded verbatim too."""
-    batches = repository.batches_after(conn, corp_id, unify_corp_id, index, count)
-    members: dict[str, list[bytes]] = defaultdict(list)
-    if batches:
-        for row in repository.batch_members(conn, [b.id for b in batches]):
-            if vat_only and row.fplx not in VAT_KINDS:
+    One statement reads the token's corporation, the batches and the version of every member's
+    row; the members' entity forms come from this process's cache under those versions, and only
+    when some are missing does a second statement read the batches again with their forms, from
+    one snapshot (the answer is that read's: never a mix of two states of the database)."""
+    if not access_token:
+        raise HttpError(403, UNAUTHORIZED)
+    digest = secret_digest(access_token)
+    try:
+        unify_corp_id, cursor, limit = cursor_params(unify_corp_id, index, count)
+    except HttpError:
+        if await reads.token_corporation(digest) is None:
+            raise HttpError(403, UNAUTHORIZED) from None
+        raise
+    read = await reads.batches(digest, unify_corp_id, cursor, limit, forms=False)
+    forms = _cached_forms(cache, read, vat_only)
+    (_CACHED if forms is not None else _READ).inc()
+    if forms is None:
+        read = await reads.batches(digest, unify_corp_id, cursor, limit, forms=True)
+        forms = {}
+        for batch in read.batches:
+            for member in batch.members:
+                assert member.form is not None, "a read with forms returns every member's"
+                forms[member.invoice_id] = member.form
+                if member.version is not None:
+                    cache.put(FormKey(member.invoice_id, member.version), member.form)
+    if read.corp_id is None:
+        raise HttpError(403, UNAUTHORIZED)
+    return read.corp_id, render_answer(read.batches, forms, vat_only=vat_only)
+
+
+def _cached_forms(cache: FormCache, read: BatchRead, vat_only: bool) -> dict[int, bytes] | None:
+    """Every listed member's form from the cache, under the version just read; None if one is missing."""
+    forms: dict[int, bytes] = {}
+    for batch in read.batches:
+        for member in batch.members:
+            if vat_only and member.fplx not in VAT_KINDS:
                 continue
-            form = row.entity_rendered
+            form = member.form
+            if form is None and member.version is not None:
+                form = cache.get(FormKey(member.invoice_id, member.version))
             if form is None:
-                form = render_entity(corp_id, row.doc, row.created_at, row.updated_at)
-            members[row.batch_id].append(form.encode())
+                return None
+            forms[member.invoice_id] = form
+    return forms
+
+
+def render_answer(batches: list[Batch], forms: dict[int, bytes], *, vat_only: bool) -> bytes:
+    """``{"items": [...]}``: each batch's few fields, its members' entity forms and its relations
+    (stored by the push as wire.dumps wrote them) embedded verbatim, never parsed or re-encoded."""
     return wire.dumps({"items": [
         {
             "id": batch.id,
@@ -191,8 +233,29 @@ def read_batches(
             "updateTime": batch.update_time,
             "masterBillPeriods": batch.period,
             "unifyInvoiceCorporationId": batch.unify_corp_id,
-            "invoices": wire.Fragment(b"[" + b",".join(members[batch.id]) + b"]"),
-            "relation": wire.Fragment(batch.relations.encode()),
+            "invoices": wire.Fragment(b"[" + b",".join(
+                forms[member.invoice_id] for member in batch.members
+                if not vat_only or member.fplx in VAT_KINDS) + b"]"),
+            "relation": wire.Fragment(batch.relations),
         }
         for batch in batches
     ]})
+
+
+def cursor_params(unify_corp_id: str | None, index: str | None, count: str | None) -> tuple[str, int, int]:
+    if not unify_corp_id:
+        raise HttpError(400, "unifyInvoiceCorporationId 必填")
+    if "\x00" in unify_corp_id or len(unify_corp_id) > 64:
+        raise HttpError(400, "unifyInvoiceCorporationId 无效（含NUL字符或超过64个字符）")
+    if index is None or not _is_int64(index):
+        raise HttpError(400, f"index 必填且必须是64位整数（上次返回的 updateTime），收到 {(index or '')[:40]!r}")
+    if count is None or not re.fullmatch(r"\s*[0-9]{1,2}\s*", count) or not 1 <= int(count) <= MAX_COUNT:
+        raise HttpError(400, f"count 必须是 1 到 {MAX_COUNT} 之间的整数，收到 {(count or '')[:40]!r}")
+    return unify_corp_id, int(index), int(count)
+
+
+def _is_int64(text: str) -> bool:
+    # ASCII digits only (str.isdigit takes "²", which int() refuses), and few enough for int()
+    if not re.fullmatch(r"\s*-?[0-9]{1,19}\s*", text):
+        return False
+    return INT64_MIN <= int(text) <= INT64_MAX
