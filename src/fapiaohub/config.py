@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(200 * 1024 * 1024, gt=0)
     embedded_worker: bool = False  # `fapiaohub serve` turns it on
     page_cache_mb: float = Field(64.0, ge=0)  # rendered collection pages kept per API process
-    unify_cache_mb: float = Field(32.0, ge=0)  # invoices' unify entity forms kept per API process
+    unify_cache_mb: float = Field(32.0, ge=0)  # rendered unify batches kept per API process
     keep_failed_uploads_hours: float = Field(72.0, ge=0)  # uploads of failed tasks, kept to look into
     log_format: Literal["plain", "json"] = "plain"
     # Fernet key sealing stored secrets (upstream appSecurity); None: upstream tasks are refused

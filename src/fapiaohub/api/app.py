@@ -36,7 +36,7 @@ from fapiaohub.store.engine import make_engine, schema_revisions
 from fapiaohub.tasks import repository as task_repository
 from fapiaohub.tasks.routes import router as task_router
 from fapiaohub.tasks.worker import Worker
-from fapiaohub.unify.form_cache import FormCache
+from fapiaohub.unify.batch_cache import BatchCache
 from fapiaohub.unify.repository import open_batch_reads
 from fapiaohub.unify.routes import router as unify_router
 
@@ -82,9 +82,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # getInvoiceCollectionData's reads and this process's cache of its rendered pages
     app.state.page_reads = open_page_reads(app.state.engine)
     app.state.page_cache = PageCache(settings.page_cache_bytes)
-    # GET /invoice/unify's reads and this process's cache of invoices' entity forms
+    # GET /invoice/unify's reads and this process's cache of rendered batches
     app.state.unify_reads = open_batch_reads(app.state.engine)
-    app.state.unify_cache = FormCache(settings.unify_cache_bytes)
+    app.state.unify_cache = BatchCache(settings.unify_cache_bytes)
     app.state.auth_limiter = FailureLimiter(settings.auth_failure_burst, settings.auth_failures_per_minute)
     app.include_router(auth_router)
     app.include_router(collection_router)

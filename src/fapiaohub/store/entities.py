@@ -11,7 +11,8 @@ invoices that batches list, and kept true by every writer of such a row:
   condition that the row still holds the document and ``updated_at`` it rendered from: a writer
   that changed the row meanwhile wins, and the row keeps no form rather than a stale one;
 - the invoice writer (store.invoices) and a revert (store.revert) re-render, in their own
-  transaction, every row they change that has a form (:func:`refresh_listed`);
+  transaction, every listed row they change, and bump the corporation's unify_forms_version,
+  under which API processes cache rendered batches (:func:`refresh_listed`);
 - migration 0008 renders the members that existed before (:func:`backfill`).
 
 The form depends only on the row (corp_id, doc, created_at, updated_at): a row without one
@@ -26,12 +27,14 @@ from datetime import datetime
 from itertools import islice
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from fapiaohub import wire
 from fapiaohub.domain.invoice import Invoice
 from fapiaohub.shapes.entity_form import unify_invoice
-from fapiaohub.store.tables import invoice, unify_batch_invoice
+from fapiaohub.store.tables import invoice, unify_batch_invoice, unify_forms_version
 
 CHUNK = 500  # ids per statement: a bounded IN list on either database
 
@@ -47,24 +50,27 @@ def _chunks(ids: Iterable[int]) -> Iterator[list[int]]:
         yield chunk
 
 
-def _rows(conn: Connection, ids: list[int], *, rendered: bool) -> sa.CursorResult[tuple[int, str, str, datetime, datetime]]:
-    has_form = invoice.c.entity_rendered.is_not(None) if rendered else invoice.c.entity_rendered.is_(None)
+def _rows(conn: Connection, ids: list[int], *, listed: bool) -> sa.CursorResult[tuple[int, str, str, datetime, datetime]]:
+    """The rows of ``ids`` without a form (``listed`` False), or those a batch lists (True)."""
+    which = (sa.exists().where(unify_batch_invoice.c.invoice_id == invoice.c.id) if listed
+             else invoice.c.entity_rendered.is_(None))
     return conn.execute(
         sa.select(invoice.c.id, invoice.c.corp_id, invoice.c.doc, invoice.c.created_at, invoice.c.updated_at)
-        .where(invoice.c.id.in_(ids), has_form)
+        .where(invoice.c.id.in_(ids), which)
     )
 
 
 def render_listed(conn: Connection, invoice_ids: Iterable[int]) -> int:
     """Give the invoices a batch lists their entity form where they have none; returns how many
     got one. Only where the row is still the one rendered from: a concurrent writer's change (it
-    holds the row until it commits, and PostgreSQL re-checks the condition then) leaves it without."""
+    holds the row until it commits, and PostgreSQL re-checks the condition then) leaves it without.
+    No version moves: the form is what readers rendered from the document meanwhile."""
     done = 0
     for chunk in _chunks(invoice_ids):
         updates = [
             {"row_id": row.id, "seen_doc": row.doc, "seen_at": row.updated_at,
              "form": render_entity(row.corp_id, row.doc, row.created_at, row.updated_at)}
-            for row in _rows(conn, chunk, rendered=False)
+            for row in _rows(conn, chunk, listed=False)
         ]
         if updates:
             done += conn.execute(
@@ -78,15 +84,23 @@ def render_listed(conn: Connection, invoice_ids: Iterable[int]) -> int:
 
 
 def refresh_listed(conn: Connection, invoice_ids: Iterable[int]) -> None:
-    """Re-render the entity form of the rows just changed in this transaction that have one."""
+    """After rows were changed in this transaction: re-render the entity form of those a unify batch
+    lists, and bump their corporations' unify_forms_version, so that no process serves a batch it
+    rendered before (unify.form_cache). Rows no batch lists cost one probe of an index."""
+    corporations: set[str] = set()
     for chunk in _chunks(invoice_ids):
-        updates = [
-            {"row_id": row.id, "form": render_entity(row.corp_id, row.doc, row.created_at, row.updated_at)}
-            for row in _rows(conn, chunk, rendered=True)
-        ]
+        updates = []
+        for row in _rows(conn, chunk, listed=True):
+            updates.append({"row_id": row.id,
+                            "form": render_entity(row.corp_id, row.doc, row.created_at, row.updated_at)})
+            corporations.add(row.corp_id)
         if updates:
             conn.execute(sa.update(invoice).where(invoice.c.id == sa.bindparam("row_id"))
                          .values(entity_rendered=sa.bindparam("form")), updates)
+    for corp_id in sorted(corporations):  # one order for every writer
+        insert = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(unify_forms_version)
+        conn.execute(insert.values(corp_id=corp_id, version=1).on_conflict_do_update(
+            index_elements=[unify_forms_version.c.corp_id], set_={"version": unify_forms_version.c.version + 1}))
 
 
 def backfill(conn: Connection) -> int:

@@ -207,6 +207,15 @@ unify_batch = sa.Table(
     sa.UniqueConstraint("unify_corp_id", "update_time"),
 )
 
+# Bumped, in the same transaction, by every write that changes an invoice some unify batch lists
+# (store.entities.refresh_listed): API processes cache rendered batches under it (unify.form_cache).
+unify_forms_version = sa.Table(
+    "unify_forms_version",
+    metadata,
+    sa.Column("corp_id", sa.String(32), sa.ForeignKey("corporation.id"), primary_key=True),
+    sa.Column("version", sa.BigInteger, nullable=False),
+)
+
 unify_batch_invoice = sa.Table(
     "unify_batch_invoice",
     metadata,

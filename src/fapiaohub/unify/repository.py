@@ -111,14 +111,11 @@ def batch_members(conn: Connection, batch_ids: Iterable[str]) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class Member:
-    """An invoice a batch lists: its kind (the v1 filter), the version of its row (PostgreSQL's
-    xmin, which every update of the row changes; None where the database has none to offer) and
-    its entity form, when the read was asked for forms."""
+    """An invoice a batch lists: its kind (the v1 filter) and its entity form."""
 
     invoice_id: int
     fplx: str
-    version: int | None
-    form: bytes | None = None
+    form: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,24 +131,40 @@ class Batch:
 
 @dataclass(frozen=True, slots=True)
 class BatchRead:
-    corp_id: str | None  # the token's corporation; None: the token is not live
+    """The token's corporation (None: the token is not live) and its batches after the cursor,
+    with the corporation's unify_forms_version read in the same snapshot (None: not read)."""
+
+    corp_id: str | None
+    forms_version: int | None = None
     batches: list[Batch] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchVersions:
+    """What decides a read's answer, without the answer: the token's corporation (None: not
+    live), its unify_forms_version, and (id, updateTime) of the batches after the cursor."""
+
+    corp_id: str | None
+    forms_version: int = 0
+    batches: list[tuple[str, int]] = field(default_factory=list)
 
 
 class BatchReads(Protocol):
     async def token_corporation(self, token_digest: str) -> str | None: ...
 
-    async def batches(self, token_digest: str, unify_corp_id: str, index: int, count: int, *,
-                      forms: bool) -> BatchRead:
+    async def versions(self, token_digest: str, unify_corp_id: str, index: int, count: int) -> BatchVersions | None:
+        """The batches a read would answer, by key only; None where the reads offer no versions."""
+
+    async def batches(self, token_digest: str, unify_corp_id: str, index: int, count: int) -> BatchRead:
         """The token's corporation and its batches with updateTime > index, oldest first, at most
-        ``count``, each with its members in order; with their entity forms when ``forms``."""
+        ``count``, each with its members' entity forms in order."""
 
     async def close(self) -> None: ...
 
 
 class SqlBatchReads:
-    """The batch read over SQLAlchemy (SQLite; any database) in a worker thread. It always
-    returns forms, and no versions: nothing of it is cached."""
+    """The batch read over SQLAlchemy (SQLite; any database) in a worker thread. It offers no
+    versions: nothing it reads is cached."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -159,8 +172,10 @@ class SqlBatchReads:
     async def token_corporation(self, token_digest: str) -> str | None:
         return await to_thread.run_sync(self._token_corporation, token_digest)
 
-    async def batches(self, token_digest: str, unify_corp_id: str, index: int, count: int, *,
-                      forms: bool) -> BatchRead:
+    async def versions(self, token_digest: str, unify_corp_id: str, index: int, count: int) -> BatchVersions | None:
+        return None
+
+    async def batches(self, token_digest: str, unify_corp_id: str, index: int, count: int) -> BatchRead:
         return await to_thread.run_sync(self._batches, token_digest, unify_corp_id, index, count)
 
     async def close(self) -> None:
@@ -175,7 +190,7 @@ class SqlBatchReads:
             corp_id = corporation_for_digest(conn, token_digest)
             if corp_id is None:
                 return BatchRead(None)
-            return BatchRead(corp_id, read_batches(conn, corp_id, unify_corp_id, index, count))
+            return BatchRead(corp_id, None, read_batches(conn, corp_id, unify_corp_id, index, count))
 
 
 def read_batches(conn: Connection, corp_id: str, unify_corp_id: str, index: int, count: int) -> list[Batch]:
@@ -191,7 +206,7 @@ def read_batches(conn: Connection, corp_id: str, unify_corp_id: str, index: int,
             form = row.entity_rendered
             if form is None:
                 form = render_entity(corp_id, row.doc, row.created_at, row.updated_at)
-            by_id[row.batch_id].members.append(Member(row.invoice_id, row.fplx, None, form.encode()))
+            by_id[row.batch_id].members.append(Member(row.invoice_id, row.fplx, form.encode()))
     return batches
 
 

@@ -29,8 +29,8 @@ from fapiaohub.store import taxpayers as taxpayer_store
 from fapiaohub.store.entities import render_listed
 from fapiaohub.store.invoices import store_invoices
 from fapiaohub.unify import repository
-from fapiaohub.unify.form_cache import FormCache, FormKey
-from fapiaohub.unify.repository import Batch, BatchRead, BatchReads
+from fapiaohub.unify.batch_cache import BatchCache, BatchKey
+from fapiaohub.unify.repository import Batch, BatchReads
 
 _ALPHABET = string.ascii_letters + string.digits
 UPSERT_ATTEMPTS = 3
@@ -172,15 +172,15 @@ def _resolve_invoices(conn: Connection, corp_id: str, refs: list[InvoiceRef]) ->
     return ids
 
 
-async def answer_batches(reads: BatchReads, cache: FormCache, access_token: str | None, unify_corp_id: str | None,
+async def answer_batches(reads: BatchReads, cache: BatchCache, access_token: str | None, unify_corp_id: str | None,
                          index: str | None, count: str | None, *, vat_only: bool) -> tuple[str, bytes]:
     """GET /invoice/unify: (the calling corporation, the answer ``{"items": [...]}``); 403 for a
     token that is not live, then 400 for bad parameters, as the other routes answer.
 
-    One statement reads the token's corporation, the batches and the version of every member's
-    row; the members' entity forms come from this process's cache under those versions, and only
-    when some are missing does a second statement read the batches again with their forms, from
-    one snapshot (the answer is that read's: never a mix of two states of the database)."""
+    One statement reads the token's corporation, the keys of the batches to answer and the
+    corporation's unify_forms_version; the batches come from this process's cache under those
+    keys, and only when one is missing does a second statement read them with their members'
+    entity forms, from one snapshot (the answer is that read's: never a mix of two states)."""
     if not access_token:
         raise HttpError(403, UNAUTHORIZED)
     digest = secret_digest(access_token)
@@ -190,56 +190,43 @@ async def answer_batches(reads: BatchReads, cache: FormCache, access_token: str 
         if await reads.token_corporation(digest) is None:
             raise HttpError(403, UNAUTHORIZED) from None
         raise
-    read = await reads.batches(digest, unify_corp_id, cursor, limit, forms=False)
-    forms = _cached_forms(cache, read, vat_only)
-    (_CACHED if forms is not None else _READ).inc()
-    if forms is None:
-        read = await reads.batches(digest, unify_corp_id, cursor, limit, forms=True)
-        forms = {}
-        for batch in read.batches:
-            for member in batch.members:
-                assert member.form is not None, "a read with forms returns every member's"
-                forms[member.invoice_id] = member.form
-                if member.version is not None:
-                    cache.put(FormKey(member.invoice_id, member.version), member.form)
+    versions = await reads.versions(digest, unify_corp_id, cursor, limit)
+    if versions is not None:
+        if versions.corp_id is None:
+            raise HttpError(403, UNAUTHORIZED)
+        cached = [cache.get(BatchKey(batch_id, update_time, versions.forms_version, vat_only))
+                  for batch_id, update_time in versions.batches]
+        if None not in cached:
+            _CACHED.inc()
+            return versions.corp_id, _items(cached)  # type: ignore[arg-type]  # (no None in it)
+    _READ.inc()
+    read = await reads.batches(digest, unify_corp_id, cursor, limit)
     if read.corp_id is None:
         raise HttpError(403, UNAUTHORIZED)
-    return read.corp_id, render_answer(read.batches, forms, vat_only=vat_only)
+    rendered = [render_batch(batch, vat_only=vat_only) for batch in read.batches]
+    if read.forms_version is not None:
+        for batch, one in zip(read.batches, rendered, strict=True):
+            cache.put(BatchKey(batch.id, batch.update_time, read.forms_version, vat_only), one)
+    return read.corp_id, _items(rendered)
 
 
-def _cached_forms(cache: FormCache, read: BatchRead, vat_only: bool) -> dict[int, bytes] | None:
-    """Every listed member's form from the cache, under the version just read; None if one is missing."""
-    forms: dict[int, bytes] = {}
-    for batch in read.batches:
-        for member in batch.members:
-            if vat_only and member.fplx not in VAT_KINDS:
-                continue
-            form = member.form
-            if form is None and member.version is not None:
-                form = cache.get(FormKey(member.invoice_id, member.version))
-            if form is None:
-                return None
-            forms[member.invoice_id] = form
-    return forms
+def _items(rendered: list[bytes]) -> bytes:
+    return wire.dumps({"items": wire.Fragment(b"[" + b",".join(rendered) + b"]")})
 
 
-def render_answer(batches: list[Batch], forms: dict[int, bytes], *, vat_only: bool) -> bytes:
-    """``{"items": [...]}``: each batch's few fields, its members' entity forms and its relations
-    (stored by the push as wire.dumps wrote them) embedded verbatim, never parsed or re-encoded."""
-    return wire.dumps({"items": [
-        {
-            "id": batch.id,
-            "batchNo": batch.batch_no,
-            "updateTime": batch.update_time,
-            "masterBillPeriods": batch.period,
-            "unifyInvoiceCorporationId": batch.unify_corp_id,
-            "invoices": wire.Fragment(b"[" + b",".join(
-                forms[member.invoice_id] for member in batch.members
-                if not vat_only or member.fplx in VAT_KINDS) + b"]"),
-            "relation": wire.Fragment(batch.relations),
-        }
-        for batch in batches
-    ]})
+def render_batch(batch: Batch, *, vat_only: bool) -> bytes:
+    """One element of ``items``: the batch's few fields, its members' entity forms and its
+    relations (stored by the push as wire.dumps wrote them) embedded verbatim, never parsed."""
+    return wire.dumps({
+        "id": batch.id,
+        "batchNo": batch.batch_no,
+        "updateTime": batch.update_time,
+        "masterBillPeriods": batch.period,
+        "unifyInvoiceCorporationId": batch.unify_corp_id,
+        "invoices": wire.Fragment(b"[" + b",".join(
+            member.form for member in batch.members if not vat_only or member.fplx in VAT_KINDS) + b"]"),
+        "relation": wire.Fragment(batch.relations),
+    })
 
 
 def cursor_params(unify_corp_id: str | None, index: str | None, count: str | None) -> tuple[str, int, int]:

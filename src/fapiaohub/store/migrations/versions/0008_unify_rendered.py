@@ -6,7 +6,8 @@ Create Date: 2026-12-01
 
 invoice.entity_rendered holds the unify entity form (one element of a batch's `invoices` list)
 of the invoices that unify batches list, written by pushes and kept true by the invoice writer
-and reverts (store/entities.py).
+and reverts (store/entities.py). unify_forms_version: per corporation, a number those writers
+bump in the same transaction, under which API processes cache rendered batches.
 
 The backfill renders the invoices listed before this revision. Rendering is the live code's
 (shapes/entity_form.py), which a migration may not import (tests/store/test_migrations.py):
@@ -28,6 +29,13 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("invoice") as batch:
         batch.add_column(sa.Column("entity_rendered", sa.Text, nullable=True))
+    op.create_table(
+        "unify_forms_version",
+        sa.Column("corp_id", sa.String(32), sa.ForeignKey("corporation.id", name="fk_unify_forms_version_corp_id_corporation"),
+                  nullable=False),
+        sa.Column("version", sa.BigInteger, nullable=False),
+        sa.PrimaryKeyConstraint("corp_id", name="pk_unify_forms_version"),
+    )
     config = op.get_context().config
     render = config.attributes.get("render_entities") if config is not None else None
     if render is not None:
@@ -35,5 +43,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("unify_forms_version")
     with op.batch_alter_table("invoice") as batch:
         batch.drop_column("entity_rendered")
