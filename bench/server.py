@@ -33,6 +33,12 @@ def free_port() -> int:
 class Server:
     base: str
     client: httpx.Client
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the server process has used so far."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def token(self, creds: Credentials) -> str:
         response = self.client.post("/api/openapi/v1/auth/getAccessToken",
@@ -73,7 +79,7 @@ def _process(command: list[str], env: dict[str, str], port: int) -> Iterator[Ser
     try:
         with httpx.Client(base_url=base, timeout=60) as client:
             _wait_until_up(client, process)
-            yield Server(base, client)
+            yield Server(base, client, process.pid)
     finally:
         process.terminate()
         process.wait(timeout=60)

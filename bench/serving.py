@@ -66,7 +66,8 @@ def floor_figures(db: str, invoices: int, seconds: int, connections: int) -> lis
                 raise RuntimeError(f"the measured page holds {len(page['list'])} items, not 100")
             (DATA / "floor.json").write_bytes(answer.content)
             real_url, floor_url = f"{server.base}{COLLECT}?accessToken={token}", f"{server.base}/bench/floor"
-            real_rps, floor_rps = endpoint_and_floor(real_url, floor_url, [body], seconds, connections)
+            measured = endpoint_and_floor(server, real_url, floor_url, [body], seconds, connections)
+            real_rps, floor_rps = measured.real_rps, measured.floor_rps
         print(f"  {label}: endpoint {real_rps:.0f} req/s, floor {floor_rps:.0f} req/s "
               f"({total} invoices, a page of {len(answer.content)} bytes, wrk -c{connections})", flush=True)
         target = "≥ 0.5" if cache_mb is None else "(reported)"
@@ -74,16 +75,31 @@ def floor_figures(db: str, invoices: int, seconds: int, connections: int) -> lis
     return figures
 
 
-def endpoint_and_floor(real_url: str, floor_url: str, bodies: list[str], seconds: int, connections: int,
-                       method: str = "POST") -> tuple[float, float]:
-    """Mean req/s of the endpoint and of its floor, wrk runs interleaved (floor, endpoint, floor,
-    endpoint) after a warm-up, so that a noisy neighbour hurts both sides alike."""
+@dataclass(frozen=True)
+class Interleaved:
+    """Mean req/s of an endpoint and of its floor, and the server's CPU per request of each."""
+
+    real_rps: float
+    floor_rps: float
+    real_cpu_us: float
+    floor_cpu_us: float
+
+
+def endpoint_and_floor(server: Server, real_url: str, floor_url: str, bodies: list[str], seconds: int,
+                       connections: int, method: str = "POST") -> Interleaved:
+    """wrk runs of the endpoint and of its floor, interleaved (floor, endpoint, floor, endpoint)
+    after a warm-up, so that a noisy neighbour hurts both sides alike; the server process's CPU
+    time per request is read too (what a busy machine disturbs least)."""
     wrk(real_url, bodies, seconds=2, connections=connections, method=method)  # warm the database's caches
-    real, floor = [], []
+    runs: dict[str, list[WrkRun]] = {"floor": [], "real": []}
+    cpu = {"floor": 0.0, "real": 0.0}
     for _ in range(2):
-        floor.append(wrk(floor_url, bodies, seconds=seconds, connections=connections, method=method))
-        real.append(wrk(real_url, bodies, seconds=seconds, connections=connections, method=method))
-    return _mean_rps(real), _mean_rps(floor)
+        for side, url in (("floor", floor_url), ("real", real_url)):
+            before = server.cpu_seconds()
+            runs[side].append(wrk(url, bodies, seconds=seconds, connections=connections, method=method))
+            cpu[side] += server.cpu_seconds() - before
+    per_request = {side: cpu[side] / sum(run.requests for run in runs[side]) * 1e6 for side in runs}
+    return Interleaved(_mean_rps(runs["real"]), _mean_rps(runs["floor"]), per_request["real"], per_request["floor"])
 
 
 def unify_figures(db: str, month_size: int, batches: int, seconds: int, connections: int) -> list[Figure]:
@@ -108,11 +124,16 @@ def unify_figures(db: str, month_size: int, batches: int, seconds: int, connecti
             answer = _checked_batches(server, params)
             (DATA / "unify_floor.json").write_bytes(answer.content)
             real_url = f"{server.base}{UNIFY}?" + "&".join(f"{key}={value}" for key, value in params.items())
-            real_rps, floor_rps = endpoint_and_floor(real_url, f"{server.base}/bench/floor/unify", [""], seconds,
-                                                     connections, method="GET")
-        print(f"  {label}: endpoint {real_rps:.0f} req/s, floor {floor_rps:.0f} req/s "
+            measured = endpoint_and_floor(server, real_url, f"{server.base}/bench/floor/unify", [""], seconds,
+                                          connections, method="GET")
+        print(f"  {label}: endpoint {measured.real_rps:.0f} req/s, floor {measured.floor_rps:.0f} req/s; server CPU "
+              f"{measured.real_cpu_us:.0f} vs {measured.floor_cpu_us:.0f} µs a request "
               f"(ten batches, {len(answer.content)} bytes, wrk -c{connections})", flush=True)
-        figures.append((f"unify v2.1 count=10 / floor, req/s ({label})", real_rps / floor_rps, "≥ 0.5"))
+        figures += [
+            (f"unify v2.1 count=10 / floor, req/s ({label})", measured.real_rps / measured.floor_rps, "≥ 0.5"),
+            (f"unify v2.1 count=10: floor / endpoint, server CPU a request ({label})",
+             measured.floor_cpu_us / measured.real_cpu_us, "(reported)"),
+        ]
     return figures
 
 
