@@ -19,7 +19,7 @@ from fapiaohub.store import entities
 from fapiaohub.store.entities import backfill
 from fapiaohub.store.invoices import store_invoices
 from fapiaohub.store.revert import revert_task_writes
-from fapiaohub.store.tables import invoice, unify_batch, unify_batch_invoice
+from fapiaohub.store.tables import invoice, unify_batch, unify_batch_invoice, unify_forms_version
 from tests.conftest import Seeded
 from tests.unify.test_routes import V1, V21, batch_setup, jx_refs, push, read  # noqa: F401 - the fixture
 
@@ -183,3 +183,31 @@ def test_a_dead_token_is_403_before_anything_else(batch_setup: Setup) -> None:  
                                                 "index": "x", "count": "10"})
     assert bad.status_code == 400
     assert "index" in bad.text
+
+
+def forms_versions(engine: Engine, corp_id: str) -> dict[tuple[int, str], int]:
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(unify_forms_version).where(unify_forms_version.c.corp_id == corp_id)).all()
+    return {(row.taxpayer_id, row.direction): row.version for row in rows}
+
+
+def test_only_changes_to_listed_invoices_move_the_forms_version(batch_setup: Setup, engine: Engine) -> None:  # noqa: F811
+    seeded, token, unify_corp_id = batch_setup
+    corp_id = seeded.tenant.corp_id
+    refs = pushed_batches(seeded, token, unify_corp_id)
+    assert forms_versions(engine, corp_id) == {}  # pushing renders forms: nothing served changed
+    nsrsbh = refs[0]["nsrsbh"]
+    tp = seeded.taxpayers[nsrsbh]
+    listed = {ref["key"] for ref in refs}
+    unlisted = copy.deepcopy(next(inv for inv in seeded.invoices[(nsrsbh, "jx")] if inv.key not in listed))
+    unlisted.bz = "未列入批次的发票"
+    with engine.begin() as conn:
+        store_invoices(conn, tp, "jx", [unlisted])
+    assert forms_versions(engine, corp_id) == {}
+    changed = copy.deepcopy(next(inv for inv in seeded.invoices[(nsrsbh, "jx")] if inv.key == refs[0]["key"]))
+    changed.bz = "列入批次的发票"
+    for expected in (1, 2):
+        changed.bz += "!"
+        with engine.begin() as conn:
+            store_invoices(conn, tp, "jx", [changed])
+        assert forms_versions(engine, corp_id) == {(tp.id, "jx"): expected}

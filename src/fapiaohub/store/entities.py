@@ -11,8 +11,8 @@ invoices that batches list, and kept true by every writer of such a row:
   condition that the row still holds the document and ``updated_at`` it rendered from: a writer
   that changed the row meanwhile wins, and the row keeps no form rather than a stale one;
 - the invoice writer (store.invoices) and a revert (store.revert) re-render, in their own
-  transaction, every listed row they change, and bump the corporation's unify_forms_version,
-  under which API processes cache rendered batches (:func:`refresh_listed`);
+  transaction, every listed row they change, and bump unify_forms_version, under whose sum
+  API processes cache a corporation's rendered batches (:func:`refresh_listed`);
 - migration 0008 renders the members that existed before (:func:`backfill`).
 
 The form depends only on the row (corp_id, doc, created_at, updated_at): a row without one
@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from itertools import islice
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -50,12 +51,13 @@ def _chunks(ids: Iterable[int]) -> Iterator[list[int]]:
         yield chunk
 
 
-def _rows(conn: Connection, ids: list[int], *, listed: bool) -> sa.CursorResult[tuple[int, str, str, datetime, datetime]]:
+def _rows(conn: Connection, ids: list[int], *, listed: bool) -> sa.CursorResult[Any]:
     """The rows of ``ids`` without a form (``listed`` False), or those a batch lists (True)."""
     which = (sa.exists().where(unify_batch_invoice.c.invoice_id == invoice.c.id) if listed
              else invoice.c.entity_rendered.is_(None))
     return conn.execute(
-        sa.select(invoice.c.id, invoice.c.corp_id, invoice.c.doc, invoice.c.created_at, invoice.c.updated_at)
+        sa.select(invoice.c.id, invoice.c.corp_id, invoice.c.taxpayer_id, invoice.c.direction, invoice.c.doc,
+                  invoice.c.created_at, invoice.c.updated_at)
         .where(invoice.c.id.in_(ids), which)
     )
 
@@ -85,22 +87,27 @@ def render_listed(conn: Connection, invoice_ids: Iterable[int]) -> int:
 
 def refresh_listed(conn: Connection, invoice_ids: Iterable[int]) -> None:
     """After rows were changed in this transaction: re-render the entity form of those a unify batch
-    lists, and bump their corporations' unify_forms_version, so that no process serves a batch it
-    rendered before (unify.form_cache). Rows no batch lists cost one probe of an index."""
-    corporations: set[str] = set()
+    lists, and bump unify_forms_version for their taxpayer and direction, so that no process
+    serves a batch it rendered before (unify.batch_cache). The caller holds that taxpayer's writer
+    lock (store.invoices.lock_writers), so the row it bumps is contended by no one else and the
+    bump adds no lock order. Rows no batch lists cost one probe of an index."""
+    bumped: set[tuple[str, int, str]] = set()
     for chunk in _chunks(invoice_ids):
         updates = []
         for row in _rows(conn, chunk, listed=True):
             updates.append({"row_id": row.id,
                             "form": render_entity(row.corp_id, row.doc, row.created_at, row.updated_at)})
-            corporations.add(row.corp_id)
+            bumped.add((row.corp_id, row.taxpayer_id, row.direction))
         if updates:
             conn.execute(sa.update(invoice).where(invoice.c.id == sa.bindparam("row_id"))
                          .values(entity_rendered=sa.bindparam("form")), updates)
-    for corp_id in sorted(corporations):  # one order for every writer
-        insert = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(unify_forms_version)
-        conn.execute(insert.values(corp_id=corp_id, version=1).on_conflict_do_update(
-            index_elements=[unify_forms_version.c.corp_id], set_={"version": unify_forms_version.c.version + 1}))
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    for corp_id, taxpayer_id, direction in sorted(bumped):
+        conn.execute(insert(unify_forms_version).values(
+            corp_id=corp_id, taxpayer_id=taxpayer_id, direction=direction, version=1,
+        ).on_conflict_do_update(index_elements=[unify_forms_version.c.corp_id, unify_forms_version.c.taxpayer_id,
+                                                unify_forms_version.c.direction],
+                                set_={"version": unify_forms_version.c.version + 1}))
 
 
 def backfill(conn: Connection) -> int:

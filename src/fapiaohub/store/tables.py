@@ -207,12 +207,15 @@ unify_batch = sa.Table(
     sa.UniqueConstraint("unify_corp_id", "update_time"),
 )
 
-# Bumped, in the same transaction, by every write that changes an invoice some unify batch lists
-# (store.entities.refresh_listed): API processes cache rendered batches under it (unify.form_cache).
+# Bumped by every write that changes invoices some unify batch lists, in its transaction and per
+# taxpayer and direction, as writers lock (store.entities.refresh_listed). API processes cache
+# rendered batches under the sum of a corporation's rows (unify.batch_cache).
 unify_forms_version = sa.Table(
     "unify_forms_version",
     metadata,
     sa.Column("corp_id", sa.String(32), sa.ForeignKey("corporation.id"), primary_key=True),
+    sa.Column("taxpayer_id", sa.Integer, sa.ForeignKey("taxpayer.id"), primary_key=True),
+    sa.Column("direction", sa.String(2), primary_key=True),
     sa.Column("version", sa.BigInteger, nullable=False),
 )
 

@@ -1,9 +1,10 @@
-"""An in-process cache of rendered unify batches, keyed by their corporation's unify_forms_version.
+"""An in-process cache of rendered unify batches, keyed by their corporation's forms version.
 
 The database stays the truth: every unify read reads, with its token check and in one statement,
-the ids and updateTimes of the batches it answers and the corporation's unify_forms_version, before
-it looks here. A batch's members change only with a new updateTime (a push that replaces it), and
-their invoices only in transactions that bump unify_forms_version (store.entities.refresh_listed);
+the ids and updateTimes of the batches it answers and the corporation's forms version (the sum of
+its unify_forms_version rows), before it looks here. A batch's members change only with a new
+updateTime (a push that replaces it), and their invoices only in transactions that bump
+unify_forms_version (store.entities.refresh_listed);
 so a batch is only served as rendered under the key just read, never after it changed, in this
 process or any other. Entries of older keys age out of the LRU order.
 """

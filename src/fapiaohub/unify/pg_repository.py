@@ -26,10 +26,10 @@ from fapiaohub.unify.repository import Batch, BatchRead, BatchVersions, Member
 
 _TOKEN = "SELECT corp_id FROM access_token WHERE token_hash = $1 AND expires_at > $2"
 
-# What decides the answer, in one row: the token's corporation (no row: not live), its
-# unify_forms_version, and the ids and updateTimes of the batches after the cursor.
+# What decides the answer, in one row: the token's corporation (no row: not live), the sum of its
+# unify_forms_version rows, and the ids and updateTimes of the batches after the cursor.
 _VERSIONS = """
-SELECT t.corp_id, coalesce((SELECT version FROM unify_forms_version WHERE corp_id = t.corp_id), 0) AS forms_version,
+SELECT t.corp_id, coalesce((SELECT sum(version) FROM unify_forms_version WHERE corp_id = t.corp_id), 0)::bigint AS forms_version,
        ARRAY(SELECT id FROM unify_batch
              WHERE corp_id = t.corp_id AND unify_corp_id = $3 AND update_time > $4
              ORDER BY update_time LIMIT $5) AS ids,
@@ -42,7 +42,7 @@ FROM access_token t WHERE t.token_hash = $1 AND t.expires_at > $2
 # The answer: one row per member (one with NULL members for a batch that lists none, and one
 # without a batch for a live token with no batches after the cursor); no row: the token is not live.
 _BATCHES = """
-SELECT t.corp_id, coalesce((SELECT version FROM unify_forms_version WHERE corp_id = t.corp_id), 0) AS forms_version,
+SELECT t.corp_id, coalesce((SELECT sum(version) FROM unify_forms_version WHERE corp_id = t.corp_id), 0)::bigint AS forms_version,
        x.id, x.batch_no, x.update_time, x.period, x.unify_corp_id, x.relations, x.invoice_id, x.fplx, x.form, x.doc,
        x.created_at, x.updated_at
 FROM (SELECT corp_id FROM access_token WHERE token_hash = $1 AND expires_at > $2) AS t

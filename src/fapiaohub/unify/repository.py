@@ -132,7 +132,8 @@ class Batch:
 @dataclass(frozen=True, slots=True)
 class BatchRead:
     """The token's corporation (None: the token is not live) and its batches after the cursor,
-    with the corporation's unify_forms_version read in the same snapshot (None: not read)."""
+    with the corporation's forms version (the sum of its unify_forms_version rows) read in the
+    same snapshot (None: not read)."""
 
     corp_id: str | None
     forms_version: int | None = None
@@ -142,7 +143,7 @@ class BatchRead:
 @dataclass(frozen=True, slots=True)
 class BatchVersions:
     """What decides a read's answer, without the answer: the token's corporation (None: not
-    live), its unify_forms_version, and (id, updateTime) of the batches after the cursor."""
+    live), its forms version, and (id, updateTime) of the batches after the cursor."""
 
     corp_id: str | None
     forms_version: int = 0

@@ -178,7 +178,7 @@ async def answer_batches(reads: BatchReads, cache: BatchCache, access_token: str
     token that is not live, then 400 for bad parameters, as the other routes answer.
 
     One statement reads the token's corporation, the keys of the batches to answer and the
-    corporation's unify_forms_version; the batches come from this process's cache under those
+    corporation's forms version (store.entities.refresh_listed); the batches come from this process's cache under those
     keys, and only when one is missing does a second statement read them with their members'
     entity forms, from one snapshot (the answer is that read's: never a mix of two states)."""
     if not access_token:

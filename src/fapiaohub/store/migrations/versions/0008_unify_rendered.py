@@ -6,8 +6,9 @@ Create Date: 2026-12-01
 
 invoice.entity_rendered holds the unify entity form (one element of a batch's `invoices` list)
 of the invoices that unify batches list, written by pushes and kept true by the invoice writer
-and reverts (store/entities.py). unify_forms_version: per corporation, a number those writers
-bump in the same transaction, under which API processes cache rendered batches.
+and reverts (store/entities.py). unify_forms_version: numbers those writers
+bump in the same transaction (a row per taxpayer and direction, which only the holder of that
+writer lock bumps), under whose sum API processes cache rendered batches.
 
 The backfill renders the invoices listed before this revision. Rendering is the live code's
 (shapes/entity_form.py), which a migration may not import (tests/store/test_migrations.py):
@@ -33,8 +34,11 @@ def upgrade() -> None:
         "unify_forms_version",
         sa.Column("corp_id", sa.String(32), sa.ForeignKey("corporation.id", name="fk_unify_forms_version_corp_id_corporation"),
                   nullable=False),
+        sa.Column("taxpayer_id", sa.Integer, sa.ForeignKey("taxpayer.id", name="fk_unify_forms_version_taxpayer_id_taxpayer"),
+                  nullable=False),
+        sa.Column("direction", sa.String(2), nullable=False),
         sa.Column("version", sa.BigInteger, nullable=False),
-        sa.PrimaryKeyConstraint("corp_id", name="pk_unify_forms_version"),
+        sa.PrimaryKeyConstraint("corp_id", "taxpayer_id", "direction", name="pk_unify_forms_version"),
     )
     config = op.get_context().config
     render = config.attributes.get("render_entities") if config is not None else None
