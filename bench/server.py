@@ -48,12 +48,14 @@ class Server:
 
 
 @contextlib.contextmanager
-def bench_server(db: str, *, page_cache_mb: float | None = None) -> Iterator[Server]:
-    """One process of fapiaohub's app plus the floor route (bench/app.py), no access log."""
+def bench_server(db: str, *, page_cache_mb: float | None = None, unify_cache_mb: float | None = None) -> Iterator[Server]:
+    """One process of fapiaohub's app plus the floor routes (bench/app.py), no access log."""
     env = {"FAPIAOHUB_DATABASE_URL": db, "FAPIAOHUB_BENCH_FLOOR": str(DATA / "floor.json"),
            "FAPIAOHUB_BENCH_UNIFY_FLOOR": str(DATA / "unify_floor.json")}
     if page_cache_mb is not None:
         env["FAPIAOHUB_PAGE_CACHE_MB"] = str(page_cache_mb)
+    if unify_cache_mb is not None:
+        env["FAPIAOHUB_UNIFY_CACHE_MB"] = str(unify_cache_mb)
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", "bench.app:create_bench_app", "--factory", "--port", str(port),
                "--log-level", "warning", "--no-access-log"]
@@ -141,7 +143,7 @@ def wrk(url: str, bodies: list[str], *, seconds: int, connections: int, delay_ms
     quoted = ", ".join("[==[" + body + "]==]" for body in bodies)
     script.write_text(WRK_SCRIPT % {"bodies": quoted, "start": 0, "delay_ms": delay_ms, "method": method})
     try:
-        out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script),
+        out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "--latency", "-s", str(script),
                               url], capture_output=True, text=True, check=True).stdout
     finally:
         script.unlink()
