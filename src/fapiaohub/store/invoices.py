@@ -221,7 +221,7 @@ class _BatchWriter:
             self._insert(new_rows)
         if history:
             conn.execute(sa.insert(invoice_history), history)
-        refresh_listed(conn, changed)  # the unify entity form of changed rows that batches list
+        refresh_listed(conn, changed)  # unify entity forms of changed rows that batches list, and their version
         counts.months |= held_now | unpositioned
         self.unsettled |= unpositioned
         self._copy_held(self.held.keys() - held_now)  # fresh months the batches have moved past

@@ -87,7 +87,7 @@ def revert_task_writes(conn: Connection, tp: Taxpayer, direction: str, task_id: 
         months |= {current.month_id, month_id}
         counts.months |= {current.kpyf, inv.kpyf}
         counts.restored += 1
-    refresh_listed(conn, replaced)  # restored rows that unify batches list get their form back
+    refresh_listed(conn, replaced)  # restored rows that unify batches list: their forms, and their version
     renumber_months(conn, months)
     return counts
 
