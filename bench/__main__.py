@@ -1,6 +1,6 @@
 """fapiaohub benchmarks: every figure is a ratio of two measurements taken in the same run.
 
-    python -m bench --db postgresql://postgres@127.0.0.1:5432/fapiaohub_bench [--only floor,paging,load,import,bundle]
+    python -m bench --db postgresql://postgres@127.0.0.1:5432/fapiaohub_bench [--only floor,paging,unify,load,import,bundle]
     python -m bench --quick       # SQLite, small data, under a minute: CI runs it so the bench keeps working
 
 Builds its own data with the demo generator (into the database given, once; files under
@@ -20,9 +20,9 @@ import time
 from collections.abc import Callable
 
 from bench.server import DATA
-from bench.serving import Figure, floor_figures, load_figures, paging_figures
+from bench.serving import Figure, floor_figures, load_figures, paging_figures, unify_figures
 
-GROUPS = ("floor", "paging", "load", "import", "bundle")
+GROUPS = ("floor", "paging", "unify", "load", "import", "bundle")
 
 
 def main() -> None:
@@ -71,6 +71,7 @@ def main() -> None:
     measures: dict[str, Callable[[], list[Figure]]] = {
         "floor": lambda: floor_figures(args.db, args.invoices, args.seconds, args.connections),
         "paging": lambda: paging_figures(args.db, args.month_size, args.batches, args.repeat),
+        "unify": lambda: unify_figures(args.db, args.month_size, args.batches, args.seconds, args.connections),
         "load": lambda: load_figures(args.db, args.invoices, args.workers, args.load_seconds, args.connections),
         "import": imports,
         "bundle": bundles,

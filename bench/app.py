@@ -1,5 +1,6 @@
-"""The server under benchmark: fapiaohub's app plus a floor route that returns, from memory, the
-bytes the real endpoint answered (FAPIAOHUB_BENCH_FLOOR names the file holding them)."""
+"""The server under benchmark: fapiaohub's app plus floor routes that return, from memory, the
+bytes the real endpoint answered (FAPIAOHUB_BENCH_FLOOR and FAPIAOHUB_BENCH_UNIFY_FLOOR name the
+files holding them: a collection page, ten unify batches)."""
 
 from __future__ import annotations
 
@@ -20,5 +21,13 @@ def create_bench_app() -> FastAPI:
         if not cached:  # read once; every later request is served from memory
             cached.append(Path(os.environ["FAPIAOHUB_BENCH_FLOOR"]).read_bytes())
         return Response(cached[0], media_type="application/json")
+
+    unify: list[bytes] = []
+
+    @app.get("/bench/floor/unify")
+    async def unify_floor() -> Response:
+        if not unify:
+            unify.append(Path(os.environ["FAPIAOHUB_BENCH_UNIFY_FLOOR"]).read_bytes())
+        return Response(unify[0], media_type="application/json")
 
     return app

@@ -17,6 +17,7 @@ from fapiaohub.demo.generator import DEMO_CORP_ID, generate_taxpayer_month
 from fapiaohub.demo.load import DEMO_APP_KEY, DEMO_APP_SECURITY, load_demo
 from fapiaohub.domain.invoice import Invoice
 from fapiaohub.store.engine import make_engine, upgrade
+from fapiaohub.store.entities import render_listed
 from fapiaohub.store.invoices import store_invoices
 from fapiaohub.store.tables import (
     corporation,
@@ -137,6 +138,7 @@ def ensure_unify_batches(engine: Engine, batches: int) -> str:
             conn.execute(sa.insert(unify_batch_invoice), members)
         conn.execute(sa.update(unify_corporation).where(unify_corporation.c.id == platform["id"])
                      .values(last_batch_time=start_time + batches - have))
+        render_listed(conn, invoice_ids)  # their entity forms, as a push stores them
     _analyze(engine)
     return platform["id"]
 

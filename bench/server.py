@@ -33,6 +33,12 @@ def free_port() -> int:
 class Server:
     base: str
     client: httpx.Client
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the server process has used so far."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def token(self, creds: Credentials) -> str:
         response = self.client.post("/api/openapi/v1/auth/getAccessToken",
@@ -42,11 +48,14 @@ class Server:
 
 
 @contextlib.contextmanager
-def bench_server(db: str, *, page_cache_mb: float | None = None) -> Iterator[Server]:
-    """One process of fapiaohub's app plus the floor route (bench/app.py), no access log."""
-    env = {"FAPIAOHUB_DATABASE_URL": db, "FAPIAOHUB_BENCH_FLOOR": str(DATA / "floor.json")}
+def bench_server(db: str, *, page_cache_mb: float | None = None, unify_cache_mb: float | None = None) -> Iterator[Server]:
+    """One process of fapiaohub's app plus the floor routes (bench/app.py), no access log."""
+    env = {"FAPIAOHUB_DATABASE_URL": db, "FAPIAOHUB_BENCH_FLOOR": str(DATA / "floor.json"),
+           "FAPIAOHUB_BENCH_UNIFY_FLOOR": str(DATA / "unify_floor.json")}
     if page_cache_mb is not None:
         env["FAPIAOHUB_PAGE_CACHE_MB"] = str(page_cache_mb)
+    if unify_cache_mb is not None:
+        env["FAPIAOHUB_UNIFY_CACHE_MB"] = str(unify_cache_mb)
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", "bench.app:create_bench_app", "--factory", "--port", str(port),
                "--log-level", "warning", "--no-access-log"]
@@ -72,7 +81,7 @@ def _process(command: list[str], env: dict[str, str], port: int) -> Iterator[Ser
     try:
         with httpx.Client(base_url=base, timeout=60) as client:
             _wait_until_up(client, process)
-            yield Server(base, client)
+            yield Server(base, client, process.pid)
     finally:
         process.terminate()
         process.wait(timeout=60)
@@ -96,7 +105,7 @@ def _wait_until_up(client: httpx.Client, process: subprocess.Popen[bytes], timeo
 WRK_SCRIPT = """
 local bodies = {%(bodies)s}
 local counter = %(start)d
-wrk.method = "POST"
+wrk.method = "%(method)s"
 wrk.headers["Content-Type"] = "application/json"
 function setup(thread)
   thread:set("offset", counter)
@@ -127,13 +136,14 @@ def wrk_available() -> bool:
     return shutil.which("wrk") is not None
 
 
-def wrk(url: str, bodies: list[str], *, seconds: int, connections: int, delay_ms: int = 0) -> WrkRun:
-    """Run wrk (two threads) against ``url``, POSTing ``bodies`` in turn."""
+def wrk(url: str, bodies: list[str], *, seconds: int, connections: int, delay_ms: int = 0,
+        method: str = "POST") -> WrkRun:
+    """Run wrk (two threads) against ``url``, POSTing ``bodies`` in turn (or GETting it: ``[""]``)."""
     script = DATA / f"bench-{os.getpid()}.lua"
     quoted = ", ".join("[==[" + body + "]==]" for body in bodies)
-    script.write_text(WRK_SCRIPT % {"bodies": quoted, "start": 0, "delay_ms": delay_ms})
+    script.write_text(WRK_SCRIPT % {"bodies": quoted, "start": 0, "delay_ms": delay_ms, "method": method})
     try:
-        out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script),
+        out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "--latency", "-s", str(script),
                               url], capture_output=True, text=True, check=True).stdout
     finally:
         script.unlink()

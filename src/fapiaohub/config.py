@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     worker_lease_seconds: float = Field(30.0, ge=0.5)
     worker_poll_seconds: float = Field(1.0, gt=0)
     page_cache_mb: float = Field(64.0, ge=0)  # rendered collection pages kept per API process
+    unify_cache_mb: float = Field(32.0, ge=0)  # rendered unify batches kept per API process
     keep_failed_uploads_hours: float = Field(72.0, ge=0)  # uploads of failed tasks, kept to look into
     log_format: Literal["plain", "json"] = "plain"
     # Fernet key sealing stored secrets (upstream appSecurity); None: upstream tasks are refused
@@ -73,6 +74,10 @@ class Settings(BaseSettings):
     @property
     def page_cache_bytes(self) -> int:
         return int(self.page_cache_mb * 1024 * 1024)
+
+    @property
+    def unify_cache_bytes(self) -> int:
+        return int(self.unify_cache_mb * 1024 * 1024)
 
 
 def database_url(flag: str | None = None) -> str:

@@ -22,6 +22,8 @@ LATENCY = Histogram("fapiaohub_http_request_duration_seconds", "Time to answer a
                     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
 PAGE_CACHE = Counter("fapiaohub_page_cache_requests_total",
                      "getInvoiceCollectionData page lookups in this process's cache", ["result"])
+UNIFY_READS = Counter("fapiaohub_unify_reads_total",
+                      "GET /invoice/unify reads, by whether this process held every entity form", ["forms"])
 TASKS_FINISHED = Counter("fapiaohub_tasks_finished_total", "Collection tasks ended by a worker",
                          ["source", "state"])
 TASK_DURATION = Histogram("fapiaohub_task_duration_seconds", "Time a worker spent on a collection task",

@@ -37,6 +37,8 @@ from fapiaohub.store.engine import database_unavailable, first_line, make_engine
 from fapiaohub.tasks import repository as task_repository
 from fapiaohub.tasks.routes import router as task_router
 from fapiaohub.tasks.worker import Worker
+from fapiaohub.unify.batch_cache import BatchCache
+from fapiaohub.unify.repository import open_batch_reads
 from fapiaohub.unify.routes import router as unify_router
 
 log = logging.getLogger("fapiaohub.api")
@@ -68,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         stop.set()
         await app.state.page_reads.close()
+        await app.state.unify_reads.close()
         if thread is not None:
             thread.join(timeout=30)
         app.state.engine.dispose()
@@ -81,6 +84,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # getInvoiceCollectionData's reads and this process's cache of its rendered pages
     app.state.page_reads = open_page_reads(app.state.engine)
     app.state.page_cache = PageCache(settings.page_cache_bytes)
+    # GET /invoice/unify's reads and this process's cache of rendered batches
+    app.state.unify_reads = open_batch_reads(app.state.engine)
+    app.state.unify_cache = BatchCache(settings.unify_cache_bytes)
     app.state.auth_limiter = FailureLimiter(settings.auth_failure_burst, settings.auth_failures_per_minute)
     app.include_router(auth_router)
     app.include_router(collection_router)

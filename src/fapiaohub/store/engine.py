@@ -12,6 +12,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from fapiaohub.store import entities
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
@@ -61,6 +63,8 @@ def alembic_config(engine: Engine) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["engine"] = engine
+    # data backfills render with this code's renderers, which revisions may not import (0008)
+    config.attributes["render_entities"] = entities.backfill
     return config
 
 

@@ -21,6 +21,7 @@ from fapiaohub import wire
 from fapiaohub.domain.invoice import Invoice
 from fapiaohub.domain.merge import merge_with_stored
 from fapiaohub.shapes.collection_item import render_collection_item
+from fapiaohub.store.entities import refresh_listed
 from fapiaohub.store.months import count_months, month_ids_for, renumber_months
 from fapiaohub.store.tables import invoice, invoice_history
 from fapiaohub.store.taxpayers import Taxpayer
@@ -189,6 +190,7 @@ class _BatchWriter:
         now = datetime.now(UTC)
         new_rows: list[tuple[object, ...]] = []
         history: list[dict[str, object]] = []
+        changed: list[int] = []
         held_now: set[int] = set()
         unpositioned: set[int] = set()  # months given rows whose positions renumbering must set
         for prepared in batch:
@@ -216,6 +218,7 @@ class _BatchWriter:
                                 "replaced_at": now, "task_id": self.task_id, "flags": old.flags})
                 conn.execute(sa.update(invoice).where(invoice.c.id == old.id)
                              .values(_row_values(inv, prepared, month_id, now)))
+                changed.append(old.id)
                 unpositioned.add(old.month_id)
                 counts.updated += 1
             unpositioned.add(month_id)
@@ -223,6 +226,7 @@ class _BatchWriter:
             self._insert(new_rows)
         if history:
             conn.execute(sa.insert(invoice_history), history)
+        refresh_listed(conn, changed)  # unify entity forms of changed rows that batches list, and their version
         counts.months |= held_now | unpositioned
         self.unsettled |= unpositioned
         self._copy_held(self.held.keys() - held_now)  # fresh months the batches have moved past

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 from fapiaohub import wire
 from fapiaohub.domain.invoice import Invoice
 from fapiaohub.shapes.collection_item import render_collection_item
+from fapiaohub.store.entities import refresh_listed
 from fapiaohub.store.invoices import lock_writers
 from fapiaohub.store.months import month_ids_for, renumber_months
 from fapiaohub.store.tables import invoice, invoice_history, unify_batch_invoice
@@ -86,6 +87,7 @@ def revert_task_writes(conn: Connection, tp: Taxpayer, direction: str, task_id: 
         months |= {current.month_id, month_id}
         counts.months |= {current.kpyf, inv.kpyf}
         counts.restored += 1
+    refresh_listed(conn, replaced)  # restored rows that unify batches list: their forms, and their version
     renumber_months(conn, months)
     return counts
 

@@ -210,6 +210,8 @@ invoice = sa.Table(
     sa.Column("flags", sa.Text, nullable=False),  # JSON list of soft validation findings
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("updated_at", Timestamp, nullable=False),
+    # the unify entity form (a batch's `invoices` element), for invoices batches list (store.entities)
+    sa.Column("entity_rendered", sa.Text, nullable=True),
     # the task that inserted the row (None: a unify push or a bulk load): reverting it deletes the row
     sa.Column("created_by_task", sa.String(32), nullable=True, index=True),
     sa.UniqueConstraint("taxpayer_id", "direction", "invoice_key"),
@@ -252,6 +254,18 @@ unify_batch = sa.Table(
     sa.Column("update_time", sa.BigInteger, nullable=False),
     sa.UniqueConstraint("unify_corp_id", "batch_no"),
     sa.UniqueConstraint("unify_corp_id", "update_time"),
+)
+
+# Bumped by every write that changes invoices some unify batch lists, in its transaction and per
+# taxpayer and direction, as writers lock (store.entities.refresh_listed). API processes cache
+# rendered batches under the sum of a corporation's rows (unify.batch_cache).
+unify_forms_version = sa.Table(
+    "unify_forms_version",
+    metadata,
+    sa.Column("corp_id", sa.String(32), sa.ForeignKey("corporation.id"), primary_key=True),
+    sa.Column("taxpayer_id", sa.Integer, sa.ForeignKey("taxpayer.id"), primary_key=True),
+    sa.Column("direction", sa.String(2), primary_key=True),
+    sa.Column("version", sa.BigInteger, nullable=False),
 )
 
 unify_batch_invoice = sa.Table(

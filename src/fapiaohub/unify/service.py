@@ -8,6 +8,7 @@ can never miss a batch that commits later with a time ≤ T.
 
 from __future__ import annotations
 
+import re
 import secrets
 import string
 from collections import defaultdict
@@ -18,18 +19,25 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from fapiaohub import wire
-from fapiaohub.auth.service import now_ms
+from fapiaohub.auth.service import now_ms, secret_digest
 from fapiaohub.domain.invoice import Invoice
 from fapiaohub.domain.validation import Finding, validate_invoice, write_findings
-from fapiaohub.errors import HttpError
-from fapiaohub.shapes.entity_form import CHINA, VAT_KINDS, name_spell, unify_invoice
+from fapiaohub.errors import UNAUTHORIZED, HttpError
+from fapiaohub.metrics import UNIFY_READS
+from fapiaohub.shapes.entity_form import CHINA, VAT_KINDS, name_spell
 from fapiaohub.store import taxpayers as taxpayer_store
+from fapiaohub.store.entities import render_listed
 from fapiaohub.store.invoices import store_invoices
 from fapiaohub.unify import repository
+from fapiaohub.unify.batch_cache import BatchCache, BatchKey
+from fapiaohub.unify.repository import Batch, BatchReads
 
 _ALPHABET = string.ascii_letters + string.digits
 UPSERT_ATTEMPTS = 3
 RELATION_KEYS = ("flowId", "flowCode", "feeDetailId", "invoiceDetailId", "invoiceId")
+MAX_COUNT = 10
+_CACHED, _READ = UNIFY_READS.labels("cached"), UNIFY_READS.labels("read")
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # BIGINT: a cursor beyond it is the caller's error, not a 500
 
 
 def _new_id(prefix: str = "ID01") -> str:
@@ -134,6 +142,7 @@ def push_batch(conn: Connection, corp_id: str, push: BatchPush) -> dict[str, Any
         repository.replace_batch(conn, batch_id, {"period": push.period, "relations": relations,
                                                   "update_time": update_time})
     repository.list_batch_invoices(conn, batch_id, invoice_ids)
+    render_listed(conn, invoice_ids)  # the entity forms reads serve (store.entities)
     repository.update_corporation(conn, push.unify_corp_id, {"last_batch_time": update_time})
     return {"id": batch_id, "batchNo": push.batch_no, "updateTime": update_time}
 
@@ -163,33 +172,77 @@ def _resolve_invoices(conn: Connection, corp_id: str, refs: list[InvoiceRef]) ->
     return ids
 
 
-def read_batches(
-    conn: Connection, corp_id: str, unify_corp_id: str, index: int, count: int, *, vat_only: bool
-) -> list[dict[str, Any]]:
-    """Batches with updateTime > index, oldest first, at most ``count``, rendered for the wire."""
-    batches = repository.batches_after(conn, corp_id, unify_corp_id, index, count)
-    if not batches:
-        return []
-    members: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    rows = repository.batch_members(conn, [b.id for b in batches])
-    for row in rows:
-        if vat_only and row.fplx not in VAT_KINDS:
-            continue
-        members[row.batch_id].append(unify_invoice(
-            corp_id, Invoice.from_doc(wire.loads(row.doc)), row.created_at, row.updated_at
-        ))
-    return [
-        {
-            "id": batch.id,
-            "batchNo": batch.batch_no,
-            "updateTime": batch.update_time,
-            "masterBillPeriods": batch.period,
-            "unifyInvoiceCorporationId": batch.unify_corp_id,
-            "invoices": members[batch.id],
-            "relation": wire.loads(batch.relations),
-        }
-        for batch in batches
-    ]
+async def answer_batches(reads: BatchReads, cache: BatchCache, access_token: str | None, unify_corp_id: str | None,
+                         index: str | None, count: str | None, *, vat_only: bool) -> tuple[str, bytes]:
+    """GET /invoice/unify: (the calling corporation, the answer ``{"items": [...]}``); 403 for a
+    token that is not live, then 400 for bad parameters, as the other routes answer.
+
+    One statement reads the token's corporation, the keys of the batches to answer and the
+    corporation's forms version (store.entities.refresh_listed); the batches come from this process's cache under those
+    keys, and only when one is missing does a second statement read them with their members'
+    entity forms, from one snapshot (the answer is that read's: never a mix of two states)."""
+    if not access_token:
+        raise HttpError(403, UNAUTHORIZED)
+    digest = secret_digest(access_token)
+    try:
+        unify_corp_id, cursor, limit = cursor_params(unify_corp_id, index, count)
+    except HttpError:
+        if await reads.token_corporation(digest) is None:
+            raise HttpError(403, UNAUTHORIZED) from None
+        raise
+    versions = await reads.versions(digest, unify_corp_id, cursor, limit)
+    if versions is not None:
+        if versions.corp_id is None:
+            raise HttpError(403, UNAUTHORIZED)
+        cached = [cache.get(BatchKey(batch_id, update_time, versions.forms_version, vat_only))
+                  for batch_id, update_time in versions.batches]
+        if None not in cached:
+            _CACHED.inc()
+            return versions.corp_id, _items(cached)  # type: ignore[arg-type]  # (no None in it)
+    _READ.inc()
+    read = await reads.batches(digest, unify_corp_id, cursor, limit)
+    if read.corp_id is None:
+        raise HttpError(403, UNAUTHORIZED)
+    rendered = [render_batch(batch, vat_only=vat_only) for batch in read.batches]
+    if read.forms_version is not None:
+        for batch, one in zip(read.batches, rendered, strict=True):
+            cache.put(BatchKey(batch.id, batch.update_time, read.forms_version, vat_only), one)
+    return read.corp_id, _items(rendered)
 
 
+def _items(rendered: list[bytes]) -> bytes:
+    return wire.dumps({"items": wire.Fragment(b"[" + b",".join(rendered) + b"]")})
 
+
+def render_batch(batch: Batch, *, vat_only: bool) -> bytes:
+    """One element of ``items``: the batch's few fields, its members' entity forms and its
+    relations (stored by the push as wire.dumps wrote them) embedded verbatim, never parsed."""
+    return wire.dumps({
+        "id": batch.id,
+        "batchNo": batch.batch_no,
+        "updateTime": batch.update_time,
+        "masterBillPeriods": batch.period,
+        "unifyInvoiceCorporationId": batch.unify_corp_id,
+        "invoices": wire.Fragment(b"[" + b",".join(
+            member.form for member in batch.members if not vat_only or member.fplx in VAT_KINDS) + b"]"),
+        "relation": wire.Fragment(batch.relations),
+    })
+
+
+def cursor_params(unify_corp_id: str | None, index: str | None, count: str | None) -> tuple[str, int, int]:
+    if not unify_corp_id:
+        raise HttpError(400, "unifyInvoiceCorporationId 必填")
+    if "\x00" in unify_corp_id or len(unify_corp_id) > 64:
+        raise HttpError(400, "unifyInvoiceCorporationId 无效（含NUL字符或超过64个字符）")
+    if index is None or not _is_int64(index):
+        raise HttpError(400, f"index 必填且必须是64位整数（上次返回的 updateTime），收到 {(index or '')[:40]!r}")
+    if count is None or not re.fullmatch(r"\s*[0-9]{1,2}\s*", count) or not 1 <= int(count) <= MAX_COUNT:
+        raise HttpError(400, f"count 必须是 1 到 {MAX_COUNT} 之间的整数，收到 {(count or '')[:40]!r}")
+    return unify_corp_id, int(index), int(count)
+
+
+def _is_int64(text: str) -> bool:
+    # ASCII digits only (str.isdigit takes "²", which int() refuses), and few enough for int()
+    if not re.fullmatch(r"\s*-?[0-9]{1,19}\s*", text):
+        return False
+    return INT64_MIN <= int(text) <= INT64_MAX
