@@ -309,6 +309,7 @@ def ledger_page(conn: Connection, corp_id: str, f: LedgerFilter, sort: str, afte
     if not counterparties:
         return []
     common = [*_where(conn, corp_id, f, party=False), *keyset]
+    ranges: sa.FromClause
     if conn.dialect.name == "postgresql":
         # one statement per counterparty would cost PostgreSQL more to plan (0.5 ms each) than to
         # run: the counterparties are a VALUES list and each kind of range one LATERAL branch
@@ -352,8 +353,9 @@ def _party_counterparties(conn: Connection, corp_id: str, f: LedgerFilter) -> li
     None when there are more than PARTY_BRANCHES."""
     party = f.party or ""
     mine = [taxpayer.c.corp_id == corp_id] + ([taxpayer.c.id == f.taxpayer_id] if f.taxpayer_id is not None else [])
+    taxpayer_ids: list[int] = list(conn.execute(sa.select(taxpayer.c.id).where(*mine).order_by(taxpayer.c.id)).scalars())
     sides = [(taxpayer_id, direction, kind)
-             for taxpayer_id in conn.execute(sa.select(taxpayer.c.id).where(*mine).order_by(taxpayer.c.id)).scalars()
+             for taxpayer_id in taxpayer_ids
              for direction in ((f.direction,) if f.direction else ("jx", "xx"))
              for kind in ("name", "id")]
     if not sides:
