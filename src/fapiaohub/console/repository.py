@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
 from fapiaohub.store.tables import (
@@ -248,12 +249,17 @@ def _direction_is(direction: str) -> sa.ColumnElement[bool]:
     return invoice.c.direction == sa.literal(direction, literal_execute=True)
 
 
-def _where(conn: Connection, corp_id: str, f: LedgerFilter, *, party: bool = True) -> list[sa.ColumnElement[bool]]:
-    where: list[sa.ColumnElement[bool]] = [invoice.c.corp_id == corp_id]
-    if f.taxpayer_id is not None:
-        where.append(invoice.c.taxpayer_id == f.taxpayer_id)
-    if f.direction:
-        where.append(invoice.c.direction == f.direction)
+def _where(conn: Connection, corp_id: str, f: LedgerFilter, *, party: bool = True,
+           scope: bool = True) -> list[sa.ColumnElement[bool]]:
+    """The filter's conditions; without ``party`` or ``scope`` (corporation, taxpayer, direction)
+    for the counterparty ranges, which select those by their index."""
+    where: list[sa.ColumnElement[bool]] = []
+    if scope:
+        where.append(invoice.c.corp_id == corp_id)
+        if f.taxpayer_id is not None:
+            where.append(invoice.c.taxpayer_id == f.taxpayer_id)
+        if f.direction:
+            where.append(invoice.c.direction == f.direction)
     if f.first:
         where.append(invoice.c.kprq >= f.first)
     if f.before:
@@ -295,12 +301,9 @@ def ledger_page(conn: Connection, corp_id: str, f: LedgerFilter, sort: str, afte
     name, descending = SORTS[sort]
     column = invoice.c[name]
     keyset: list[sa.ColumnElement[bool]] = []
-    if after is not None:
-        value, last_id = after
-        if descending:
-            keyset.append(sa.or_(column < value, sa.and_(column == value, invoice.c.id < last_id)))
-        else:
-            keyset.append(sa.or_(column > value, sa.and_(column == value, invoice.c.id > last_id)))
+    if after is not None:  # a row comparison: the index seeks to it (an OR of two conditions it walks to)
+        seek = sa.tuple_(column, invoice.c.id)
+        keyset.append(seek < sa.tuple_(*after) if descending else seek > sa.tuple_(*after))
     order = [column.desc(), invoice.c.id.desc()] if descending else [column.asc(), invoice.c.id.asc()]
     counterparties = _party_counterparties(conn, corp_id, f) if f.party and name == "kprq" else None
     statement = sa.select(*_LEDGER_COLUMNS).join(taxpayer, taxpayer.c.id == invoice.c.taxpayer_id)
@@ -308,14 +311,20 @@ def ledger_page(conn: Connection, corp_id: str, f: LedgerFilter, sort: str, afte
         return list(conn.execute(statement.where(*_where(conn, corp_id, f), *keyset).order_by(*order).limit(limit)))
     if not counterparties:
         return []
-    common = [*_where(conn, corp_id, f, party=False), *keyset]
+    # the ranges are of the corporation's taxpayers (_party_counterparties): only what the index
+    # does not hold is checked on the rows, so that a range of the index alone is read when it can be
+    common = [*_where(conn, corp_id, f, party=False, scope=False), *keyset]
     ranges: sa.FromClause
     if conn.dialect.name == "postgresql":
         # one statement per counterparty would cost PostgreSQL more to plan (0.5 ms each) than to
-        # run: the counterparties are a VALUES list and each kind of range one LATERAL branch
-        found = sa.values(sa.column("taxpayer_id", sa.Integer), sa.column("direction", sa.String),
-                          sa.column("kind", sa.String), sa.column("value", sa.String),
-                          name="counterparty").data(counterparties)
+        # run: the counterparties are arrays (one statement whatever their number, compiled once)
+        # and each kind of range one LATERAL branch
+        columns = list(zip(*counterparties, strict=True))
+        found = sa.func.unnest(
+            sa.bindparam("taxpayer_ids", list(columns[0]), type_=postgresql.ARRAY(sa.Integer)),
+            *(sa.bindparam(key, list(values), type_=postgresql.ARRAY(sa.String))
+              for key, values in zip(("directions", "kinds", "names"), columns[1:], strict=True)),
+        ).table_valued("taxpayer_id", "direction", "kind", "value").render_derived("counterparty")
         kinds = sorted({(direction, kind) for _, direction, kind, _ in counterparties})
         ranges = sa.union_all(*(
             _counterparty_range(conn, direction, kind, found.c.taxpayer_id, found.c.value, party=f.party or "")
