@@ -289,7 +289,7 @@ _LEDGER_COLUMNS = (*_LEDGER_COLUMNS_OF_INVOICE, taxpayer.c.nsrsbh, taxpayer.c.na
 
 
 def ledger_page(conn: Connection, corp_id: str, f: LedgerFilter, sort: str, after: tuple[Any, int] | None,
-                limit: int) -> list[Any]:
+                limit: int, taxpayer_ids: list[int] | None = None) -> list[Any]:
     """One page in ``sort`` order, starting after the (sort value, id) of the previous page's last row:
     keyset paging, so the 1,000th page costs what the first does.
 
@@ -297,7 +297,10 @@ def ledger_page(conn: Connection, corp_id: str, f: LedgerFilter, sort: str, afte
     (name or 税号, found by a skip scan), each cut at the page size, and the page is the first rows
     of their union: what a page costs then depends on neither its depth nor how rare the prefix
     is. With more than PARTY_BRANCHES matching counterparties the prefix is common, and walking
-    the date order while filtering finds a page as quickly."""
+    the date order while filtering finds a page as quickly.
+
+    (``taxpayer_ids``: the corporation's taxpayers, when the caller read them already; a round trip
+    less.)"""
     name, descending = SORTS[sort]
     column = invoice.c[name]
     keyset: list[sa.ColumnElement[bool]] = []
@@ -305,7 +308,7 @@ def ledger_page(conn: Connection, corp_id: str, f: LedgerFilter, sort: str, afte
         seek = sa.tuple_(column, invoice.c.id)
         keyset.append(seek < sa.tuple_(*after) if descending else seek > sa.tuple_(*after))
     order = [column.desc(), invoice.c.id.desc()] if descending else [column.asc(), invoice.c.id.asc()]
-    counterparties = _party_counterparties(conn, corp_id, f) if f.party and name == "kprq" else None
+    counterparties = _party_counterparties(conn, corp_id, f, taxpayer_ids) if f.party and name == "kprq" else None
     statement = sa.select(*_LEDGER_COLUMNS).join(taxpayer, taxpayer.c.id == invoice.c.taxpayer_id)
     if counterparties is None:
         return list(conn.execute(statement.where(*_where(conn, corp_id, f), *keyset).order_by(*order).limit(limit)))
@@ -356,13 +359,15 @@ def _counterparty_range(conn: Connection, direction: str, kind: str, taxpayer_id
         invoice.c.taxpayer_id == taxpayer_id, _direction_is(direction), _code_points(conn, column) == value, *extra)
 
 
-def _party_counterparties(conn: Connection, corp_id: str, f: LedgerFilter) -> list[tuple[int, str, str, str]] | None:
+def _party_counterparties(conn: Connection, corp_id: str, f: LedgerFilter,
+                          corporation_taxpayers: list[int] | None) -> list[tuple[int, str, str, str]] | None:
     """(taxpayer id, direction, "name" or "id", value) of every counterparty of the corporation's
     taxpayers (the filter's one, or all) whose name or 税号 starts with the filter's prefix;
     None when there are more than PARTY_BRANCHES."""
     party = f.party or ""
-    mine = [taxpayer.c.corp_id == corp_id] + ([taxpayer.c.id == f.taxpayer_id] if f.taxpayer_id is not None else [])
-    taxpayer_ids: list[int] = list(conn.execute(sa.select(taxpayer.c.id).where(*mine).order_by(taxpayer.c.id)).scalars())
+    if corporation_taxpayers is None:
+        corporation_taxpayers = list(conn.execute(sa.select(taxpayer.c.id).where(taxpayer.c.corp_id == corp_id)).scalars())
+    taxpayer_ids = sorted(tp for tp in corporation_taxpayers if f.taxpayer_id in (None, tp))
     sides = [(taxpayer_id, direction, kind)
              for taxpayer_id in taxpayer_ids
              for direction in ((f.direction,) if f.direction else ("jx", "xx"))

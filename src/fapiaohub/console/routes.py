@@ -303,7 +303,7 @@ def ledger_page(request: Request, user: ConsoleUser = Depends(current_user)) -> 
     with _engine(request).connect() as conn:
         taxpayers, query = _ledger_query(request, conn, user)
         rows = repository.ledger_page(conn, user.corp_id, query.filter, query.sort, query.after,
-                                      ledger.PAGE_SIZE + 1)
+                                      ledger.PAGE_SIZE + 1, [tp.id for tp in taxpayers])
         version = repository.ledger_version(conn, user.corp_id, query.filter)  # read before the sums: never newer
         totals = request.app.state.ledger_totals.get(
             (user.corp_id, query.filter, version), lambda: repository.ledger_totals(conn, user.corp_id, query.filter))
