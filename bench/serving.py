@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import statistics
 import threading
 import time
@@ -196,8 +197,10 @@ def load_figures(db: str, invoices: int, workers: int, seconds: int, connections
     for n, pid in enumerate(worker_pids, 1):
         rss = [sample[pid] for sample in memory]
         growth = rss[-1] - rss[0]
+        verdict = ("EXITED during the run" if math.isnan(growth)
+                   else "flat" if abs(growth) <= FLAT_MB else "NOT flat")
         print(f"  worker {n} (pid {pid}) RSS at start, middle, end: " + ", ".join(f"{mb:.1f}" for mb in rss)
-              + f" MB: {'flat' if abs(growth) <= FLAT_MB else 'NOT flat'} (±{FLAT_MB:.0f} MB)", flush=True)
+              + f" MB: {verdict} (±{FLAT_MB:.0f} MB)", flush=True)
         figures += [(f"{name}: worker {n} RSS at the end, MB", rss[-1], "(reported)"),
                     (f"{name}: worker {n} RSS growth over the run, MB", growth, f"flat (±{FLAT_MB:.0f})")]
     return figures
@@ -207,9 +210,19 @@ FLAT_MB = 5.0  # RSS that moves less than this over the held run counts as flat
 
 
 def _is_worker(pid: int) -> bool:
-    # uvicorn's workers are multiprocessing spawns; so is its resource tracker, which serves nothing
-    command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
-    return b"resource_tracker" not in command
+    # uvicorn's workers are multiprocessing spawns (spawn_main); its resource tracker serves nothing
+    try:
+        return b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:  # a short-lived child, gone already
+        return False
+
+
+def _rss_or_gone(pid: int) -> float:
+    """RSS in MB, or NaN when the process has exited (a worker that died and was replaced)."""
+    try:
+        return rss_mb(pid)
+    except FileNotFoundError:
+        return math.nan
 
 
 @contextlib.contextmanager
@@ -224,7 +237,7 @@ def _memory_samples(pids: list[int], seconds: int) -> Iterator[list[dict[int, fl
         for at in (0.0, seconds / 2, max(seconds - 1.0, seconds * 0.9)):
             if done.wait(max(0.0, start + at - time.monotonic())):
                 return
-            samples.append({pid: rss_mb(pid) for pid in pids})
+            samples.append({pid: _rss_or_gone(pid) for pid in pids})
 
     thread = threading.Thread(target=sample, name="rss-samples")
     thread.start()
