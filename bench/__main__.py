@@ -1,6 +1,6 @@
 """fapiaohub benchmarks: every figure is a ratio of two measurements taken in the same run.
 
-    python -m bench --db postgresql://postgres@127.0.0.1:5432/fapiaohub_bench [--only floor,paging,unify,load,import,bundle]
+    python -m bench --db postgresql://postgres@127.0.0.1:5432/fapiaohub_bench [--only floor,paging,unify,load,import,bundle,ledger]
     python -m bench --quick       # SQLite, small data, under a minute: CI runs it so the bench keeps working
 
 Builds its own data with the demo generator (into the database given, once; files under
@@ -19,10 +19,11 @@ import tempfile
 import time
 from collections.abc import Callable
 
+from bench.ledger import ledger_figures
 from bench.server import DATA
 from bench.serving import Figure, floor_figures, load_figures, paging_figures, unify_figures
 
-GROUPS = ("floor", "paging", "unify", "load", "import", "bundle")
+GROUPS = ("floor", "paging", "unify", "load", "import", "bundle", "ledger")
 
 
 def main() -> None:
@@ -50,8 +51,9 @@ def main() -> None:
         args.db = f"sqlite:///{quick_data}/bench.db"
         args.invoices, args.month_size, args.batches, args.repeat = 3000, 400, 200, 5
         args.import_rows, args.import_repeat, args.bundle_files, args.seconds = 3000, 1, 30, 2
+        args.load_seconds, args.workers = 4, 1  # SQLite serves from one process
         if args.only == ",".join(GROUPS) and shutil.which("wrk") is None:
-            args.only = "paging,import,bundle"
+            args.only = "paging,import,bundle,ledger"
     groups = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = set(groups) - set(GROUPS)
     if unknown:
@@ -75,6 +77,7 @@ def main() -> None:
         "load": lambda: load_figures(args.db, args.invoices, args.workers, args.load_seconds, args.connections),
         "import": imports,
         "bundle": bundles,
+        "ledger": lambda: ledger_figures(args.db, args.invoices, args.repeat),
     }
     print(f"database {args.db}", flush=True)
     results: list[Figure] = []

@@ -4,11 +4,15 @@ same run, over real HTTP on 127.0.0.1, against a separate server process."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import statistics
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import sqlalchemy as sa
@@ -24,7 +28,18 @@ from bench.data import (
     ensure_unify_batches,
     prepared_engine,
 )
-from bench.server import COLLECT, DATA, Server, WrkRun, bench_server, fapiaohub_serve, wrk, wrk_available
+from bench.server import (
+    COLLECT,
+    DATA,
+    Server,
+    WrkRun,
+    bench_server,
+    child_pids,
+    fapiaohub_serve,
+    rss_mb,
+    wrk,
+    wrk_available,
+)
 from fapiaohub.demo.generator import DEMO_MONTHS, demo_taxpayers
 from fapiaohub.store.tables import invoice_month, taxpayer, unify_batch
 
@@ -232,14 +247,71 @@ def load_figures(db: str, invoices: int, workers: int, seconds: int, connections
             raise RuntimeError(f"wrk saw {capacity.errors} errors at full speed")
         # each connection waits delay() after every answer: about half the capacity is offered
         delay_ms = max(1, round(connections * 1000 / (capacity.requests_per_second / 2)))
-        held = wrk(url, bodies, seconds=seconds, connections=connections, delay_ms=delay_ms)
+        # uvicorn's workers, or the one server process itself (--workers 1)
+        worker_pids = [pid for pid in child_pids(server.pid) if _is_worker(pid)] or [server.pid]
+        with _memory_samples(worker_pids, seconds) as memory:
+            held = wrk(url, bodies, seconds=seconds, connections=connections, delay_ms=delay_ms)
     print(f"  {len(bodies)} distinct pages; capacity {capacity.requests_per_second:.0f} req/s; held "
           f"{held.requests_per_second:.0f} req/s for {seconds} s: "
           + ", ".join(f"p{p.rstrip('%')} {ms:.1f} ms" for p, ms in held.latency_ms.items())
           + f", {held.errors} errors", flush=True)
     name = f"serve --workers {workers}, {held.requests_per_second:.0f} req/s for {seconds} s"
-    return [(f"{name}: p99 latency, ms", held.latency_ms["99%"], "(reported)"),
-            (f"{name}: errors", float(held.errors), "= 0")]
+    figures = [(f"{name}: p99 latency, ms", held.latency_ms["99%"], "(reported)"),
+               (f"{name}: errors", float(held.errors), "= 0")]
+    for n, pid in enumerate(worker_pids, 1):
+        rss = [sample[pid] for sample in memory]
+        growth = rss[-1] - rss[0]
+        verdict = ("EXITED during the run" if math.isnan(growth)
+                   else "flat" if abs(growth) <= FLAT_MB else "NOT flat")
+        print(f"  worker {n} (pid {pid}) RSS at start, middle, end: " + ", ".join(f"{mb:.1f}" for mb in rss)
+              + f" MB: {verdict} (±{FLAT_MB:.0f} MB)", flush=True)
+        figures += [(f"{name}: worker {n} RSS at the end, MB", rss[-1], "(reported)"),
+                    (f"{name}: worker {n} RSS growth over the run, MB", growth, f"flat (±{FLAT_MB:.0f})")]
+    return figures
+
+
+FLAT_MB = 5.0  # RSS that moves less than this over the held run counts as flat
+
+
+def _is_worker(pid: int) -> bool:
+    # uvicorn's workers are multiprocessing spawns (spawn_main); its resource tracker serves nothing
+    try:
+        return b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:  # a short-lived child, gone already
+        return False
+
+
+def _rss_or_gone(pid: int) -> float:
+    """RSS in MB, or NaN when the process has exited (a worker that died and was replaced)."""
+    try:
+        return rss_mb(pid)
+    except FileNotFoundError:
+        return math.nan
+
+
+@contextlib.contextmanager
+def _memory_samples(pids: list[int], seconds: int) -> Iterator[list[dict[int, float]]]:
+    """RSS of each process at the start, the middle and near the end of the next ``seconds``, taken
+    by a thread while the body runs (the held wrk run)."""
+    samples: list[dict[int, float]] = []
+    done = threading.Event()
+    start = time.monotonic()
+
+    def sample() -> None:
+        for at in (0.0, seconds / 2, max(seconds - 1.0, seconds * 0.9)):
+            if done.wait(max(0.0, start + at - time.monotonic())):
+                return
+            samples.append({pid: _rss_or_gone(pid) for pid in pids})
+
+    thread = threading.Thread(target=sample, name="rss-samples")
+    thread.start()
+    try:
+        yield samples
+    finally:
+        done.set()
+        thread.join()
+    if len(samples) < 3:
+        raise RuntimeError(f"the run ended before its memory was sampled three times ({len(samples)})")
 
 
 def _page_mix(engine: sa.Engine) -> list[str]:
@@ -253,4 +325,4 @@ def _page_mix(engine: sa.Engine) -> list[str]:
                    invoice_month.c.fplx.in_(("81", "82", "01", "04", "10")))
         ).all()
     return [collection_body(DEMO.corp_id, nsrsbh, fplx, kpyf, page)
-            for fplx, kpyf, count in months for page in range(1, count // 100 + 1)]
+            for fplx, kpyf, count in months for page in range(1, max(1, count // 100) + 1)]  # small data: page 1

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -127,3 +129,27 @@ def parse_cursor(text: str, sort: str) -> tuple[Any, int] | None:
             return None
     amount = _amount(value)
     return (amount, int(ident)) if amount is not None else None
+
+
+class TotalsCache:
+    """The ledger's totals line per (corporation, filters), kept under the version of the months it
+    sums (repository.ledger_version): paging through a filtered set sums it once, not on every
+    page, and any write to those months changes the version, so a stale total is never shown.
+    Per process, least recently used out first."""
+
+    def __init__(self, size: int = 256) -> None:
+        self._size = size
+        self._items: OrderedDict[Hashable, Any] = OrderedDict()
+        self._lock = threading.Lock()  # routes run in a thread pool
+
+    def get(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        value = compute()  # outside the lock: a slow sum must not hold up other pages
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return value

@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
 from fapiaohub.store.tables import (
@@ -21,6 +22,7 @@ from fapiaohub.store.tables import (
     console_user,
     invoice,
     invoice_history,
+    invoice_month,
     task_file,
     taxpayer,
     unify_batch,
@@ -207,23 +209,57 @@ SORTS = {  # name -> (column, descending)
 }
 
 
-def _like_prefix(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped + "%"
+PARTY_BRANCHES = 64  # matching counterparties read as merged index ranges; beyond, walk the order and filter
+_SIDES = {"jx": (invoice.c.xfsbh, invoice.c.xfmc), "xx": (invoice.c.gfsbh, invoice.c.gfmc)}  # the counterparty
 
 
-def _party(direction: str, prefix: str) -> sa.ColumnElement[bool]:
-    sbh, mc = (invoice.c.xfsbh, invoice.c.xfmc) if direction == "jx" else (invoice.c.gfsbh, invoice.c.gfmc)
-    like = _like_prefix(prefix)
-    return sa.or_(mc.like(like, escape="\\"), sbh.like(like.upper(), escape="\\"))
+def _successor(prefix: str) -> str | None:
+    """The first string after every string that starts with ``prefix``, in code point order
+    (None: there is none)."""
+    stripped = prefix.rstrip("\U0010ffff")
+    if not stripped:
+        return None
+    following = ord(stripped[-1]) + 1
+    if 0xD800 <= following <= 0xDFFF:  # surrogates are no characters: skip them
+        following = 0xE000
+    return stripped[:-1] + chr(following)
 
 
-def _where(corp_id: str, f: LedgerFilter) -> list[sa.ColumnElement[bool]]:
-    where: list[sa.ColumnElement[bool]] = [invoice.c.corp_id == corp_id]
-    if f.taxpayer_id is not None:
-        where.append(invoice.c.taxpayer_id == f.taxpayer_id)
-    if f.direction:
-        where.append(invoice.c.direction == f.direction)
+def _code_points(conn: Connection, column: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
+    """``column`` compared by code point: PostgreSQL's "C" collation (what the ledger indexes use,
+    whatever the database's collation), SQLite's default BINARY."""
+    return column.collate("C") if conn.dialect.name == "postgresql" else column
+
+
+def _starts_with(conn: Connection, column: sa.ColumnElement[str], prefix: str) -> sa.ColumnElement[bool]:
+    """``column`` starts with ``prefix``, as a range an index on the column walks (LIKE cannot use
+    one on SQLite, and on PostgreSQL only in a C-collated database), and case-sensitively on both."""
+    value = _code_points(conn, column)
+    following = _successor(prefix)
+    return value >= prefix if following is None else sa.and_(value >= prefix, value < following)
+
+
+def _party(conn: Connection, direction: str, prefix: str) -> sa.ColumnElement[bool]:
+    sbh, mc = _SIDES[direction]
+    return sa.or_(_starts_with(conn, mc, prefix), _starts_with(conn, sbh, prefix.upper()))
+
+
+def _direction_is(direction: str) -> sa.ColumnElement[bool]:
+    # inline, not a parameter: the ledger's partial indexes (direction = 'jx' / 'xx') must be provable
+    return invoice.c.direction == sa.literal(direction, literal_execute=True)
+
+
+def _where(conn: Connection, corp_id: str, f: LedgerFilter, *, party: bool = True,
+           scope: bool = True) -> list[sa.ColumnElement[bool]]:
+    """The filter's conditions; without ``party`` or ``scope`` (corporation, taxpayer, direction)
+    for the counterparty ranges, which select those by their index."""
+    where: list[sa.ColumnElement[bool]] = []
+    if scope:
+        where.append(invoice.c.corp_id == corp_id)
+        if f.taxpayer_id is not None:
+            where.append(invoice.c.taxpayer_id == f.taxpayer_id)
+        if f.direction:
+            where.append(invoice.c.direction == f.direction)
     if f.first:
         where.append(invoice.c.kprq >= f.first)
     if f.before:
@@ -232,12 +268,12 @@ def _where(corp_id: str, f: LedgerFilter) -> list[sa.ColumnElement[bool]]:
         where.append(invoice.c.fplx == f.fplx)
     if f.status:
         where.append(invoice.c.fpzt_dm == f.status)
-    if f.party:
+    if f.party and party:
         if f.direction:
-            where.append(_party(f.direction, f.party))
+            where.append(_party(conn, f.direction, f.party))
         else:
-            where.append(sa.or_(sa.and_(invoice.c.direction == "jx", _party("jx", f.party)),
-                                sa.and_(invoice.c.direction == "xx", _party("xx", f.party))))
+            where.append(sa.or_(sa.and_(_direction_is("jx"), _party(conn, "jx", f.party)),
+                                sa.and_(_direction_is("xx"), _party(conn, "xx", f.party))))
     if f.min_amount is not None:
         where.append(invoice.c.jshj >= f.min_amount)
     if f.max_amount is not None:
@@ -245,41 +281,153 @@ def _where(corp_id: str, f: LedgerFilter) -> list[sa.ColumnElement[bool]]:
     return where
 
 
-_LEDGER_COLUMNS = (invoice.c.id, invoice.c.direction, invoice.c.fplx, invoice.c.fpdm, invoice.c.fphm,
-                   invoice.c.kprq, invoice.c.xfsbh, invoice.c.xfmc, invoice.c.gfsbh, invoice.c.gfmc,
-                   invoice.c.je, invoice.c.se, invoice.c.jshj, invoice.c.fpzt_dm, taxpayer.c.nsrsbh,
-                   taxpayer.c.name.label("taxpayer_name"))
+_LEDGER_COLUMNS_OF_INVOICE = (invoice.c.id, invoice.c.taxpayer_id, invoice.c.direction, invoice.c.fplx,
+                           invoice.c.fpdm, invoice.c.fphm, invoice.c.kprq, invoice.c.xfsbh, invoice.c.xfmc,
+                           invoice.c.gfsbh, invoice.c.gfmc, invoice.c.je, invoice.c.se, invoice.c.jshj,
+                           invoice.c.fpzt_dm)
+_LEDGER_COLUMNS = (*_LEDGER_COLUMNS_OF_INVOICE, taxpayer.c.nsrsbh, taxpayer.c.name.label("taxpayer_name"))
 
 
 def ledger_page(conn: Connection, corp_id: str, f: LedgerFilter, sort: str, after: tuple[Any, int] | None,
-                limit: int) -> list[Any]:
+                limit: int, taxpayer_ids: list[int] | None = None) -> list[Any]:
     """One page in ``sort`` order, starting after the (sort value, id) of the previous page's last row:
-    keyset paging, so the 1,000th page costs what the first does."""
+    keyset paging, so the 1,000th page costs what the first does.
+
+    A counterparty prefix in date order is read as one index range per matching counterparty
+    (name or 税号, found by a skip scan), each cut at the page size, and the page is the first rows
+    of their union: what a page costs then depends on neither its depth nor how rare the prefix
+    is. With more than PARTY_BRANCHES matching counterparties the prefix is common, and walking
+    the date order while filtering finds a page as quickly.
+
+    (``taxpayer_ids``: the corporation's taxpayers, when the caller read them already; a round trip
+    less.)"""
     name, descending = SORTS[sort]
     column = invoice.c[name]
-    where = _where(corp_id, f)
-    if after is not None:
-        value, last_id = after
-        if descending:
-            where.append(sa.or_(column < value, sa.and_(column == value, invoice.c.id < last_id)))
-        else:
-            where.append(sa.or_(column > value, sa.and_(column == value, invoice.c.id > last_id)))
+    keyset: list[sa.ColumnElement[bool]] = []
+    if after is not None:  # a row comparison: the index seeks to it (an OR of two conditions it walks to)
+        seek = sa.tuple_(column, invoice.c.id)
+        keyset.append(seek < sa.tuple_(*after) if descending else seek > sa.tuple_(*after))
     order = [column.desc(), invoice.c.id.desc()] if descending else [column.asc(), invoice.c.id.asc()]
+    counterparties = _party_counterparties(conn, corp_id, f, taxpayer_ids) if f.party and name == "kprq" else None
+    statement = sa.select(*_LEDGER_COLUMNS).join(taxpayer, taxpayer.c.id == invoice.c.taxpayer_id)
+    if counterparties is None:
+        return list(conn.execute(statement.where(*_where(conn, corp_id, f), *keyset).order_by(*order).limit(limit)))
+    if not counterparties:
+        return []
+    # the ranges are of the corporation's taxpayers (_party_counterparties): only what the index
+    # does not hold is checked on the rows, so that a range of the index alone is read when it can be
+    common = [*_where(conn, corp_id, f, party=False, scope=False), *keyset]
+    ranges: sa.FromClause
+    if conn.dialect.name == "postgresql":
+        # one statement per counterparty would cost PostgreSQL more to plan (0.5 ms each) than to
+        # run: the counterparties are arrays (one statement whatever their number, compiled once)
+        # and each kind of range one LATERAL branch
+        columns = list(zip(*counterparties, strict=True))
+        found = sa.func.unnest(
+            sa.bindparam("taxpayer_ids", list(columns[0]), type_=postgresql.ARRAY(sa.Integer)),
+            *(sa.bindparam(key, list(values), type_=postgresql.ARRAY(sa.String))
+              for key, values in zip(("directions", "kinds", "names"), columns[1:], strict=True)),
+        ).table_valued("taxpayer_id", "direction", "kind", "value").render_derived("counterparty")
+        kinds = sorted({(direction, kind) for _, direction, kind, _ in counterparties})
+        ranges = sa.union_all(*(
+            _counterparty_range(conn, direction, kind, found.c.taxpayer_id, found.c.value, party=f.party or "")
+            .where(*common, found.c.direction == direction, found.c.kind == kind).order_by(*order).limit(limit)
+            for direction, kind in kinds)).lateral("ranges")
+        matching = sa.select(ranges.c.id, ranges.c[name]).select_from(found).join(ranges, sa.true())
+    else:
+        ranges = sa.union_all(*(
+            sa.select(*cut.c) for cut in (
+                _counterparty_range(conn, direction, kind, taxpayer_id, value, party=f.party or "")
+                .where(*common).order_by(*order).limit(limit).subquery()
+                for taxpayer_id, direction, kind, value in counterparties))).subquery("ranges")
+        matching = sa.select(ranges.c.id, ranges.c[name])
+    first = matching.order_by(*((ranges.c[name].desc(), ranges.c.id.desc()) if descending
+                                else (ranges.c[name], ranges.c.id))).limit(limit).subquery("first_rows")
     return list(conn.execute(
-        sa.select(*_LEDGER_COLUMNS).join(taxpayer, taxpayer.c.id == invoice.c.taxpayer_id)
-        .where(*where).order_by(*order).limit(limit)
+        statement.join(first, first.c.id == invoice.c.id).where(invoice.c.corp_id == corp_id)
+        .order_by(*order)
     ).all())
+
+
+def _counterparty_range(conn: Connection, direction: str, kind: str, taxpayer_id: Any, value: Any, *,
+                        party: str) -> sa.Select[Any]:
+    """(id, kprq) of one counterparty's invoices: one range of its ledger index. By 税号 only the
+    rows whose name does not match too (those are read by name), so that no row is read twice."""
+    sbh, mc = _SIDES[direction]
+    column, extra = (mc, []) if kind == "name" else (sbh, [sa.not_(_starts_with(conn, mc, party))])
+    return sa.select(invoice.c.id, invoice.c.kprq).where(
+        invoice.c.taxpayer_id == taxpayer_id, _direction_is(direction), _code_points(conn, column) == value, *extra)
+
+
+def _party_counterparties(conn: Connection, corp_id: str, f: LedgerFilter,
+                          corporation_taxpayers: list[int] | None) -> list[tuple[int, str, str, str]] | None:
+    """(taxpayer id, direction, "name" or "id", value) of every counterparty of the corporation's
+    taxpayers (the filter's one, or all) whose name or 税号 starts with the filter's prefix;
+    None when there are more than PARTY_BRANCHES."""
+    party = f.party or ""
+    if corporation_taxpayers is None:
+        corporation_taxpayers = list(conn.execute(sa.select(taxpayer.c.id).where(taxpayer.c.corp_id == corp_id)).scalars())
+    taxpayer_ids = sorted(tp for tp in corporation_taxpayers if f.taxpayer_id in (None, tp))
+    sides = [(taxpayer_id, direction, kind)
+             for taxpayer_id in taxpayer_ids
+             for direction in ((f.direction,) if f.direction else ("jx", "xx"))
+             for kind in ("name", "id")]
+    if not sides:
+        return []
+    scans = []
+    for n, (taxpayer_id, direction, kind) in enumerate(sides):
+        sbh, mc = _SIDES[direction]
+        column, prefix = (mc, party) if kind == "name" else (sbh, party.upper())
+        scan = _distinct_starting(conn, [invoice.c.taxpayer_id == taxpayer_id, _direction_is(direction)], column,
+                                  prefix, PARTY_BRANCHES + 1, f"found{n}")
+        scans.append(scan.add_columns(sa.literal(n).label("side")))
+    found = conn.execute(sa.union_all(*scans)).all()
+    if len(found) > PARTY_BRANCHES:
+        return None
+    return [(*sides[row.side], row.value) for row in found]
+
+
+def _distinct_starting(conn: Connection, side: list[sa.ColumnElement[bool]], column: sa.ColumnElement[str],
+                       prefix: str, limit: int, name: str) -> sa.Select[Any]:
+    """Up to ``limit`` distinct values of ``column`` starting with ``prefix`` among the rows of
+    ``side``: a skip scan (a recursive query named ``name``), one index probe per value however
+    many invoices carry it."""
+    value = _code_points(conn, column)
+    matching = [*side, _starts_with(conn, column, prefix)]
+    first = sa.select(sa.func.min(value).label("value"), sa.literal(1).label("n")).where(*matching)
+    found = first.cte(name, recursive=True)
+    following = sa.select(sa.func.min(value)).where(*matching, value > found.c.value).scalar_subquery()
+    found = found.union_all(sa.select(following, found.c.n + 1).where(found.c.value.is_not(None), found.c.n < limit))
+    return sa.select(found.c.value).where(found.c.value.is_not(None))
+
+
+def ledger_version(conn: Connection, corp_id: str, f: LedgerFilter) -> tuple[Any, ...]:
+    """What changes whenever an invoice the filter could select changes: the count, versions and
+    last update of the months of its taxpayers, directions and kind (every write to a month's
+    invoices bumps its version: store.months.renumber_months)."""
+    where = [taxpayer.c.corp_id == corp_id]
+    if f.taxpayer_id is not None:
+        where.append(invoice_month.c.taxpayer_id == f.taxpayer_id)
+    if f.direction:
+        where.append(invoice_month.c.direction == f.direction)
+    if f.fplx:
+        where.append(invoice_month.c.fplx == f.fplx)
+    return tuple(conn.execute(
+        sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(invoice_month.c.version), 0),
+                  sa.func.max(invoice_month.c.updated_at))
+        .join_from(invoice_month, taxpayer, taxpayer.c.id == invoice_month.c.taxpayer_id).where(*where)
+    ).one())
 
 
 def ledger_totals(conn: Connection, corp_id: str, f: LedgerFilter) -> Any:
     """count, je, se, jshj of the whole filtered set."""
-    return conn.execute(sa.select(*_SUMS).where(*_where(corp_id, f))).one()
+    return conn.execute(sa.select(*_SUMS).where(*_where(conn, corp_id, f))).one()
 
 
 def ledger_docs(conn: Connection, corp_id: str, f: LedgerFilter) -> Iterator[str]:
     """The canonical documents of the filtered set in (kprq, id) order, streamed for exports."""
     result = conn.execution_options(yield_per=1000).execute(
-        sa.select(invoice.c.doc).where(*_where(corp_id, f)).order_by(invoice.c.kprq, invoice.c.id))
+        sa.select(invoice.c.doc).where(*_where(conn, corp_id, f)).order_by(invoice.c.kprq, invoice.c.id))
     for row in result:
         yield row.doc
 

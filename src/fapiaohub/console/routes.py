@@ -61,6 +61,7 @@ class PageError(Exception):
 def install(app: FastAPI) -> None:
     """Add the console to the API app: its pages, static files and error pages."""
     app.include_router(router)
+    app.state.ledger_totals = ledger.TotalsCache()
     app.mount("/console/static", StaticFiles(directory=str(HERE / "static")), name="console-static")
 
     @app.exception_handler(SignInRequired)
@@ -302,8 +303,10 @@ def ledger_page(request: Request, user: ConsoleUser = Depends(current_user)) -> 
     with _engine(request).connect() as conn:
         taxpayers, query = _ledger_query(request, conn, user)
         rows = repository.ledger_page(conn, user.corp_id, query.filter, query.sort, query.after,
-                                      ledger.PAGE_SIZE + 1)
-        totals = repository.ledger_totals(conn, user.corp_id, query.filter)
+                                      ledger.PAGE_SIZE + 1, [tp.id for tp in taxpayers])
+        version = repository.ledger_version(conn, user.corp_id, query.filter)  # read before the sums: never newer
+        totals = request.app.state.ledger_totals.get(
+            (user.corp_id, query.filter, version), lambda: repository.ledger_totals(conn, user.corp_id, query.filter))
     more = len(rows) > ledger.PAGE_SIZE
     rows = rows[: ledger.PAGE_SIZE]
     base = urlencode(query.values)

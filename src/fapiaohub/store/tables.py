@@ -219,6 +219,15 @@ invoice = sa.Table(
     # the console ledger's keyset paging, over a corporation and over one taxpayer's direction (0005)
     sa.Index(None, "corp_id", "kprq", "id"),
     sa.Index(None, "taxpayer_id", "direction", "kprq", "id"),
+    # its counterparty prefix in date order (0008): per direction (partial), the counterparty's name
+    # or 税号 compared by code point (COLLATE "C" on PostgreSQL, SQLite's default), then (kprq, id)
+    *(sa.Index(f"ix_invoice_ledger_{side}_{key}", "taxpayer_id", column, "kprq", "id",
+               postgresql_ops={column: 'COLLATE "C"'}, postgresql_where=sa.text(f"direction = '{direction}'"),
+               sqlite_where=sa.text(f"direction = '{direction}'"))
+      for side, direction, prefix in (("seller", "jx", "xf"), ("buyer", "xx", "gf"))
+      for key, column in (("name", f"{prefix}mc"), ("id", f"{prefix}sbh"))),
+    # and its sort by 价税合计 over a corporation (0008)
+    sa.Index(None, "corp_id", "jshj", "id"),
 )
 
 # 统一开票方: a platform (travel agency, taxi, airline, railway) that invoices a corporation in

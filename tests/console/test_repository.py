@@ -1,0 +1,116 @@
+"""The ledger's reads: a counterparty prefix read as merged index ranges answers exactly what the
+plain filter does, page by page on both databases, and the totals line follows every write."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from fapiaohub.console import repository
+from fapiaohub.console.repository import LedgerFilter
+from fapiaohub.domain.invoice import Invoice
+from fapiaohub.store.invoices import store_invoices
+from tests.conftest import Seeded
+from tests.console.conftest import Browser
+
+
+def _pages(engine: Engine, corp_id: str, f: LedgerFilter, sort: str) -> list[list[int]]:
+    """Every page of the ledger (size 7), following the keyset cursor as the console does."""
+    pages: list[list[int]] = []
+    after: tuple[Any, int] | None = None
+    with engine.connect() as conn:
+        while True:
+            rows = repository.ledger_page(conn, corp_id, f, sort, after, 7)
+            if not rows:
+                return pages
+            pages.append([row.id for row in rows])
+            last = rows[-1]
+            after = (last.kprq if sort.startswith("kprq") else last.jshj, last.id)
+
+
+def _matches(inv: Invoice, direction: str, prefix: str) -> bool:
+    sbh, name = (inv.xfsbh, inv.xfmc) if direction == "jx" else (inv.gfsbh, inv.gfmc)
+    return name.startswith(prefix) or sbh.startswith(prefix.upper())
+
+
+def _tagged(seller: Invoice, number: int, **fields: Any) -> Invoice:
+    """A copy of a 数电 invoice under a new number, with some fields changed."""
+    return dataclasses.replace(seller, fphm=f"{seller.fphm[:-6]}{number:06d}", **fields)
+
+
+@pytest.fixture
+def counterparties(writable_seeded: Seeded, engine: Engine) -> Seeded:
+    """The seeded corporation plus invoices whose counterparty name starts like a 税号 (found by
+    name and by 税号 at once) and whose names differ only in case."""
+    nsrsbh, tp = next(iter(writable_seeded.taxpayers.items()))
+    digital = [inv for inv in writable_seeded.invoices[(nsrsbh, "jx")] if not inv.fpdm and len(inv.fphm) == 20]
+    extra = [
+        _tagged(digital[0], 1, xfmc=f"{digital[0].xfsbh[:6]}号商行"),
+        _tagged(digital[1], 2, xfmc=f"{digital[0].xfsbh[:6]}号商行", kprq=digital[0].kprq),
+        _tagged(digital[2], 3, xfmc="abc贸易有限公司"),
+        _tagged(digital[3], 4, xfmc="ABC贸易有限公司"),
+    ]
+    with engine.begin() as conn:
+        store_invoices(conn, tp, "jx", extra)
+    writable_seeded.invoices[(nsrsbh, "jx")] += extra
+    return writable_seeded
+
+
+@pytest.mark.parametrize("sort", ["kprq_desc", "kprq_asc"])
+def test_counterparty_ranges_answer_what_the_filter_does(counterparties: Seeded, engine: Engine,
+                                                         monkeypatch: pytest.MonkeyPatch, sort: str) -> None:
+    seeded = counterparties
+    corp_id = seeded.tenant.corp_id
+    nsrsbh, tp = next(iter(seeded.taxpayers.items()))
+    received = seeded.invoices[(nsrsbh, "jx")]
+    both = next(inv for inv in received if inv.xfmc.endswith("号商行"))  # name and 税号 start alike
+    prefixes = [received[0].xfmc[:2], received[0].xfmc, both.xfsbh[:6], both.xfsbh[:6].lower(), "abc",
+                "no such counterparty"]
+    filters = [LedgerFilter(party=prefix, **scope) for prefix in prefixes
+               for scope in ({}, {"taxpayer_id": tp.id}, {"taxpayer_id": tp.id, "direction": "jx"},
+                             {"taxpayer_id": tp.id, "first": datetime(2025, 3, 1), "before": datetime(2025, 9, 1)})]
+    for f in filters:
+        merged = _pages(engine, corp_id, f, sort)
+        with monkeypatch.context() as patch:
+            patch.setattr(repository, "PARTY_BRANCHES", 0)  # every prefix is "common": the plain filter
+            plain = _pages(engine, corp_id, f, sort)
+        assert merged == plain, f
+        expected = [
+            inv for (owner, direction), invoices in seeded.invoices.items() for inv in invoices
+            if (f.taxpayer_id is None or owner == nsrsbh) and (f.direction in (None, direction))
+            and (f.first is None or inv.kprq >= f.first) and (f.before is None or inv.kprq < f.before)
+            and _matches(inv, direction, f.party or "")]
+        assert sum(len(page) for page in merged) == len(expected), f
+
+
+def test_the_prefix_is_case_sensitive_on_both_databases(counterparties: Seeded, engine: Engine) -> None:
+    with engine.connect() as conn:
+        rows = repository.ledger_page(conn, counterparties.tenant.corp_id, LedgerFilter(party="abc"),
+                                      "kprq_desc", None, 50)
+    assert [row.xfmc for row in rows] == ["abc贸易有限公司"]
+
+
+def test_the_totals_line_follows_a_write(browser_for: Callable[[str, str], Browser], writable_seeded: Seeded,
+                                         engine: Engine) -> None:
+    browser = browser_for(writable_seeded.tenant.corp_id, "viewer")
+    nsrsbh, tp = next(iter(writable_seeded.taxpayers.items()))
+    received = writable_seeded.invoices[(nsrsbh, "jx")]
+    query = f"/console/ledger?taxpayer={tp.id}&party={received[0].xfmc}"
+
+    def count() -> int:
+        total = re.search(r'data-total="count">(\d+)<', browser.http.get(query).text)
+        assert total
+        return int(total.group(1))
+
+    before = count()
+    assert count() == before  # read again (the second time from the process's totals)
+    digital = next(inv for inv in received if not inv.fpdm and len(inv.fphm) == 20)
+    with engine.begin() as conn:
+        store_invoices(conn, tp, "jx", [_tagged(digital, 9, xfmc=received[0].xfmc, xfsbh=received[0].xfsbh)])
+    assert count() == before + 1
