@@ -232,14 +232,23 @@ def test_a_server_killed_mid_import_restarts_and_its_worker_finishes_the_import_
 
     server.start()  # the same database, data directory and port: an operator's restart
     reads = Counter[str]()
+    seen = len(first)
     while (row := task_row(engine, task_id)).state in (TO_PROCESS, PROCESSING):
         # reads answer while the task waits out its lease and runs again: a month with committed
-        # invoices as last committed (never half-written), a month without any yet 4008 at most
+        # invoices as last committed, a month without any yet 4008 at most. PostgreSQL commits a
+        # file at once; SQLite in chunks (so that other writers get its lock), which readers see
+        # arrive in order: never fewer than before, never more than the file holds
         committed = total_of(page(server.base, token, tenant, "82"))
-        assert committed in (len(first), expected["82"])
+        if url.startswith("sqlite"):
+            assert seen <= committed <= expected["82"]
+            seen = committed
+        else:
+            assert committed in (len(first), expected["82"])
         other = page(server.base, token, tenant, "81").json()["value"]
-        assert (other["success"] and other["data"]["page"]["totalCount"] == expected["81"]) or \
-            other["code"] == "4008", other
+        if other["code"] != "4008":
+            assert other["success"], other
+            arrived = other["data"]["page"]["totalCount"]
+            assert 0 < arrived <= expected["81"] if url.startswith("sqlite") else arrived == expected["81"]
         reads["during" if row.state == PROCESSING and row.attempts == 2 else "waiting"] += 1
         assert row.attempts <= 2
     print("reads while the killed task waited and ran again:", dict(reads))
