@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
+import os
 import statistics
 import subprocess
 import sys
@@ -24,15 +24,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from bench.procs import child_pids, peak_mb
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().with_name(".data")
 MONTHS = [202500 + month for month in range(1, 13)]
 
-
-def peak_mb(pid: str = "self") -> float:
-    """A process's peak resident memory (VmHWM), in MB."""
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024
 
 
 class ChildPeaks(threading.Thread):
@@ -50,18 +47,12 @@ class ChildPeaks(threading.Thread):
 
     def run(self) -> None:
         while not self.done.wait(self.INTERVAL):
-            parents, generation = ["self"], 1
+            parents, generation = [os.getpid()], 1
             while parents:
-                found: list[str] = []
-                for parent in parents:
-                    for children in Path(f"/proc/{parent}/task").glob("*/children"):
-                        try:
-                            found += children.read_text().split()
-                        except OSError:
-                            pass  # it has just ended
+                found = [child for parent in parents for child in child_pids(parent)]
                 for pid in found:
                     try:
-                        self.peaks[pid] = (generation, peak_mb(pid))
+                        self.peaks[str(pid)] = (generation, peak_mb(str(pid)))
                     except (OSError, AttributeError):
                         pass  # it has just ended
                 parents, generation = found, generation + 1

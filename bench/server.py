@@ -100,20 +100,6 @@ def _wait_until_up(client: httpx.Client, process: subprocess.Popen[bytes], timeo
     raise RuntimeError(f"the server at {client.base_url} did not come up in {timeout} s")
 
 
-def child_pids(pid: int) -> list[int]:
-    """The processes ``pid`` started (Linux: /proc/<pid>/task/*/children)."""
-    children: list[int] = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        children += [int(n) for n in (task / "children").read_text().split()]
-    return sorted(children)
-
-
-def rss_mb(pid: int) -> float:
-    """Resident memory of a process now (VmRSS), MB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for process {pid}")
 
 
 # A request per call of request(): the bodies rotate, so pages differ request to request.

@@ -28,15 +28,14 @@ from bench.data import (
     ensure_unify_batches,
     prepared_engine,
 )
+from bench.procs import child_pids, rss_mb
 from bench.server import (
     COLLECT,
     DATA,
     Server,
     WrkRun,
     bench_server,
-    child_pids,
     fapiaohub_serve,
-    rss_mb,
     wrk,
     wrk_available,
 )
