@@ -190,6 +190,7 @@ def test_ledger_pages_cover_the_filtered_set_exactly_once(browser_for: Callable[
         url: str | None = f"/console/ledger?taxpayer={tp.id}&direction=xx&sort={sort}"
         seen: list[int] = []
         while url:
+            assert len(seen) <= len(expected), "the pages repeat rows: the walk would never end"
             page = browser.http.get(url).text
             seen += [int(n) for n in re.findall(r"/console/invoices/(\d+)", page)]
             total = re.search(r'data-total="count">(\d+)<', page)

@@ -306,7 +306,10 @@ def ledger_page(conn: Connection, corp_id: str, f: LedgerFilter, sort: str, afte
     keyset: list[sa.ColumnElement[bool]] = []
     if after is not None:  # a row comparison: the index seeks to it (an OR of two conditions it walks to)
         seek = sa.tuple_(column, invoice.c.id)
-        keyset.append(seek < sa.tuple_(*after) if descending else seek > sa.tuple_(*after))
+        # the cursor's values bound as the columns' types: untyped, SQLite compared a datetime or
+        # Decimal with the stored text and the walk never ended
+        cursor = sa.tuple_(*after, types=[column.type, invoice.c.id.type])
+        keyset.append(seek < cursor if descending else seek > cursor)
     order = [column.desc(), invoice.c.id.desc()] if descending else [column.asc(), invoice.c.id.asc()]
     counterparties = _party_counterparties(conn, corp_id, f, taxpayer_ids) if f.party and name == "kprq" else None
     statement = sa.select(*_LEDGER_COLUMNS).join(taxpayer, taxpayer.c.id == invoice.c.taxpayer_id)
