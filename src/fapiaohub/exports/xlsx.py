@@ -34,6 +34,7 @@ from fapiaohub.shapes.bureau_layout import (
     SPECIAL_SHEETS,
     TAX_CONTROL_SOURCE,
     rate_text,
+    special_elements,
 )
 
 VOID = "2"  # fpztDm 作废: left out of the totals (red invoices are in them, with their negative amounts)
@@ -139,14 +140,6 @@ def _line(inv: Invoice, line: InvoiceLine) -> dict[str, Any]:
             "税率": rate_text(line.slv), "税额": line.se, "价税合计": line.je + line.se}
 
 
-def _elements(inv: Invoice) -> tuple[str, list[dict[str, str]]] | None:
-    if inv.fplx == "51":
-        return ("51", inv.itinerary) if inv.itinerary else None
-    if inv.special and inv.tdywlx in SPECIAL_SHEETS:
-        return inv.tdywlx, inv.special
-    return None
-
-
 def _discard(book: Workbook) -> None:
     """After a failure: end each sheet's XML stream and remove its temporary file, so that nothing is
     left behind and no 'Exception ignored' noise reaches stderr when the generators are collected."""
@@ -193,7 +186,7 @@ def _write(book: Workbook, records: Iterable[Record]) -> None:
             invoice_total = [invoice_total[0] + inv.je, invoice_total[1] + inv.se, invoice_total[2] + inv.jshj]
         invoices.data({**common, "金额": inv.je, "税额": inv.se, "价税合计": inv.jshj, "明细条数": len(inv.lines),
                        "校验提示": "；".join(record.flags), "状态历史": history_text(inv.fpzt_dm, record.history)})
-        found = _elements(inv)
+        found = special_elements(inv)
         if found is None:
             continue
         code, elements = found

@@ -85,7 +85,7 @@ def _line_row(common: dict[str, Any], inv: Invoice, line: InvoiceLine) -> list[A
     return [values.get(name, "") for name in LINE_HEADER]
 
 
-def _elements(inv: Invoice) -> tuple[str, list[dict[str, str]]] | None:
+def special_elements(inv: Invoice) -> tuple[str, list[dict[str, str]]] | None:
     """The 特定业务 sheet an invoice has rows in, and the rows' elements."""
     if inv.fplx == "51":
         return ("51", inv.itinerary) if inv.itinerary else None
@@ -131,7 +131,7 @@ def write_bureau_export(path: Path, invoices: Iterable[Invoice], *,
         total_se += inv.se
         values = {**common, "金额": inv.je, "税额": inv.se, "价税合计": inv.jshj}
         basic_sheet.append(_cells(basic_sheet, [str(invoice_count), *[values[n] for n in BASIC_HEADER[1:]]]))
-        found = _elements(inv) if with_special else None
+        found = special_elements(inv) if with_special else None
         if found is None:
             continue
         code, elements = found
