@@ -33,7 +33,7 @@ from fapiaohub.errors import BusinessError
 from fapiaohub.exports import export
 from fapiaohub.store.taxpayers import add_taxpayer
 from fapiaohub.tasks import repository as task_repository
-from fapiaohub.tasks.routes import MAX_FILES, _store_uploads
+from fapiaohub.tasks.routes import MAX_FILES, _store_uploads, upload_form
 
 HERE = Path(__file__).parent
 COOKIE = "fapiaohub_console"
@@ -452,27 +452,9 @@ async def task_upload(request: Request) -> Response:
     user = await run_in_threadpool(current_user, request)
     admin_user(user)
     settings = request.app.state.settings
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > settings.max_upload_bytes:
-        raise PageError(413, f"上传过大：上限{settings.max_upload_bytes}字节")
-    received = 0
-    receive = request.receive
-
-    async def counting_receive() -> Any:
-        # a chunked body has no content-length: count what arrives, as the API's upload does
-        nonlocal received
-        message = await receive()
-        received += len(message.get("body", b""))
-        if received > settings.max_upload_bytes:
-            raise PageError(413, f"上传过大：上限{settings.max_upload_bytes}字节")
-        return message
-
-    try:
-        form = await Request(request.scope, counting_receive).form(max_files=MAX_FILES, max_fields=20)
-    except PageError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - a malformed multipart body is the client's error
-        raise PageError(400, f"上传格式错误：{exc}") from None
+    limit = settings.max_upload_bytes
+    form = await upload_form(request, limit, lambda _declared: PageError(413, f"上传过大：上限{limit}字节"),
+                             lambda exc: PageError(400, f"上传格式错误：{exc}"))
     try:
         check_csrf(user, request.headers.get(CSRF_HEADER) or str(form.get("csrf") or ""))
         uploads = [value for value in form.getlist("files") if isinstance(value, UploadFile)]

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.engine import Engine
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 from starlette.types import Message
 
 from fapiaohub import wire
@@ -188,6 +188,35 @@ async def revert_collection_task(request: Request, accessToken: str | None = Non
     return await _json_call(request, accessToken, _revert)
 
 
+
+async def upload_form(request: Request, limit: int, too_big: Callable[[int | None], Exception],
+                      malformed: Callable[[Exception], Exception]) -> FormData:
+    """The multipart form of an upload (the API's and the console's), refused with ``too_big``
+    past ``limit`` bytes: by its declared length before anything is read, else as the body
+    arrives (a chunked body declares none). A body that is not multipart raises ``malformed``."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise too_big(int(declared))
+    received = 0
+    refusal: Exception | None = None
+    receive = request.receive
+
+    async def counting_receive() -> Message:
+        nonlocal received, refusal
+        message = await receive()
+        received += len(message.get("body", b""))
+        if received > limit:
+            refusal = too_big(None)
+            raise refusal
+        return message
+
+    try:
+        return await Request(request.scope, counting_receive).form(max_files=MAX_FILES, max_fields=20)
+    except Exception as exc:  # noqa: BLE001 - any malformed multipart body is the client's error
+        if exc is refusal:
+            raise
+        raise malformed(exc) from None
+
 @router.post(f"{BASE}/upload")
 async def upload_collection_files(request: Request, accessToken: str | None = None) -> Response:  # noqa: N803
     """Create a file-import task from multipart form fields (corpId, nsrsbh, jxxbz, optional kpyf
@@ -195,27 +224,14 @@ async def upload_collection_files(request: Request, accessToken: str | None = No
     corp_id = await run_in_threadpool(require_corporation, request, accessToken)
     settings = request.app.state.settings
     limit = settings.max_upload_bytes
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise HttpError(413, f"上传过大：{int(declared)}字节，上限{limit}字节（FAPIAOHUB_MAX_UPLOAD_BYTES）")
-    received = 0
-    receive = request.receive
 
-    async def counting_receive() -> Message:
-        nonlocal received
-        message = await receive()
-        received += len(message.get("body", b""))
-        if received > limit:
-            raise HttpError(413, f"上传过大：超过上限{limit}字节（FAPIAOHUB_MAX_UPLOAD_BYTES）")
-        return message
+    def too_big(declared: int | None) -> HttpError:
+        if declared is not None:
+            return HttpError(413, f"上传过大：{declared}字节，上限{limit}字节（FAPIAOHUB_MAX_UPLOAD_BYTES）")
+        return HttpError(413, f"上传过大：超过上限{limit}字节（FAPIAOHUB_MAX_UPLOAD_BYTES）")
 
-    limited = Request(request.scope, counting_receive)
-    try:
-        form = await limited.form(max_files=MAX_FILES, max_fields=20)
-    except HttpError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - any malformed multipart body is the client's error
-        raise HttpError(400, f"上传格式错误：应为multipart/form-data（{exc}）") from None
+    form = await upload_form(request, limit, too_big,
+                             lambda exc: HttpError(400, f"上传格式错误：应为multipart/form-data（{exc}）"))
     try:
         fields = {key: value for key, value in form.items() if isinstance(value, str)}
         uploads = [value for value in form.getlist("files") if isinstance(value, UploadFile)]
