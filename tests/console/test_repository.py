@@ -114,3 +114,21 @@ def test_the_totals_line_follows_a_write(browser_for: Callable[[str, str], Brows
     with engine.begin() as conn:
         store_invoices(conn, tp, "jx", [_tagged(digital, 9, xfmc=received[0].xfmc, xfsbh=received[0].xfsbh)])
     assert count() == before + 1
+
+
+def test_a_new_counterparty_is_found_after_a_write(browser_for: Callable[[str, str], Browser],
+                                                   writable_seeded: Seeded, engine: Engine) -> None:
+    """The counterparties a prefix matches are kept under the months' version: a page viewed
+    before a write must not hide a counterparty the write brought."""
+    browser = browser_for(writable_seeded.tenant.corp_id, "viewer")
+    nsrsbh, tp = next(iter(writable_seeded.taxpayers.items()))
+    received = writable_seeded.invoices[(nsrsbh, "jx")]
+    query = f"/console/ledger?taxpayer={tp.id}&party=缓存测试"
+    before = browser.http.get(query)
+    assert before.status_code == 200
+    assert "缓存测试商行" not in before.text
+    assert browser.http.get(query).text.count("缓存测试商行") == 0  # the empty answer, now kept
+    digital = next(inv for inv in received if not inv.fpdm and len(inv.fphm) == 20)
+    with engine.begin() as conn:
+        store_invoices(conn, tp, "jx", [_tagged(digital, 10, xfmc="缓存测试商行")])
+    assert "缓存测试商行" in browser.http.get(query).text

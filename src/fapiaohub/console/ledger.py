@@ -131,11 +131,12 @@ def parse_cursor(text: str, sort: str) -> tuple[Any, int] | None:
     return (amount, int(ident)) if amount is not None else None
 
 
-class TotalsCache:
-    """The ledger's totals line per (corporation, filters), kept under the version of the months it
-    sums (repository.ledger_version): paging through a filtered set sums it once, not on every
-    page, and any write to those months changes the version, so a stale total is never shown.
-    Per process, least recently used out first."""
+class VersionedCache:
+    """What the ledger derives from a whole filtered set, per (corporation, filters), kept under the
+    version of the months it reads (repository.ledger_version): the totals line, and the
+    counterparties a prefix matches. Paging through a filtered set sums it and finds its
+    counterparties once, not on every page, and any write to those months changes the version, so
+    a stale value is never used. Per process, least recently used out first."""
 
     def __init__(self, size: int = 256) -> None:
         self._size = size

@@ -210,6 +210,15 @@ SORTS = {  # name -> (column, descending)
 
 
 PARTY_BRANCHES = 64  # matching counterparties read as merged index ranges; beyond, walk the order and filter
+# (taxpayer id, direction, "name" or "id", value) of each counterparty matching a prefix; None: too many
+Counterparties = list[tuple[int, str, str, str]] | None
+
+
+class Unknown:
+    """ledger_page's counterparties when the caller has not looked them up."""
+
+
+UNKNOWN = Unknown()
 _SIDES = {"jx": (invoice.c.xfsbh, invoice.c.xfmc), "xx": (invoice.c.gfsbh, invoice.c.gfmc)}  # the counterparty
 
 
@@ -289,7 +298,8 @@ _LEDGER_COLUMNS = (*_LEDGER_COLUMNS_OF_INVOICE, taxpayer.c.nsrsbh, taxpayer.c.na
 
 
 def ledger_page(conn: Connection, corp_id: str, f: LedgerFilter, sort: str, after: tuple[Any, int] | None,
-                limit: int, taxpayer_ids: list[int] | None = None) -> list[Any]:
+                limit: int, taxpayer_ids: list[int] | None = None,
+                counterparties: Counterparties | Unknown = UNKNOWN) -> list[Any]:
     """One page in ``sort`` order, starting after the (sort value, id) of the previous page's last row:
     keyset paging, so the 1,000th page costs what the first does.
 
@@ -299,8 +309,8 @@ def ledger_page(conn: Connection, corp_id: str, f: LedgerFilter, sort: str, afte
     is. With more than PARTY_BRANCHES matching counterparties the prefix is common, and walking
     the date order while filtering finds a page as quickly.
 
-    (``taxpayer_ids``: the corporation's taxpayers, when the caller read them already; a round trip
-    less.)"""
+    (``taxpayer_ids``: the corporation's taxpayers, and ``counterparties``: party_counterparties
+    of the filter, when the caller has them already; a round trip less each.)"""
     name, descending = SORTS[sort]
     column = invoice.c[name]
     keyset: list[sa.ColumnElement[bool]] = []
@@ -311,13 +321,16 @@ def ledger_page(conn: Connection, corp_id: str, f: LedgerFilter, sort: str, afte
         cursor = sa.tuple_(*after, types=[column.type, invoice.c.id.type])
         keyset.append(seek < cursor if descending else seek > cursor)
     order = [column.desc(), invoice.c.id.desc()] if descending else [column.asc(), invoice.c.id.asc()]
-    counterparties = _party_counterparties(conn, corp_id, f, taxpayer_ids) if f.party and name == "kprq" else None
+    if not reads_by_counterparty(f, sort):
+        counterparties = None
+    elif isinstance(counterparties, Unknown):
+        counterparties = party_counterparties(conn, corp_id, f, taxpayer_ids)
     statement = sa.select(*_LEDGER_COLUMNS).join(taxpayer, taxpayer.c.id == invoice.c.taxpayer_id)
     if counterparties is None:
         return list(conn.execute(statement.where(*_where(conn, corp_id, f), *keyset).order_by(*order).limit(limit)))
     if not counterparties:
         return []
-    # the ranges are of the corporation's taxpayers (_party_counterparties): only what the index
+    # the ranges are of the corporation's taxpayers (party_counterparties): only what the index
     # does not hold is checked on the rows, so that a range of the index alone is read when it can be
     common = [*_where(conn, corp_id, f, party=False, scope=False), *keyset]
     ranges: sa.FromClause
@@ -362,8 +375,13 @@ def _counterparty_range(conn: Connection, direction: str, kind: str, taxpayer_id
         invoice.c.taxpayer_id == taxpayer_id, _direction_is(direction), _code_points(conn, column) == value, *extra)
 
 
-def _party_counterparties(conn: Connection, corp_id: str, f: LedgerFilter,
-                          corporation_taxpayers: list[int] | None) -> list[tuple[int, str, str, str]] | None:
+def reads_by_counterparty(f: LedgerFilter, sort: str) -> bool:
+    """Whether ledger_page reads the filter's page as ranges of its matching counterparties."""
+    return bool(f.party) and SORTS[sort][0] == "kprq"
+
+
+def party_counterparties(conn: Connection, corp_id: str, f: LedgerFilter,
+                         corporation_taxpayers: list[int] | None) -> Counterparties:
     """(taxpayer id, direction, "name" or "id", value) of every counterparty of the corporation's
     taxpayers (the filter's one, or all) whose name or 税号 starts with the filter's prefix;
     None when there are more than PARTY_BRANCHES."""

@@ -61,7 +61,7 @@ class PageError(Exception):
 def install(app: FastAPI) -> None:
     """Add the console to the API app: its pages, static files and error pages."""
     app.include_router(router)
-    app.state.ledger_totals = ledger.TotalsCache()
+    app.state.ledger_cache = ledger.VersionedCache()
     app.mount("/console/static", StaticFiles(directory=str(HERE / "static")), name="console-static")
 
     @app.exception_handler(SignInRequired)
@@ -302,11 +302,19 @@ def _ledger_query(request: Request, conn: Any, user: ConsoleUser) -> tuple[list[
 def ledger_page(request: Request, user: ConsoleUser = Depends(current_user)) -> Response:  # noqa: B008
     with _engine(request).connect() as conn:
         taxpayers, query = _ledger_query(request, conn, user)
+        taxpayer_ids = [tp.id for tp in taxpayers]
+        cache = request.app.state.ledger_cache
+        # read before what is cached under it: a value is never older than the version it is kept under
+        version = repository.ledger_version(conn, user.corp_id, query.filter)
+        counterparties: repository.Counterparties | repository.Unknown = repository.UNKNOWN
+        if repository.reads_by_counterparty(query.filter, query.sort):
+            counterparties = cache.get(("counterparties", user.corp_id, query.filter, version),
+                                       lambda: repository.party_counterparties(conn, user.corp_id, query.filter,
+                                                                               taxpayer_ids))
         rows = repository.ledger_page(conn, user.corp_id, query.filter, query.sort, query.after,
-                                      ledger.PAGE_SIZE + 1, [tp.id for tp in taxpayers])
-        version = repository.ledger_version(conn, user.corp_id, query.filter)  # read before the sums: never newer
-        totals = request.app.state.ledger_totals.get(
-            (user.corp_id, query.filter, version), lambda: repository.ledger_totals(conn, user.corp_id, query.filter))
+                                      ledger.PAGE_SIZE + 1, taxpayer_ids, counterparties)
+        totals = cache.get(("totals", user.corp_id, query.filter, version),
+                           lambda: repository.ledger_totals(conn, user.corp_id, query.filter))
     more = len(rows) > ledger.PAGE_SIZE
     rows = rows[: ledger.PAGE_SIZE]
     base = urlencode(query.values)
