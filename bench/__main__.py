@@ -1,6 +1,6 @@
 """fapiaohub benchmarks: every figure is a ratio of two measurements taken in the same run.
 
-    python -m bench --db postgresql://postgres@127.0.0.1:5432/fapiaohub_bench [--only floor,paging,unify,load,import,bundle,ledger]
+    python -m bench --db postgresql://postgres@127.0.0.1:5432/fapiaohub_bench [--only floor,paging,unify,load,import,bundle,ledger,scale]
     python -m bench --quick       # SQLite, small data, under a minute: CI runs it so the bench keeps working
 
 Builds its own data with the demo generator (into the database given, once; files under
@@ -20,10 +20,11 @@ import time
 from collections.abc import Callable
 
 from bench.ledger import ledger_figures
+from bench.scale import scale_figures
 from bench.server import DATA
 from bench.serving import Figure, floor_figures, load_figures, paging_figures, unify_figures
 
-GROUPS = ("floor", "paging", "unify", "load", "import", "bundle", "ledger")
+GROUPS = ("floor", "paging", "unify", "load", "import", "bundle", "ledger", "scale")
 
 
 def main() -> None:
@@ -32,6 +33,10 @@ def main() -> None:
                         help="database to build the data in and serve from (PostgreSQL for the figures that count)")
     parser.add_argument("--only", default=",".join(GROUPS), help=f"comma-separated groups of {', '.join(GROUPS)}")
     parser.add_argument("--invoices", type=int, default=1_000_000, help="demo invoices for the floor and load figures")
+    parser.add_argument("--scale-db", default=os.environ.get("FAPIAOHUB_BENCH_SCALE_DB"),
+                        help="a second database, of --scale-invoices demo invoices: the scale figures compare the "
+                             "two (left out without it)")
+    parser.add_argument("--scale-invoices", type=int, default=5_000_000)
     parser.add_argument("--month-size", type=int, default=100_000)
     parser.add_argument("--batches", type=int, default=100_000, help="unify batches for the cursor figure")
     parser.add_argument("--repeat", type=int, default=50, help="latency samples per request")
@@ -52,8 +57,9 @@ def main() -> None:
         args.invoices, args.month_size, args.batches, args.repeat = 3000, 400, 200, 5
         args.import_rows, args.import_repeat, args.bundle_files, args.seconds = 3000, 1, 30, 2
         args.load_seconds, args.workers = 4, 1  # SQLite serves from one process
+        args.scale_db, args.scale_invoices = f"sqlite:///{quick_data}/scale.db", 6000
         if args.only == ",".join(GROUPS) and shutil.which("wrk") is None:
-            args.only = "paging,import,bundle,ledger"
+            args.only = "paging,import,bundle,ledger,scale"
     groups = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = set(groups) - set(GROUPS)
     if unknown:
@@ -70,6 +76,13 @@ def main() -> None:
 
         return bundle_figures(args.db, args.bundle_files, args.import_repeat)
 
+    def scale() -> list[Figure]:
+        if not args.scale_db:
+            print("  no --scale-db (a second database, of --scale-invoices demo invoices): skipping the scale figures")
+            return []
+        return scale_figures(args.db, args.scale_db, args.invoices, args.scale_invoices, args.month_size,
+                             args.batches, args.repeat)
+
     measures: dict[str, Callable[[], list[Figure]]] = {
         "floor": lambda: floor_figures(args.db, args.invoices, args.seconds, args.connections),
         "paging": lambda: paging_figures(args.db, args.month_size, args.batches, args.repeat),
@@ -78,6 +91,7 @@ def main() -> None:
         "import": imports,
         "bundle": bundles,
         "ledger": lambda: ledger_figures(args.db, args.invoices, args.repeat),
+        "scale": scale,
     }
     print(f"database {args.db}", flush=True)
     results: list[Figure] = []

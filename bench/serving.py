@@ -140,7 +140,7 @@ def unify_figures(db: str, month_size: int, batches: int, seconds: int, connecti
         with bench_server(db, unify_cache_mb=cache_mb) as server:
             params = {"accessToken": server.token(BENCH), "unifyInvoiceCorporationId": platform,
                       "index": str(index), "count": "10"}
-            answer = _checked_batches(server, params)
+            answer = checked_batches(server, params)
             (DATA / "unify_floor.json").write_bytes(answer.content)
             real_url = f"{server.base}{UNIFY}?" + "&".join(f"{key}={value}" for key, value in params.items())
             measured = endpoint_and_floor(server, real_url, f"{server.base}/bench/floor/unify", [""], seconds,
@@ -192,7 +192,7 @@ def paging_figures(db: str, month_size: int, batches: int, repeat: int) -> list[
 
         def cursor(index: int) -> Callable[[], httpx.Response]:
             params = {"accessToken": token, "unifyInvoiceCorporationId": platform, "index": str(index), "count": "10"}
-            return lambda: _checked_batches(server, params)
+            return lambda: checked_batches(server, params)
 
         medians = paired_medians(server.client, {
             "first": page(BIG_MONTH, 1), "deep": page(BIG_MONTH, int(month_size / 100 * 0.9)),
@@ -216,7 +216,7 @@ def _checked_page(server: Server, token: str, body: str) -> httpx.Response:
     return response
 
 
-def _checked_batches(server: Server, params: dict[str, str]) -> httpx.Response:
+def checked_batches(server: Server, params: dict[str, str]) -> httpx.Response:
     response = server.client.get(UNIFY, params=params)
     if len(response.json()["items"]) != 10:
         raise RuntimeError(f"unexpected batches: {response.text[:300]}")
