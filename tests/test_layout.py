@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 import pathlib
 import re
+import subprocess
+import sys
 from collections import defaultdict
 
 import pytest
@@ -105,3 +107,13 @@ def test_the_sdk_imports_only_the_shapes_and_the_domain(package: str) -> None:
     outside = {f"{module} → {target}" for module, targets in _imports().items() if module.startswith(package)
                for target in targets if not target.startswith(allowed)}
     assert outside == set()
+
+
+def test_an_importing_worker_does_not_load_pinyin_dictionaries() -> None:
+    """pypinyin's dictionaries take 57 MB, a fifth of an import's memory: only a process that spells
+    a unify entity name loads them (shapes.entity_form.name_spell)."""
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, fapiaohub.tasks.worker, fapiaohub.cli;"
+                               "print('pypinyin' in sys.modules)"],
+        capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == "False"

@@ -14,8 +14,6 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pypinyin import lazy_pinyin
-
 from fapiaohub.domain.invoice import Invoice, InvoiceLine
 
 CHINA = ZoneInfo("Asia/Shanghai")
@@ -54,6 +52,10 @@ def name_spell(text: str) -> str:
 
     Cached: a batch read spells every line's goods name, the same few thousand names again and
     again, and pypinyin took 70% of a unify read (docs/performance.md)."""
+    # imported on first use: its dictionaries take 57 MB, which every process that imports the
+    # store (an importing worker, the CLI) would carry for nothing, as most never spell a name
+    from pypinyin import lazy_pinyin  # noqa: PLC0415
+
     return "".join(lazy_pinyin(text)).upper()
 
 
