@@ -198,6 +198,19 @@ def _offsets(items: list[bytes]) -> list[int]:
     return offsets
 
 
+def months_state(conn: Connection, taxpayer_id: int, direction: str) -> str:
+    """What changes whenever any invoice of a taxpayer's direction does: its months' number, the
+    sum of their versions and their latest update (every write ends in renumber_months, which
+    bumps the versions of the months it touched and stamps them)."""
+    row = conn.execute(
+        sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(invoice_month.c.version), 0),
+                  sa.func.max(invoice_month.c.updated_at))
+        .where(invoice_month.c.taxpayer_id == taxpayer_id, invoice_month.c.direction == direction)
+    ).one()
+    latest = row[2].isoformat() if isinstance(row[2], datetime) else str(row[2])
+    return f"{row[0]}:{row[1]}:{latest}"
+
+
 @dataclass(frozen=True, slots=True)
 class MonthSlot:
     """A taxpayer of the corporation and its invoice_month row for one query (if any)."""

@@ -327,6 +327,14 @@ task_file = sa.Table(
     sa.Column("name", sa.String(255), nullable=False),  # the uploaded name, for messages
     sa.Column("path", sa.Text, nullable=False),  # where the worker reads it
     sa.Column("size", sa.BigInteger, nullable=False),
+    # once the file is stored (0011, tasks/known_files.py): its digest, the code that read it, the
+    # state of the taxpayer's months of the task's direction right after, and what it counted
+    sa.Column("sha256", sa.String(64), nullable=True, index=True),
+    sa.Column("reader", sa.String(64), nullable=True),
+    sa.Column("months_after", sa.Text, nullable=True),
+    sa.Column("written", sa.Integer, nullable=True),
+    sa.Column("rejected", sa.Integer, nullable=True),
+    sa.Column("skipped", sa.Integer, nullable=True),
 )
 
 # Every rejected or skipped record of a task, in the order met (collection_task keeps the first few).

@@ -184,6 +184,61 @@ def task_files(conn: Connection, task_id: str) -> list[Any]:
     ).all())
 
 
+@dataclass(frozen=True, slots=True)
+class KnownFile:
+    """A file a finished task stored: where, under which name, the months' state right after, its counts."""
+
+    task_id: str
+    name: str
+    months_after: str
+    written: int
+    rejected: int
+    skipped: int
+
+
+def record_known_file(conn: Connection, task_id: str, seq: int, sha256: str, reader: str, months_after: str,
+                      written: int, rejected: int, skipped: int) -> None:
+    """What a file of a task left behind, written in the transaction that stored (the last of) it."""
+    conn.execute(sa.update(task_file).where(task_file.c.task_id == task_id, task_file.c.seq == seq).values(
+        sha256=sha256, reader=reader, months_after=months_after, written=written, rejected=rejected,
+        skipped=skipped))
+
+
+def known_file(conn: Connection, task: ClaimedTask, sha256: str, reader: str) -> KnownFile | None:
+    """The latest file of this content, read by this code, that a file task of the same taxpayer,
+    direction, month and kind stored and that has not been undone (a reverted task is left out;
+    its revert changed the months anyway)."""
+    row = conn.execute(
+        sa.select(task_file.c.task_id, task_file.c.name, task_file.c.months_after, task_file.c.written,
+                  task_file.c.rejected, task_file.c.skipped)
+        .join(collection_task, collection_task.c.id == task_file.c.task_id)
+        .where(task_file.c.sha256 == sha256, task_file.c.reader == reader, task_file.c.months_after.is_not(None),
+               task_file.c.task_id != task.id, collection_task.c.taxpayer_id == task.taxpayer.id,
+               collection_task.c.direction == task.direction, collection_task.c.source == "files",
+               collection_task.c.state == PROCESSED, collection_task.c.reverted_by.is_(None),
+               _same(collection_task.c.kpyf, task.kpyf), _same(collection_task.c.fplx, task.fplx))
+        .order_by(collection_task.c.finished_at.desc()).limit(1)
+    ).first()
+    return None if row is None else KnownFile(row.task_id, row.name, row.months_after, row.written, row.rejected,
+                                              row.skipped)
+
+
+def _same(column: sa.Column[Any], value: object) -> sa.ColumnElement[bool]:
+    return column.is_(None) if value is None else column == value
+
+
+def known_file_records(conn: Connection, known: KnownFile, limit: int) -> list[Any]:
+    """The rejected and skipped records a known file's task kept for it, in the order met."""
+    return list(conn.execute(
+        sa.select(task_record.c.kind, task_record.c.file, task_record.c.sheet, task_record.c.row,
+                  task_record.c.reason)
+        .where(task_record.c.task_id == known.task_id,
+               sa.or_(task_record.c.file == known.name,
+                      task_record.c.file.startswith(known.name + "/", autoescape=True)))
+        .order_by(task_record.c.seq).limit(limit)
+    ).all())
+
+
 def _ms(moment: datetime | None) -> int | None:
     return None if moment is None else int(moment.timestamp() * 1000)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import httpx
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from fapiaohub.client import AuthError, Client, FapiaohubError
 from fapiaohub.client import BusinessError as SdkBusinessError
@@ -23,9 +23,9 @@ from fapiaohub.importers.isolated import IsolatedReader, ParseLimits
 from fapiaohub.sealing import SealError, sealer_for
 from fapiaohub.shapes.collection_parse import ItemError, invoice_from_item
 from fapiaohub.store.invoices import WriteCounts, batched, store_invoices
-from fapiaohub.tasks import repository
+from fapiaohub.tasks import known_files, repository
 from fapiaohub.tasks.outbound import UnsafeUpstreamError, check_base_url
-from fapiaohub.tasks.repository import ClaimedTask, TaskResult, task_files
+from fapiaohub.tasks.repository import ClaimedTask, KnownFile, TaskResult, task_files
 
 log = logging.getLogger("fapiaohub.worker")
 
@@ -145,6 +145,22 @@ def _run_files(engine: Engine, task: ClaimedTask, check: Callable[[], None], pro
     for file in files:
         check()
         file_tally = Tally()
+        digest = known_files.file_digest(Path(file.path))
+        with engine.begin() as conn:
+            known = known_files.unchanged_since(conn, task, digest)
+            if known is not None:  # read and stored before, and nothing has changed since
+                _repeat(conn, task, file, digest, known, file_tally)
+        if known is not None:
+            log.info("task %s: %s is the file task %s stored, and nothing has changed since: not read again",
+                     task.id, file.name, known.task_id)
+            tally.merge(file_tally)
+            continue
+
+        def remember(conn: Connection, counts: WriteCounts, file: Any = file, file_tally: Tally = file_tally,
+                     digest: str | None = digest) -> None:
+            known_files.remember(conn, task, file.seq, digest, counts.inserted + counts.updated + counts.unchanged,
+                                 file_tally.rejected, file_tally.skipped)
+
         try:
             flags: dict[str, list[str]] = {}
             records = reader.read(Path(file.path), spool=per_commit is not None)
@@ -155,9 +171,10 @@ def _run_files(engine: Engine, task: ClaimedTask, check: Callable[[], None], pro
                 with engine.begin() as conn:
                     counts = store_invoices(conn, task.taxpayer, task.direction, accepted, task_id=task.id,
                                             flags=flags)
+                    remember(conn, counts)
                     check()  # a worker that lost its lease must not commit
             else:
-                counts = _store_in_commits(engine, task, accepted, flags, check, per_commit)
+                counts = _store_in_commits(engine, task, accepted, flags, check, per_commit, remember)
         except UnreadableFile as exc:
             unreadable.append(f"{file.name}: {exc.reason}")
             continue
@@ -173,22 +190,44 @@ def _run_files(engine: Engine, task: ClaimedTask, check: Callable[[], None], pro
 
 
 def _store_in_commits(engine: Engine, task: ClaimedTask, accepted: Iterator[Invoice], flags: dict[str, list[str]],
-                      check: Callable[[], None], per_commit: int) -> WriteCounts:
+                      check: Callable[[], None], per_commit: int,
+                      last: Callable[[Connection, WriteCounts], None] | None = None) -> WriteCounts:
     """Invoices read in full already (a file's: an unreadable file never gets here; an upstream
     month's), stored in transactions of ``per_commit``. Each renumbers the months it touched
     before it commits, so a reader sees every month whole (dense positions, its count, a new
-    version) with the invoices committed so far. Each chunk is taken from the spool before its transaction begins,
-    which leaves the write lock free while the next one is unpickled. Every row written names the
-    task (created_by_task, invoice_history.task_id): `fapiaohub task revert` undoes them all."""
+    version) with the invoices committed so far. Each chunk is taken from the spool before its
+    transaction begins, and so is the one after it, which leaves the write lock free while they
+    are unpickled and tells the last transaction it is the last: ``last`` runs in it, with the
+    counts of all. Every row written names the task (created_by_task, invoice_history.task_id):
+    `fapiaohub task revert` undoes them all."""
     total = WriteCounts()
-    for chunk in batched(accepted, per_commit):
+    chunks = batched(accepted, per_commit)
+    chunk = next(chunks, None)
+    while chunk is not None:
+        following = next(chunks, None)
         with engine.begin() as conn:
             counts = store_invoices(conn, task.taxpayer, task.direction, chunk, task_id=task.id, flags=flags)
+            total.inserted += counts.inserted
+            total.updated += counts.updated
+            total.unchanged += counts.unchanged
+            if following is None and last is not None:
+                last(conn, total)
             check()  # a worker that lost its lease must not commit (the chunks before stay, all the task's)
-        total.inserted += counts.inserted
-        total.updated += counts.updated
-        total.unchanged += counts.unchanged
+        chunk = following
     return total
+
+
+def _repeat(conn: Connection, task: ClaimedTask, file: Any, digest: str | None, known: KnownFile,
+            tally: Tally) -> None:
+    """What reading a known file again would give: its invoices unchanged, its rejected and skipped
+    records as the earlier task kept them, under this upload's name. This task's file row keeps
+    the same, so that the next import of the file finds it here too."""
+    tally.unchanged = known.written
+    for record in repository.known_file_records(conn, known, RECORDS_LISTED):
+        source = SourceRef(file.name + record.file[len(known.name):], record.sheet, record.row)
+        (tally.reject if record.kind == "rejected" else tally.skip)(source, record.reason)
+    tally.rejected, tally.skipped = known.rejected, known.skipped  # those not listed count too
+    known_files.remember(conn, task, file.seq, digest, known.written, known.rejected, known.skipped)
 
 
 def _reporting(records: Iterator[ImportRecord], name: str, progress: Progress) -> Iterator[ImportRecord]:
