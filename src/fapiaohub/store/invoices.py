@@ -128,7 +128,7 @@ def _prepare(batch: list[Invoice], flags: Mapping[str, list[str]]) -> list[_Prep
 _NEW_COLUMNS = ("corp_id", "taxpayer_id", "direction", "invoice_key", "fplx", "fpdm", "fphm", "kprq", "kpyf",
                 "xfsbh", "xfmc", "gfsbh", "gfmc", "je", "se", "jshj", "fpzt_dm", "month_id", "doc", "rendered",
                 "flags", "created_at", "updated_at", "created_by_task", "pos")
-_KEY, _KPRQ = _NEW_COLUMNS.index("invoice_key"), _NEW_COLUMNS.index("kprq")
+_KEY, _KPRQ, _RENDERED = (_NEW_COLUMNS.index(name) for name in ("invoice_key", "kprq", "rendered"))
 HOLD_LIMIT = 10_000  # new invoices held back at most (about 30 MB): then the largest month goes
 # collations under which PostgreSQL orders invoice keys by code point, as Python sorts them
 CODE_POINT_COLLATIONS = {"c", "posix", "c.utf-8", "c.utf8", "ucs_basic"}
@@ -267,15 +267,17 @@ class _BatchWriter:
         if not months:
             return
         rows: list[tuple[object, ...]] = []
+        items: dict[int, list[str]] = {}
         for month in months:
             held = self.held.pop(month)
             held.sort(key=lambda row: (row[_KPRQ], row[_KEY]))
             rows += [(*row[:-1], position) for position, row in enumerate(held, start=1)]
+            items[month] = [str(row[_RENDERED]) for row in held]
             for row in held:
                 del self.held_keys[row[_KEY]]  # type: ignore[arg-type]
         self._insert(rows)
         self.copied |= months
-        count_months(self.conn, months)
+        count_months(self.conn, months, items)  # the chunks cut from the items held here, not read back
 
     def months_to_renumber(self) -> set[int]:
         """The months the final renumbering must cover: all that were written to, less those

@@ -12,7 +12,7 @@ or two stored values instead of read item by item.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -111,13 +111,16 @@ def renumber_months(conn: Connection, month_ids: Iterable[int]) -> None:
     _settle_months(conn, month_ids, renumber=True)
 
 
-def count_months(conn: Connection, month_ids: Iterable[int]) -> None:
+def count_months(conn: Connection, month_ids: Iterable[int], items: Mapping[int, list[str]] | None = None) -> None:
     """What renumber_months does for months whose positions are right already (rows copied in
-    with them): recount, bump the version, build every chunk."""
-    _settle_months(conn, month_ids, renumber=False)
+    with them): recount, bump the version, build every chunk. ``items``: the rendered items of
+    months whose every row the caller has just written, in position order; their chunks are cut
+    from these instead of being read back (an import's new months)."""
+    _settle_months(conn, month_ids, renumber=False, items=items or {})
 
 
-def _settle_months(conn: Connection, month_ids: Iterable[int], *, renumber: bool) -> None:
+def _settle_months(conn: Connection, month_ids: Iterable[int], *, renumber: bool,
+                   items: Mapping[int, list[str]] | None = None) -> None:
     ids = sorted(set(month_ids))
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
@@ -141,7 +144,14 @@ def _settle_months(conn: Connection, month_ids: Iterable[int], *, renumber: bool
             current = month.chunk_version is not None and month.chunk_version == month.version
             stale = _stale_chunks(moved[month.id], month.invoice_count, counts[month.id]) if renumber and current \
                 else None
-            _rebuild_chunks(conn, month.id, counts[month.id], stale)
+            written = (items or {}).get(month.id)
+            if stale is None and written is not None and len(written) == counts[month.id]:
+                conn.execute(sa.delete(month_chunk).where(month_chunk.c.month_id == month.id))
+                _insert_chunks(conn, month.id, {
+                    number: [item.encode() for item in written[number * CHUNK_ITEMS:(number + 1) * CHUNK_ITEMS]]
+                    for number in range(-(-len(written) // CHUNK_ITEMS))})
+            else:
+                _rebuild_chunks(conn, month.id, counts[month.id], stale)
 
 
 def _stale_chunks(moved: set[int], count_before: int, count_now: int) -> set[int]:
@@ -183,10 +193,16 @@ def _rebuild_chunks(conn: Connection, month_id: int, count: int, stale: set[int]
         number = (row.pos - 1) // CHUNK_ITEMS
         if number in rebuild:
             items.setdefault(number, []).append(row.rendered.encode())
-    conn.execute(sa.insert(month_chunk), [
-        {"month_id": month_id, "chunk_no": number, "joined": b",".join(joined), "offsets": _offsets(joined)}
-        for number, joined in items.items()
-    ])
+    _insert_chunks(conn, month_id, items)
+
+
+def _insert_chunks(conn: Connection, month_id: int, items: Mapping[int, list[bytes]]) -> None:
+    """Chunks of a month from their items (chunk number → its items in position order)."""
+    if items:
+        conn.execute(sa.insert(month_chunk), [
+            {"month_id": month_id, "chunk_no": number, "joined": b",".join(joined), "offsets": _offsets(joined)}
+            for number, joined in items.items()
+        ])
 
 
 def _offsets(items: list[bytes]) -> list[int]:
