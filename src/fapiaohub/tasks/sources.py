@@ -153,6 +153,8 @@ def _run_files(engine: Engine, task: ClaimedTask, check: Callable[[], None], pro
         if known is not None:
             log.info("task %s: %s is the file task %s stored, and nothing has changed since: not read again",
                      task.id, file.name, known.task_id)
+            if progress is not None:
+                progress(file.name, 0, True)
             tally.merge(file_tally)
             continue
 
