@@ -39,14 +39,14 @@ def postgres_admin_url() -> str | None:
     return url
 
 
-@pytest.fixture(scope="session")
-def postgres_database() -> Iterator[str]:
-    """A fresh database on the PostgreSQL server for this test session, dropped at the end."""
+@contextlib.contextmanager
+def scratch_postgres(prefix: str, unreachable: str) -> Iterator[str]:
+    """The URL of a new, empty database on the tests' PostgreSQL server, dropped afterwards; the
+    test is skipped with ``unreachable`` when no server answers."""
     admin = postgres_admin_url()
     if admin is None:
-        pytest.skip("PostgreSQL is not reachable (set FAPIAOHUB_TEST_POSTGRES_URL or start one on "
-                    "127.0.0.1:5432); the PostgreSQL half of the suite did not run")
-    name = f"fapiaohub_test_{uuid.uuid4().hex[:12]}"
+        pytest.skip(unreachable)
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
@@ -54,6 +54,14 @@ def postgres_database() -> Iterator[str]:
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A fresh database on the PostgreSQL server for this test session, dropped at the end."""
+    with scratch_postgres("fapiaohub_test", "PostgreSQL is not reachable (set FAPIAOHUB_TEST_POSTGRES_URL or start "
+                          "one on 127.0.0.1:5432); the PostgreSQL half of the suite did not run") as url:
+        yield url
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])

@@ -7,15 +7,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 
-import psycopg
 import pytest
 import sqlalchemy as sa
 from alembic import command
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 
 from fapiaohub.auth.service import create_tenant
 from fapiaohub.collection.repository import SqlPageReads, open_page_reads
@@ -28,7 +26,7 @@ from fapiaohub.store.revert import revert_task_writes
 from fapiaohub.store.tables import invoice, invoice_month, month_chunk
 from fapiaohub.store.taxpayers import Taxpayer, add_taxpayer
 from tests.collection.test_routes import URL
-from tests.conftest import Tenant, postgres_admin_url
+from tests.conftest import Tenant, scratch_postgres
 
 NSRSBH = "91440300MA5CHUNK01"
 KPYF = 202405
@@ -239,31 +237,24 @@ def test_cutting_a_chunk_clamps_to_its_items() -> None:
 def test_the_migration_builds_the_chunks_the_writer_builds() -> None:
     """0008 on PostgreSQL backfills every settled month with the statement the writer uses: a
     database written before it reads its pages from chunks at once."""
-    admin = postgres_admin_url()
-    if admin is None:
-        pytest.skip("PostgreSQL is not reachable: the backfill runs on PostgreSQL only")
-    name = f"fapiaohub_chunks_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    engine = make_engine(make_url(admin).set(database=name).render_as_string(hide_password=False))
-    try:
-        upgrade(engine)
-        with engine.begin() as conn:
-            corp = create_tenant(conn, "分块迁移测试企业")
-            tp = add_taxpayer(conn, corp.corp_id, NSRSBH, "分块测试")
-            store_invoices(conn, tp, "jx", kind_82_month(250) + kind_82_month(30, kpyf=202406))
-        query = sa.select(month_chunk.c.month_id, month_chunk.c.chunk_no, month_chunk.c.joined,
-                          month_chunk.c.offsets).order_by(month_chunk.c.month_id, month_chunk.c.chunk_no)
-        with engine.connect() as conn:
-            built = conn.execute(query).all()
-        assert [(row.month_id, row.chunk_no) for row in built][-1] == (built[0].month_id + 1, 0)
-        command.downgrade(alembic_config(engine), "0007")
-        upgrade(engine)
-        with engine.connect() as conn:
-            assert conn.execute(query).all() == built
-            months = conn.execute(sa.select(invoice_month.c.version, invoice_month.c.chunk_version)).all()
-        assert all(version == chunk_version for version, chunk_version in months)
-    finally:
-        engine.dispose()
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_postgres("fapiaohub_chunks", "PostgreSQL is not reachable: the backfill runs on PostgreSQL only") as url:
+        engine = make_engine(url)
+        try:
+            upgrade(engine)
+            with engine.begin() as conn:
+                corp = create_tenant(conn, "分块迁移测试企业")
+                tp = add_taxpayer(conn, corp.corp_id, NSRSBH, "分块测试")
+                store_invoices(conn, tp, "jx", kind_82_month(250) + kind_82_month(30, kpyf=202406))
+            query = sa.select(month_chunk.c.month_id, month_chunk.c.chunk_no, month_chunk.c.joined,
+                              month_chunk.c.offsets).order_by(month_chunk.c.month_id, month_chunk.c.chunk_no)
+            with engine.connect() as conn:
+                built = conn.execute(query).all()
+            assert [(row.month_id, row.chunk_no) for row in built][-1] == (built[0].month_id + 1, 0)
+            command.downgrade(alembic_config(engine), "0007")
+            upgrade(engine)
+            with engine.connect() as conn:
+                assert conn.execute(query).all() == built
+                months = conn.execute(sa.select(invoice_month.c.version, invoice_month.c.chunk_version)).all()
+            assert all(version == chunk_version for version, chunk_version in months)
+        finally:
+            engine.dispose()

@@ -13,14 +13,12 @@ import json
 import random
 import threading
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 
-import psycopg
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 
 from fapiaohub.auth.service import create_tenant
 from fapiaohub.demo.generator import demo_taxpayers, generate_taxpayer_month
@@ -30,7 +28,7 @@ from fapiaohub.store.engine import make_engine, upgrade
 from fapiaohub.store.invoices import store_invoices
 from fapiaohub.store.tables import invoice, invoice_history, invoice_month
 from fapiaohub.store.taxpayers import Taxpayer, add_taxpayer
-from tests.conftest import Tenant, postgres_admin_url
+from tests.conftest import Tenant, scratch_postgres
 
 OWN = demo_taxpayers()[0]
 
@@ -267,20 +265,14 @@ def test_a_newer_export_of_the_same_kind_brings_its_status(engine: Engine, taxpa
 @pytest.fixture
 def fresh_postgres() -> Iterator[Engine]:
     """A database of its own, migrated and never analysed: a new installation's."""
-    admin = postgres_admin_url()
-    if admin is None:
-        pytest.skip("PostgreSQL is not reachable: the existing-key lookup's plan was not checked")
-    name = f"fapiaohub_test_fresh_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    fresh = make_engine(make_url(admin).set(database=name).render_as_string(hide_password=False))
-    try:
-        upgrade(fresh)
-        yield fresh
-    finally:
-        fresh.dispose()
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_postgres("fapiaohub_test_fresh",
+                          "PostgreSQL is not reachable: the existing-key lookup's plan was not checked") as url:
+        fresh = make_engine(url)
+        try:
+            upgrade(fresh)
+            yield fresh
+        finally:
+            fresh.dispose()
 
 
 def _rows_read(engine: Engine) -> int:
