@@ -19,7 +19,7 @@ import httpx
 import psycopg
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 
 from fapiaohub.auth.service import create_tenant
 from fapiaohub.console import users
@@ -35,7 +35,7 @@ from fapiaohub.store.tables import collection_task, invoice
 from fapiaohub.store.taxpayers import add_taxpayer
 from tests.acceptance.test_cli import FAPIAOHUB, free_port, wait_until_up
 from tests.acceptance.test_workers import wait_for
-from tests.conftest import postgres_admin_url
+from tests.conftest import scratch_postgres
 
 pytestmark = pytest.mark.slow
 LEASE_SECONDS = 1.5  # the embedded worker's lease: a killed server's task is reclaimed this long after
@@ -267,21 +267,13 @@ def test_a_server_killed_mid_import_restarts_and_its_worker_finishes_the_import_
 @pytest.fixture
 def own_postgres(database_url: str) -> Iterator[str]:
     """A PostgreSQL database of this test's own: cutting every connection to it touches no other test."""
-    admin = postgres_admin_url()
-    if not database_url.startswith("postgresql") or admin is None:
+    if not database_url.startswith("postgresql"):
         pytest.skip("cutting database connections is a PostgreSQL scenario")
-    name = f"fapiaohub_cut_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(admin).set(database=name).render_as_string(hide_password=False)
-    try:
+    with scratch_postgres("fapiaohub_cut", "cutting database connections is a PostgreSQL scenario") as url:
         engine = make_engine(url)
         upgrade(engine)
         engine.dispose()
         yield url
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def requests_of_each_kind(base: str, tenant: Tenant, token: str, task_id: str) -> dict[str, Callable[[], httpx.Response]]:
