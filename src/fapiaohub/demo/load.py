@@ -15,6 +15,7 @@ from fapiaohub.demo.generator import (
     DEMO_CORP_ID,
     DEMO_CORP_NAME,
     DEMO_MONTHS,
+    DemoInvoice,
     demo_taxpayers,
     iter_demo_invoices,
 )
@@ -91,14 +92,23 @@ def _bulk_load(
     progress: Callable[[int], None] | None,
 ) -> int:
     stream = iter_demo_invoices(total)
+    with engine.begin() as conn:
+        empty = invoices.EmptyTableLoad.start(conn)
+        if empty is not None:  # a database being built (PostgreSQL): one transaction, all or nothing
+            written = 0
+            while chunk := list(islice(stream, CHUNK)):
+                for (nsrsbh, direction), group in _by_owner(chunk).items():
+                    empty.add(taxpayers[nsrsbh], direction, group)
+                written += len(chunk)
+                if progress:
+                    progress(len(chunk))
+            empty.finish()
+            return written
     touched: set[int] = set()
     written = 0
     while chunk := list(islice(stream, CHUNK)):
-        groups: dict[tuple[str, str], list[Invoice]] = defaultdict(list)
-        for item in chunk:
-            groups[(item.nsrsbh, item.direction)].append(item.invoice)
         with engine.begin() as conn:
-            for (nsrsbh, direction), group in groups.items():
+            for (nsrsbh, direction), group in _by_owner(chunk).items():
                 counts = invoices.store_invoices(
                     conn, taxpayers[nsrsbh], direction, group, renumber=False
                 )
@@ -113,6 +123,13 @@ def _bulk_load(
         months.renumber_months(conn, touched)
     _analyze(engine)
     return written
+
+
+def _by_owner(chunk: list[DemoInvoice]) -> dict[tuple[str, str], list[Invoice]]:
+    groups: dict[tuple[str, str], list[Invoice]] = defaultdict(list)
+    for item in chunk:
+        groups[(item.nsrsbh, item.direction)].append(item.invoice)
+    return groups
 
 
 def _analyze(engine: Engine) -> None:

@@ -208,9 +208,7 @@ class _BatchWriter:
                 continue
             month_id = self._month_id(inv)
             if old is None:
-                row = (tp.corp_id, tp.id, self.direction, inv.key, inv.fplx, inv.fpdm, inv.fphm, inv.kprq, inv.kpyf,
-                       inv.xfsbh, inv.xfmc, inv.gfsbh, inv.gfmc, inv.je, inv.se, inv.jshj, inv.fpzt_dm, month_id,
-                       prepared.doc, prepared.rendered, prepared.flags, now, now, self.task_id, None)
+                row = _new_row(tp, self.direction, prepared, month_id, now, self.task_id)
                 counts.inserted += 1
                 if month_id in self.fresh and month_id not in self.copied:
                     self.held.setdefault(month_id, []).append(row)
@@ -352,6 +350,15 @@ class _WriterThread:
             raise self.error
 
 
+def _new_row(tp: Taxpayer, direction: str, prepared: _Prepared, month_id: int, now: datetime,
+             task_id: str | None) -> tuple[object, ...]:
+    """A new invoice's row, in _NEW_COLUMNS order, without its position."""
+    inv = prepared.invoice
+    return (tp.corp_id, tp.id, direction, inv.key, inv.fplx, inv.fpdm, inv.fphm, inv.kprq, inv.kpyf,
+            inv.xfsbh, inv.xfmc, inv.gfsbh, inv.gfmc, inv.je, inv.se, inv.jshj, inv.fpzt_dm, month_id,
+            prepared.doc, prepared.rendered, prepared.flags, now, now, task_id, None)
+
+
 def _row_values(inv: Invoice, prepared: _Prepared, month_id: int, now: datetime) -> dict[str, object]:
     return {
         "fplx": inv.fplx,
@@ -374,6 +381,85 @@ def _row_values(inv: Invoice, prepared: _Prepared, month_id: int, now: datetime)
         "flags": prepared.flags,
         "updated_at": now,
     }
+
+
+# --- a bulk load into an empty invoice table (demo and bench databases) ---------------------------
+
+_STAGED = ", ".join(_NEW_COLUMNS[:-1])
+# what a database being built can skip: the constraints checked row by row (unique, foreign keys)
+# and the secondary indexes, all made again from their own definitions once the rows are in
+_DROPPABLE = sa.text(
+    "SELECT 'constraint', conname, pg_get_constraintdef(oid) FROM pg_constraint"
+    " WHERE conrelid = 'invoice'::regclass AND contype IN ('u', 'f')"
+    " UNION ALL SELECT 'index', indexname, indexdef FROM pg_indexes"
+    " WHERE schemaname = current_schema() AND tablename = 'invoice'"
+    " AND indexname NOT IN (SELECT conname FROM pg_constraint WHERE conrelid = 'invoice'::regclass)"
+)
+
+
+class EmptyTableLoad:
+    """Loads the new invoices of a database being built (the demo's millions, a benchmark's) into an
+    invoice table that holds none, in the caller's transaction, which holds the table exclusively
+    until it ends. store_invoices looks every key up, maintains eleven indexes row by row and leaves
+    positions to renumbering, which rewrites every row once more: at five million invoices that ran
+    for hours. Here the rows are staged in a temporary table (no WAL, no index), then written once,
+    numbered within their months as renumbering numbers them, with the table's secondary indexes
+    and row-by-row constraints dropped first and made again from their own definitions after (one
+    sort each). Keys must be distinct: a duplicate fails the unique constraint when it is made again."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.month_ids: dict[tuple[int, str], dict[tuple[str, int], int]] = {}
+        self.now = datetime.now(UTC)
+        conn.execute(sa.text(f"CREATE TEMPORARY TABLE invoice_stage ON COMMIT DROP AS"
+                             f" SELECT {_STAGED} FROM invoice WITH NO DATA"))
+        self.dropped = [(str(kind), str(name), str(definition))
+                        for kind, name, definition in conn.execute(_DROPPABLE)]
+        for kind, name, _ in self.dropped:
+            conn.execute(sa.text(f'ALTER TABLE invoice DROP CONSTRAINT "{name}"' if kind == "constraint"
+                                 else f'DROP INDEX "{name}"'))
+
+    @classmethod
+    def start(cls, conn: Connection) -> EmptyTableLoad | None:
+        """The load, or None when it cannot be had: not PostgreSQL, or the table holds invoices."""
+        if conn.dialect.name != "postgresql":
+            return None
+        conn.execute(sa.text("LOCK TABLE invoice IN ACCESS EXCLUSIVE MODE"))
+        if conn.execute(sa.select(invoice.c.id).limit(1)).first() is not None:
+            return None
+        return cls(conn)
+
+    def add(self, tp: Taxpayer, direction: str, invoices: list[Invoice]) -> None:
+        months = self.month_ids.setdefault((tp.id, direction), {})
+        prepared = _prepare(invoices, {})
+        wanted = {(p.invoice.fplx, p.invoice.kpyf) for p in prepared} - months.keys()
+        if wanted:
+            months |= month_ids_for(self.conn, tp.id, direction, wanted)
+        driver = self.conn.connection.driver_connection
+        assert driver is not None, "a live connection has a driver connection"
+        with driver.cursor() as cursor, cursor.copy(f"COPY invoice_stage ({_STAGED}) FROM STDIN") as copy:
+            for p in prepared:
+                row = _new_row(tp, direction, p, months[(p.invoice.fplx, p.invoice.kpyf)], self.now, None)
+                copy.write_row(row[:-1])
+
+    def finish(self) -> set[int]:
+        """Write the staged rows numbered, make the dropped indexes and constraints again, count the
+        months and build their chunks; returns the months written."""
+        conn = self.conn
+        conn.execute(sa.text("SET LOCAL work_mem = '256MB'"))  # the numbering's sort, in memory or in few runs
+        conn.execute(sa.text("SET LOCAL maintenance_work_mem = '512MB'"))  # each index's sort
+        # ids in (month, position) order: a month's page is then a run of neighbouring rows
+        conn.execute(sa.text(
+            f"INSERT INTO invoice ({_STAGED}, pos) SELECT {_STAGED},"
+            f" row_number() OVER (PARTITION BY month_id ORDER BY kprq, invoice_key) FROM invoice_stage"
+            f" ORDER BY month_id, kprq, invoice_key"))
+        for kind, name, definition in self.dropped:
+            conn.execute(sa.text(f'ALTER TABLE invoice ADD CONSTRAINT "{name}" {definition}' if kind == "constraint"
+                                 else definition))
+        analyze(conn)
+        written = {month for months in self.month_ids.values() for month in months.values()}
+        count_months(conn, written)
+        return written
 
 
 # --- reads of whole invoices (exports, demo) ------------------------------------------------------
