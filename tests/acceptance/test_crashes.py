@@ -33,6 +33,7 @@ from fapiaohub.shapes.bureau_layout import write_bureau_export
 from fapiaohub.store.engine import make_engine, upgrade
 from fapiaohub.store.tables import collection_task, invoice
 from fapiaohub.store.taxpayers import add_taxpayer
+from fapiaohub.unify.service import upsert_corporation
 from tests.acceptance.test_cli import FAPIAOHUB, free_port, wait_until_up
 from tests.acceptance.test_workers import wait_for
 from tests.conftest import scratch_postgres
@@ -53,6 +54,7 @@ class Tenant:
     app_security: str
     nsrsbh: str
     console_cookie: str
+    platform: str  # a unify platform's id (no batches: the read is what is cut)
 
 
 def new_tenant(engine: Engine) -> Tenant:
@@ -66,7 +68,8 @@ def new_tenant(engine: Engine) -> Tenant:
         signed_in = users.authenticate(conn, creds.corp_id, "finance", "Crash-test-password-1")
         assert signed_in.user_id is not None, signed_in.error
         cookie = users.start_session(conn, signed_in.user_id)
-    return Tenant(creds.corp_id, creds.app_key, creds.app_security, nsrsbh, cookie)
+        platform = upsert_corporation(conn, creds.corp_id, code="91310000MA1CRASH0X", name="崩溃测试差旅服务有限公司")
+    return Tenant(creds.corp_id, creds.app_key, creds.app_security, nsrsbh, cookie, platform["id"])
 
 
 def month_invoices(nsrsbh: str, count: int) -> list[Invoice]:
@@ -278,7 +281,8 @@ def own_postgres(database_url: str) -> Iterator[str]:
 
 def requests_of_each_kind(base: str, tenant: Tenant, token: str, task_id: str) -> dict[str, Callable[[], httpx.Response]]:
     """One request per way the server reaches the database: auth and tasks (SQLAlchemy), the
-    collection read (asyncpg), unify (SQLAlchemy), the console (SQLAlchemy, its own session table)."""
+    collection read (asyncpg), unify's platform list (SQLAlchemy) and batch read (asyncpg), the
+    console (SQLAlchemy, its own session table)."""
     query = {"accessToken": token}
     body = {"corpId": tenant.corp_id}
     cookies = {COOKIE: tenant.console_cookie}
@@ -292,6 +296,8 @@ def requests_of_each_kind(base: str, tenant: Tenant, token: str, task_id: str) -
                                                   json={**body, "nsrsbh": tenant.nsrsbh}, timeout=60),
         "unify/corporation/list": lambda: httpx.get(f"{base}/api/openapi/v1/invoice/unify/corporation/list",
                                                     params=query, timeout=60),
+        "unify v2.1": lambda: httpx.get(f"{base}/api/openapi/v2.1/invoice/unify", timeout=60, params={
+            **query, "unifyInvoiceCorporationId": tenant.platform, "index": "0", "count": "10"}),
         "console/tasks": lambda: httpx.get(f"{base}/console/tasks", cookies=cookies, timeout=60),
     }
 
@@ -369,6 +375,7 @@ def test_postgres_connections_cut_under_a_running_server_are_recovered_without_a
     for name, answer in answers.items():
         assert_clean(name, answer)
     assert succeeded(answers["getInvoiceCollectionData"])  # a read: sent again on a new connection
+    assert succeeded(answers["unify v2.1"])  # a read too
     assert_all_succeed(calls)
 
     # 3. cuts in a loop while a client keeps sending requests of every kind

@@ -1,19 +1,10 @@
-"""getInvoiceCollectionData's reads on PostgreSQL: asyncpg, with concurrent month lookups batched.
-
-Why not SQLAlchemy and psycopg, as everywhere else: a page request is one small lookup plus, on
-a cache miss, one range read, and the driver's own cost decides how close the endpoint gets to
-its floor. Measured on this project's 2-core machine (docs/performance.md): a prepared lookup
-costs about 56 µs of the API process's CPU through asyncpg and 185 µs through psycopg's async
-connection and pool; the SQLAlchemy connection in a worker thread cost 2.3 ms per request.
+"""getInvoiceCollectionData's reads on PostgreSQL: asyncpg (store.async_reads: why, and what a lost
+connection does), with concurrent month lookups batched.
 
 Every request must see the month as it is now (the database is the truth: a cached page is
 served only under the version read here), so each one needs a lookup. Lookups arriving while
 another is in flight are sent together as one statement over unnested arrays: each still runs
 after its request arrived, and under load one round trip answers many requests.
-
-A connection the server dropped (a database restart, pg_terminate_backend) fails the read that was
-on it; every read here is one idempotent SELECT, so it is sent once more on a fresh connection, and
-only a database still out of reach answers 503 (HttpError) instead of the page.
 
 The SQL here restates store.months.find_month and store.months.month_page for PostgreSQL; the API
 tests run against both databases, so the two cannot drift apart unnoticed.
@@ -22,16 +13,14 @@ tests run against both databases, so the two cannot drift apart unnoticed.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import asyncpg
-from asyncpg import exceptions as pg_errors
 from sqlalchemy.engine import URL
 
 from fapiaohub.auth.service import now_ms
 from fapiaohub.collection.repository import MonthLookup, MonthState
 from fapiaohub.domain.codes import ACTIVE_TASK_STATES
-from fapiaohub.errors import DATABASE_UNAVAILABLE, HttpError
+from fapiaohub.store.async_reads import AsyncpgReads
 from fapiaohub.store.months import CHUNK_ITEMS, MonthPage, MonthSlot
 
 _MONTH_STATES = f"""
@@ -86,74 +75,23 @@ ORDER BY pos
 """
 _MONTH = "SELECT invoice_count, version FROM invoice_month WHERE id = $1"
 
-_TOKEN = "SELECT corp_id FROM access_token WHERE token_hash = $1 AND expires_at > $2"
-
-
-# the connection or the server went away (as opposed to a statement the server refused); the client
-# errors are a connection whose protocol state a cut left broken ("another operation is in progress")
-CONNECTION_LOST = (pg_errors.PostgresConnectionError, pg_errors.AdminShutdownError, pg_errors.CrashShutdownError,
-                   pg_errors.CannotConnectNowError, pg_errors.InterfaceError, pg_errors.InternalClientError, OSError)
-
-
 def _fail(batch: list[tuple[MonthLookup, asyncio.Future[MonthState]]], error: Exception) -> None:
     for _, future in batch:
         if not future.done():
             future.set_exception(error)
 
 
-async def _keep_session(_: asyncpg.Connection) -> None:
-    """Pool connections are returned as they are: these reads are single autocommit statements
-    that set nothing, and asyncpg's default reset would cost a round trip per request."""
-
-
-class PostgresPageReads:
-    """The reads through an asyncpg pool, opened on first use in the serving event loop."""
+class PostgresPageReads(AsyncpgReads):
+    """The page reads, and the month lookups sent in batches."""
 
     def __init__(self, url: URL, *, max_connections: int = 8, max_batch: int = 256, in_flight: int = 2) -> None:
-        self._dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
-        self._max_connections = max_connections
+        super().__init__(url, max_connections=max_connections)
         self._max_batch = max_batch
         self._in_flight = in_flight  # batches sent at once; more lookups wait for the next batch
-        self._pool: asyncpg.Pool | None = None
-        self._opening = asyncio.Lock()
         self._waiting: list[tuple[MonthLookup, asyncio.Future[MonthState]]] = []
         self._draining = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self.batches = 0  # statements sent for month lookups (the tests check that lookups share them)
-
-    async def _connections(self) -> asyncpg.Pool:
-        if self._pool is None:
-            async with self._opening:
-                if self._pool is None:
-                    self._pool = await asyncpg.create_pool(
-                        self._dsn, min_size=1, max_size=self._max_connections, reset=_keep_session,
-                        server_settings={"application_name": "fapiaohub-api"},
-                    )
-        return self._pool
-
-    async def _fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
-        """One read; sent again once if its connection was lost (the pool opens a new one)."""
-        try:
-            return await self._fetch_once(sql, *args)
-        except CONNECTION_LOST:
-            pass
-        try:
-            return await self._fetch_once(sql, *args)
-        except CONNECTION_LOST as exc:
-            raise HttpError(503, DATABASE_UNAVAILABLE) from exc
-
-    async def _fetch_once(self, sql: str, *args: Any) -> list[asyncpg.Record]:
-        pool = await self._connections()
-        async with pool.acquire() as conn:
-            try:
-                return await conn.fetch(sql, *args)
-            except CONNECTION_LOST:
-                conn.terminate()  # closed, the pool opens a new one in its place instead of lending it again
-                raise
-
-    async def token_corporation(self, token_digest: str) -> str | None:
-        rows = await self._fetch(_TOKEN, token_digest, now_ms())
-        return rows[0]["corp_id"] if rows else None
 
     async def month_page(self, month_id: int, offset: int, limit: int) -> MonthPage:
         rows = await self._fetch(_MONTH_CHUNKS, month_id, offset, offset + limit)
@@ -233,6 +171,4 @@ class PostgresPageReads:
     async def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+        await super().close()

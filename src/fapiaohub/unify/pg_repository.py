@@ -1,10 +1,8 @@
-"""The unify batch read on PostgreSQL: asyncpg, the token check and the batches in one statement.
+"""The unify batch read on PostgreSQL: asyncpg (store.async_reads: why, and what a lost connection
+does), the token check and the batches in one statement.
 
-Why asyncpg and not SQLAlchemy in a worker thread: the read is one small statement (plus, when
-this process does not hold every batch rendered under its current version, one more that returns
-the batches with their members' entity forms), and the
-driver's own cost decides how close the endpoint gets to its floor (collection/pg_repository.py
-measured it: 56 µs of CPU through asyncpg against 2.3 ms a request through SQLAlchemy in a thread).
+The read is one small statement, plus, when this process does not hold every batch rendered under
+its current version, one more that returns the batches with their members' entity forms.
 
 The SQL restates repository.batches_after and repository.batch_members, with the token check of
 auth.service.corporation_for_digest; the API tests run against both databases, so they cannot
@@ -14,17 +12,12 @@ again on the way out.
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
-
 import asyncpg
-from sqlalchemy.engine import URL
 
 from fapiaohub.auth.service import now_ms
+from fapiaohub.store.async_reads import AsyncpgReads
 from fapiaohub.store.entities import render_entity
 from fapiaohub.unify.repository import Batch, BatchRead, BatchVersions, Member
-
-_TOKEN = "SELECT corp_id FROM access_token WHERE token_hash = $1 AND expires_at > $2"
 
 # What decides the answer, in one row: the token's corporation (no row: not live), the sum of its
 # unify_forms_version rows, and the ids and updateTimes of the batches after the cursor.
@@ -60,34 +53,8 @@ ORDER BY x.update_time, x.seq
 """
 
 
-async def _keep_session(_: asyncpg.Connection) -> None:
-    """Pool connections are returned as they are: the reads are single autocommit statements that
-    set nothing, and asyncpg's default reset would cost a round trip per request."""
-
-
-class PostgresBatchReads:
-    """The batch read through an asyncpg pool of its own, opened on first use in the serving loop."""
-
-    def __init__(self, url: URL, *, max_connections: int = 8) -> None:
-        self._dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
-        self._max_connections = max_connections
-        self._pool: asyncpg.Pool | None = None
-        self._opening = asyncio.Lock()
-
-    async def _fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
-        if self._pool is None:
-            async with self._opening:
-                if self._pool is None:
-                    self._pool = await asyncpg.create_pool(
-                        self._dsn, min_size=1, max_size=self._max_connections, reset=_keep_session,
-                        server_settings={"application_name": "fapiaohub-api"},
-                    )
-        async with self._pool.acquire() as conn:
-            return await conn.fetch(sql, *args)
-
-    async def token_corporation(self, token_digest: str) -> str | None:
-        rows = await self._fetch(_TOKEN, token_digest, now_ms())
-        return rows[0]["corp_id"] if rows else None
+class PostgresBatchReads(AsyncpgReads):
+    """The batch reads through an asyncpg pool of their own."""
 
     async def versions(self, token_digest: str, unify_corp_id: str, index: int, count: int) -> BatchVersions | None:
         rows = await self._fetch(_VERSIONS, token_digest, now_ms(), unify_corp_id, index, count)
@@ -111,11 +78,6 @@ class PostgresBatchReads:
             if row["invoice_id"] is not None:
                 batches[-1].members.append(Member(row["invoice_id"], row["fplx"], _form(corp_id, row)))
         return BatchRead(corp_id, rows[0]["forms_version"], batches)
-
-    async def close(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
 
 
 def _form(corp_id: str, row: asyncpg.Record) -> bytes:
