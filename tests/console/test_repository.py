@@ -1,12 +1,14 @@
 """The ledger's reads: a counterparty prefix read as merged index ranges answers exactly what the
-plain filter does, page by page on both databases, and the totals line follows every write."""
+plain filter does, page by page on both databases, and the totals line follows every write and adds
+up the invoices, from the months' own sums or over the invoices."""
 
 from __future__ import annotations
 
 import dataclasses
 import re
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -132,3 +134,57 @@ def test_a_new_counterparty_is_found_after_a_write(browser_for: Callable[[str, s
     with engine.begin() as conn:
         store_invoices(conn, tp, "jx", [_tagged(digital, 10, xfmc="缓存测试商行")])
     assert "缓存测试商行" in browser.http.get(query).text
+
+
+def _expected(seeded: Seeded, keep: Callable[[str, str, Invoice], bool]) -> tuple[int, Decimal, Decimal, Decimal]:
+    """count, je, se, jshj of the tests' own copy of the invoices that ``keep`` selects."""
+    chosen = [inv for (nsrsbh, direction), invoices in seeded.invoices.items() for inv in invoices
+              if keep(nsrsbh, direction, inv)]
+    return (len(chosen), sum((inv.je for inv in chosen), Decimal(0)), sum((inv.se for inv in chosen), Decimal(0)),
+            sum((inv.jshj for inv in chosen), Decimal(0)))
+
+
+def test_the_totals_and_the_overview_add_up_the_invoices(writable_seeded: Seeded, engine: Engine) -> None:
+    """Whole months are summed from the months' own sums, other filters over the invoices: both
+    give what the invoices add up to, and the months' sums follow a write."""
+    corp_id = writable_seeded.tenant.corp_id
+    nsrsbh, tp = next(iter(writable_seeded.taxpayers.items()))
+    received = writable_seeded.invoices[(nsrsbh, "jx")]
+    month = sorted({inv.kpyf for inv in received})[len({inv.kpyf for inv in received}) // 2]  # months on both sides
+    some = next(inv for inv in received if inv.kpyf == month)
+    kind = some.fplx
+    start = datetime(month // 100, month % 100, 1)
+    cases: list[tuple[LedgerFilter, Callable[[str, str, Invoice], bool]]] = [
+        (LedgerFilter(), lambda n, d, inv: True),
+        (LedgerFilter(taxpayer_id=tp.id, direction="jx"), lambda n, d, inv: n == nsrsbh and d == "jx"),
+        (LedgerFilter(fplx=kind, first=start), lambda n, d, inv: inv.fplx == kind and inv.kpyf >= month),
+        (LedgerFilter(before=start), lambda n, d, inv: inv.kpyf < month),
+        (LedgerFilter(first=start + timedelta(days=3)), lambda n, d, inv: inv.kprq >= start + timedelta(days=3)),
+        (LedgerFilter(taxpayer_id=tp.id, direction="jx", party=some.xfmc),
+         lambda n, d, inv: n == nsrsbh and d == "jx" and inv.xfmc.startswith(some.xfmc)),
+    ]
+
+    def check() -> None:
+        with engine.connect() as conn:
+            for f, keep in cases:
+                assert tuple(repository.ledger_totals(conn, corp_id, f)) == _expected(writable_seeded, keep), f
+            overview = {(row.direction, row.kpyf): (row.count, row.je, row.se, row.jshj)
+                        for row in repository.monthly_totals(conn, corp_id, tp.id, 190001, 299912)}
+            by_kind = {(row.direction, row.key): (row.count, row.je, row.se, row.jshj)
+                       for row in repository.month_split(conn, corp_id, tp.id, month, "fplx")}
+            assert repository.latest_month(conn, corp_id, tp.id) == max(kpyf for _, kpyf in overview)
+        assert overview == {(d, kpyf): _expected(writable_seeded, lambda n, dd, inv, d=d, kpyf=kpyf:
+                                                 n == nsrsbh and dd == d and inv.kpyf == kpyf)
+                            for d in ("jx", "xx") for kpyf in {inv.kpyf for inv in writable_seeded.invoices[(nsrsbh, d)]}}
+        assert by_kind == {(d, fplx): _expected(writable_seeded, lambda n, dd, inv, d=d, fplx=fplx:
+                                                n == nsrsbh and dd == d and inv.kpyf == month and inv.fplx == fplx)
+                           for d in ("jx", "xx") for fplx in {inv.fplx for inv in writable_seeded.invoices[(nsrsbh, d)]
+                                                              if inv.kpyf == month}}
+
+    check()
+    digital = next(inv for inv in writable_seeded.invoices[(nsrsbh, "jx")] if not inv.fpdm and len(inv.fphm) == 20)
+    added = _tagged(digital, 11, je=Decimal("1000.01"), se=Decimal("130.00"), jshj=Decimal("1130.01"))
+    with engine.begin() as conn:
+        store_invoices(conn, tp, "jx", [added])
+    writable_seeded.invoices[(nsrsbh, "jx")].append(added)
+    check()

@@ -15,6 +15,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
+from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
@@ -52,12 +53,14 @@ def months_in_runs(per_month: int = 24) -> list[Invoice]:
 
 
 def assert_settled(engine: Engine, tp: Taxpayer) -> dict[str, int]:
-    """Every month's positions are 1..n in (kprq, invoice_key) order, its count is n and its
-    version was bumped; returns each invoice's position by key."""
+    """Every month's positions are 1..n in (kprq, invoice_key) order, its count is n, its sums
+    are its invoices' and its version was bumped; returns each invoice's position by key."""
     with engine.connect() as conn:
-        rows = conn.execute(sa.select(invoice.c.month_id, invoice.c.kprq, invoice.c.invoice_key, invoice.c.pos)
+        rows = conn.execute(sa.select(invoice.c.month_id, invoice.c.kprq, invoice.c.invoice_key, invoice.c.pos,
+                                      invoice.c.je, invoice.c.se, invoice.c.jshj)
                             .where(invoice.c.taxpayer_id == tp.id)).all()
-        months = conn.execute(sa.select(invoice_month.c.id, invoice_month.c.invoice_count, invoice_month.c.version)
+        months = conn.execute(sa.select(invoice_month.c.id, invoice_month.c.invoice_count, invoice_month.c.version,
+                                        invoice_month.c.je, invoice_month.c.se, invoice_month.c.jshj)
                               .where(invoice_month.c.taxpayer_id == tp.id)).all()
     by_month: dict[int, list] = defaultdict(list)
     for row in rows:
@@ -66,6 +69,9 @@ def assert_settled(engine: Engine, tp: Taxpayer) -> dict[str, int]:
         ordered = sorted(items, key=lambda row: (row.kprq, row.invoice_key))
         assert [row.pos for row in ordered] == list(range(1, len(items) + 1))
     assert {month.id: month.invoice_count for month in months} == {m: len(v) for m, v in by_month.items()}
+    assert {month.id: (month.je, month.se, month.jshj) for month in months} == {
+        m: tuple(sum((getattr(row, name) for row in v), Decimal(0)) for name in ("je", "se", "jshj"))
+        for m, v in by_month.items()}
     assert all(month.version >= 1 for month in months)
     return {row.invoice_key: row.pos for row in rows}
 

@@ -1,7 +1,9 @@
-"""The schema: migrations create exactly the tables the code uses, and money is stored exactly."""
+"""The schema: migrations create exactly the tables the code uses, money is stored exactly, and what a
+migration backfills is what the writer keeps."""
 
 from __future__ import annotations
 
+import contextlib
 from decimal import Decimal
 from pathlib import Path
 
@@ -12,8 +14,13 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.engine import Engine
 
+from fapiaohub.auth.service import create_tenant
+from fapiaohub.demo.generator import demo_taxpayers, generate_taxpayer_month
 from fapiaohub.store.engine import alembic_config, make_engine, normalise_url, upgrade
-from fapiaohub.store.tables import Money, metadata
+from fapiaohub.store.invoices import store_invoices
+from fapiaohub.store.tables import Money, invoice_month, metadata
+from fapiaohub.store.taxpayers import add_taxpayer
+from tests.conftest import scratch_postgres
 
 
 def test_migrations_match_the_tables(engine: Engine) -> None:
@@ -69,3 +76,29 @@ def test_migrations_use_no_live_types() -> None:
                  or "import fapiaohub" in path.read_text(encoding="utf-8")]
     assert versions.is_dir()
     assert borrowing == []
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_0012_backfills_each_months_sums_as_the_writer_keeps_them(kind: str, tmp_path: Path) -> None:
+    with contextlib.ExitStack() as stack:
+        url = f"sqlite:///{tmp_path / 'sums.db'}" if kind == "sqlite" else stack.enter_context(
+            scratch_postgres("fapiaohub_sums", "PostgreSQL is not reachable: 0012 ran on SQLite only"))
+        engine = make_engine(url)
+        stack.callback(engine.dispose)
+        upgrade(engine)
+        with engine.begin() as conn:
+            corp = create_tenant(conn, "月合计迁移测试企业")
+            own = demo_taxpayers()[0]
+            tp = add_taxpayer(conn, corp.corp_id, own.nsrsbh, own.name)
+            store_invoices(conn, tp, "jx", [*generate_taxpayer_month(own.nsrsbh, own.name, "jx", 202405, 40),
+                                            *generate_taxpayer_month(own.nsrsbh, own.name, "jx", 202406, 30)])
+        query = sa.select(invoice_month.c.id, invoice_month.c.je, invoice_month.c.se, invoice_month.c.jshj) \
+            .order_by(invoice_month.c.id)
+        with engine.connect() as conn:
+            kept = conn.execute(query).all()
+        assert len(kept) >= 2
+        assert all(je > 0 and jshj >= je for _, je, _, jshj in kept)
+        command.downgrade(alembic_config(engine), "0011")
+        upgrade(engine)
+        with engine.connect() as conn:
+            assert conn.execute(query).all() == kept

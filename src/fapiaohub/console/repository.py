@@ -146,25 +146,43 @@ _SUMS = (sa.func.count().label("count"), sa.func.sum(invoice.c.je).label("je"),
          sa.func.sum(invoice.c.se).label("se"), sa.func.sum(invoice.c.jshj).label("jshj"))
 
 
+# the same figures from the months' own sums (kept with their counts: store.months), a row per month
+_MONTH_SUMS = (sa.func.coalesce(sa.func.sum(invoice_month.c.invoice_count), 0).label("count"),
+               sa.func.sum(invoice_month.c.je).label("je"), sa.func.sum(invoice_month.c.se).label("se"),
+               sa.func.sum(invoice_month.c.jshj).label("jshj"))
+
+
+def _months_of(corp_id: str) -> sa.Select[Any]:
+    """invoice_month rows of the corporation's taxpayers that hold invoices, to select from."""
+    return (sa.select().select_from(invoice_month).join(taxpayer, taxpayer.c.id == invoice_month.c.taxpayer_id)
+            .where(taxpayer.c.corp_id == corp_id, invoice_month.c.invoice_count > 0))
+
+
 def latest_month(conn: Connection, corp_id: str, taxpayer_id: int) -> int | None:
     """The taxpayer's latest kpyf with invoices: the overview opens there."""
-    value = conn.execute(sa.select(sa.func.max(invoice.c.kpyf))
-                         .where(invoice.c.corp_id == corp_id, invoice.c.taxpayer_id == taxpayer_id)).scalar()
+    value = conn.execute(_months_of(corp_id).add_columns(sa.func.max(invoice_month.c.kpyf))
+                         .where(invoice_month.c.taxpayer_id == taxpayer_id)).scalar()
     return int(value) if value is not None else None
 
 
 def monthly_totals(conn: Connection, corp_id: str, taxpayer_id: int, first: int, last: int) -> list[Any]:
     """(direction, kpyf, count, je, se, jshj) for each month of the range that has invoices."""
     return list(conn.execute(
-        sa.select(invoice.c.direction, invoice.c.kpyf, *_SUMS)
-        .where(invoice.c.corp_id == corp_id, invoice.c.taxpayer_id == taxpayer_id,
-               invoice.c.kpyf >= first, invoice.c.kpyf <= last)
-        .group_by(invoice.c.direction, invoice.c.kpyf)
+        _months_of(corp_id).add_columns(invoice_month.c.direction, invoice_month.c.kpyf, *_MONTH_SUMS)
+        .where(invoice_month.c.taxpayer_id == taxpayer_id, invoice_month.c.kpyf.between(first, last))
+        .group_by(invoice_month.c.direction, invoice_month.c.kpyf)
     ).all())
 
 
 def month_split(conn: Connection, corp_id: str, taxpayer_id: int, kpyf: int, column: str) -> list[Any]:
     """(direction, key, count, je, se, jshj) of one month grouped by ``column`` (fplx or fpzt_dm)."""
+    if column == "fplx":  # a kind's month is an invoice_month
+        return list(conn.execute(
+            _months_of(corp_id).add_columns(invoice_month.c.direction, invoice_month.c.fplx.label("key"), *_MONTH_SUMS)
+            .where(invoice_month.c.taxpayer_id == taxpayer_id, invoice_month.c.kpyf == kpyf)
+            .group_by(invoice_month.c.direction, invoice_month.c.fplx)
+            .order_by(invoice_month.c.direction, invoice_month.c.fplx)
+        ).all())
     key = invoice.c[column]
     return list(conn.execute(
         sa.select(invoice.c.direction, key.label("key"), *_SUMS)
@@ -441,8 +459,29 @@ def ledger_version(conn: Connection, corp_id: str, f: LedgerFilter) -> tuple[Any
 
 
 def ledger_totals(conn: Connection, corp_id: str, f: LedgerFilter) -> Any:
-    """count, je, se, jshj of the whole filtered set."""
-    return conn.execute(sa.select(*_SUMS).where(*_where(conn, corp_id, f))).one()
+    """count, je, se, jshj of the whole filtered set: from the months' sums when the filter selects
+    whole months (taxpayer, direction, kind, months from and to: kpyf is kprq's month), else summed
+    over its invoices."""
+    whole_months = all(bound is None or bound == _month_of(bound) for bound in (f.first, f.before))
+    if not whole_months or f.status or f.party or f.min_amount is not None or f.max_amount is not None:
+        return conn.execute(sa.select(*_SUMS).where(*_where(conn, corp_id, f))).one()
+    months = _months_of(corp_id).add_columns(*_MONTH_SUMS)
+    if f.taxpayer_id is not None:
+        months = months.where(invoice_month.c.taxpayer_id == f.taxpayer_id)
+    if f.direction:
+        months = months.where(invoice_month.c.direction == f.direction)
+    if f.fplx:
+        months = months.where(invoice_month.c.fplx == f.fplx)
+    if f.first:
+        months = months.where(invoice_month.c.kpyf >= f.first.year * 100 + f.first.month)
+    if f.before:
+        months = months.where(invoice_month.c.kpyf < f.before.year * 100 + f.before.month)
+    return conn.execute(months).one()
+
+
+def _month_of(moment: datetime) -> datetime:
+    """The first instant of ``moment``'s month."""
+    return moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
 def ledger_docs(conn: Connection, corp_id: str, f: LedgerFilter) -> Iterator[str]:

@@ -76,7 +76,9 @@ _RENUMBER = sa.text(
 _RECOUNT = sa.text(
     """
     UPDATE invoice_month
-    SET invoice_count = (SELECT count(*) FROM invoice WHERE invoice.month_id = invoice_month.id),
+    SET (invoice_count, je, se, jshj) = (
+            SELECT count(*), coalesce(sum(invoice.je), 0), coalesce(sum(invoice.se), 0), coalesce(sum(invoice.jshj), 0)
+            FROM invoice WHERE invoice.month_id = invoice_month.id),
         version = version + 1, chunk_version = version + 1, updated_at = :now
     WHERE id IN :month_ids
     """

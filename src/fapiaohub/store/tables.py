@@ -157,6 +157,10 @@ invoice_month = sa.Table(
     sa.Column("fplx", sa.String(4), nullable=False),
     sa.Column("kpyf", sa.Integer, nullable=False),
     sa.Column("invoice_count", sa.Integer, nullable=False),
+    # the sums of its invoices' amounts, kept with the count: the console's overview and totals (0012)
+    sa.Column("je", Money, nullable=False, server_default="0"),
+    sa.Column("se", Money, nullable=False, server_default="0"),
+    sa.Column("jshj", Money, nullable=False, server_default="0"),
     # +1 on every renumbering: API processes cache rendered pages under (month id, version)
     sa.Column("version", sa.Integer, nullable=False, server_default="0"),
     # the version month_chunk was last brought up to (None: never): pages are cut from the chunks
