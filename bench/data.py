@@ -57,11 +57,12 @@ def prepared_engine(db: str) -> Engine:
 
 
 def ensure_demo(engine: Engine, invoices: int) -> int:
-    """The demo corporation with at least ``invoices`` invoices in the database (about five
-    minutes per million on a 2-core machine, the first time); returns how many there are."""
+    """The demo corporation with at least ``invoices`` invoices in the database (into an empty
+    PostgreSQL database, about 3.5 minutes per million on a 2-core machine, the first time);
+    returns how many there are."""
     total = _count(engine, DEMO_CORP_ID)
     if total < invoices:
-        print(f"  loading {invoices} demo invoices (once; about 5 min per million)", flush=True)
+        print(f"  loading {invoices} demo invoices (once; about 3.5 min per million)", flush=True)
         start = time.perf_counter()
         total = load_demo(engine, invoices).invoices_total
         print(f"  loaded in {time.perf_counter() - start:.0f} s", flush=True)
