@@ -61,6 +61,9 @@ def ledger_figures(db: str, invoices: int, repeat: int) -> list[Figure]:
         # invoice reaches, different on every request)
         requests["all first view"] = lambda: _checked_page(
             server, _url({"max": f"{10**12 + next(first_views)}"}))
+        # a filter of whole months not seen before (from a month before any invoice, different on
+        # every request): its totals come from the months' own sums
+        requests["months first view"] = lambda: _checked_page(server, _url({"from": _month_before(next(first_views))}))
         medians = paired_medians(server.client, requests, repeat)
     print(f"  deep page {deep}; medians, ms: " + ", ".join(f"{name} {value * 1000:.1f}"
                                                           for name, value in medians.items()), flush=True)
@@ -75,7 +78,15 @@ def ledger_figures(db: str, invoices: int, repeat: int) -> list[Figure]:
                             medians[f"all {sort} deep"] / medians[f"all {sort} p1"], "≤ 1.5"))
     figures.append(("ledger first view of a filter (totals summed) / the same page again, unfiltered",
                     medians["all first view"] / medians["all kprq_desc p1"], "(reported)"))
+    figures.append(("ledger first view of whole months (the months' sums) / the same page again, unfiltered",
+                    medians["months first view"] / medians["all kprq_desc p1"], "(reported)"))
     return figures
+
+
+def _month_before(n: int) -> str:
+    """The n-th month counted back from 2019-12 (the demo's invoices are later), as yyyy-MM."""
+    months = 2019 * 12 + 11 - n
+    return f"{months // 12:04d}-{months % 12 + 1:02d}"
 
 
 def _url(params: dict[str, str]) -> str:
