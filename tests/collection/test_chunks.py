@@ -1,6 +1,7 @@
 """Page chunks (month_chunk): every page, of any size and start, is cut byte for byte as the stored
 items joined, on both databases and through both readers, and writers keep the chunks of every
-month they settle at its version, rebuilding only what changed."""
+month they settle at its version, rebuilding only what changed; a page a lookup asks for comes in
+the lookup's own statement."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ import sqlalchemy as sa
 from alembic import command
 from sqlalchemy.engine import Engine
 
-from fapiaohub.auth.service import create_tenant
-from fapiaohub.collection.repository import SqlPageReads, open_page_reads
+from fapiaohub.auth.service import create_tenant, secret_digest
+from fapiaohub.collection.repository import MonthLookup, MonthState, SqlPageReads, open_page_reads
 from fapiaohub.demo.generator import generate_taxpayer_month
 from fapiaohub.domain.invoice import Invoice
 from fapiaohub.store.engine import alembic_config, make_engine, upgrade
@@ -258,3 +259,38 @@ def test_the_migration_builds_the_chunks_the_writer_builds() -> None:
             assert all(version == chunk_version for version, chunk_version in months)
         finally:
             engine.dispose()
+
+
+def test_a_page_asked_for_with_its_lookup_is_cut_in_the_same_statement(month: Month, engine: Engine) -> None:
+    """PostgreSQL reads a page a lookup asks for in the lookup's own statement, batched with other
+    lookups, each its own page; from chunks of the month's version only."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("lookups carry their pages on PostgreSQL only (SQLite reads the page after the lookup)")
+    items = stored_items(engine, month.month_id)
+    digest = secret_digest(month.tenant.token())
+    spans = [(0, 100), (50, 100), (74, 37), (200, 100), (249, 1), (250, 10)]
+
+    def lookup(page: tuple[int, int] | None) -> MonthLookup:
+        return MonthLookup(digest, month.tenant.corp_id, NSRSBH, "jx", "82", KPYF, page=page)
+
+    async def run(pages: list[tuple[int, int] | None]) -> tuple[list[MonthState], int]:
+        reads = open_page_reads(engine)
+        try:
+            states = await asyncio.gather(*(reads.month_state(lookup(page)) for page in pages))
+            return states, reads.batches
+        finally:
+            await reads.close()
+
+    states, batches = asyncio.run(run([*spans, None]))
+    assert batches < len(states)  # lookups shared statements
+    for (offset, limit), state in zip(spans, states, strict=False):
+        assert state.slot is not None
+        assert state.page is not None
+        assert (state.page.invoice_count, state.page.version) == (250, state.slot.version)
+        assert state.page.items == b",".join(items[offset:offset + limit]), (offset, limit)
+    assert states[-1].page is None  # it asked for none
+    with engine.begin() as conn:  # chunks behind the month's version: never cut from
+        conn.execute(sa.update(invoice_month).where(invoice_month.c.id == month.month_id).values(chunk_version=None))
+    states, _ = asyncio.run(run([(0, 100)]))
+    assert states[0].slot is not None
+    assert states[0].page is None

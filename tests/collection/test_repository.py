@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from fapiaohub.auth.service import create_tenant, get_access_token, secret_digest
-from fapiaohub.collection.page_cache import PageCache, PageKey
+from fapiaohub.collection.page_cache import PageAddress, PageCache, PageKey
 from fapiaohub.collection.pg_repository import PostgresPageReads
 from fapiaohub.collection.repository import MonthLookup, SqlPageReads, open_page_reads
 from fapiaohub.store.invoices import store_invoices
@@ -191,3 +191,45 @@ def test_a_lookup_the_database_refuses_fails_alone(engine: Engine, batch_world: 
 async def _one_by_one(engine: Engine, lookups: list[MonthLookup]) -> list[object]:
     reads = SqlPageReads(engine)
     return [await reads.month_state(lookup) for lookup in lookups]
+
+
+def test_the_cache_knows_the_addresses_it_holds_a_page_for() -> None:
+    cache = PageCache(max_bytes=10)
+    here, there = PageAddress("C", "N", "jx", "82", 202401, 0, 100), PageAddress("C", "N", "jx", "82", 202401, 100, 100)
+    assert not cache.holds(here)
+    cache.put(PageKey(1, 1, 0, 100), b"aaaa", here)
+    assert cache.holds(here)
+    cache.put(PageKey(1, 2, 0, 100), b"bbbb", here)  # the month's next version replaces the page
+    assert cache.get(PageKey(1, 1, 0, 100)) is None
+    assert cache.size == 4
+    cache.put(PageKey(1, 2, 100, 100), b"cccc", there)
+    cache.put(PageKey(2, 1, 0, 100), b"dddd")  # 12 bytes > 10: the least recent (here's) goes
+    assert not cache.holds(here)
+    assert cache.holds(there)
+    assert not PageCache(max_bytes=0).holds(here)
+
+
+def test_a_page_this_process_does_not_hold_costs_one_read(seeded: Seeded, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On PostgreSQL the lookup brings the page along (no second read); the same page again is the
+    cache's; SQLite reads it after the lookup."""
+    app = seeded.tenant.client.app
+    reads, cache = app.state.page_reads, app.state.page_cache
+    later_reads = []
+    month_page = type(reads).month_page
+
+    async def counted(self: object, month_id: int, offset: int, limit: int) -> object:
+        later_reads.append((month_id, offset, limit))
+        return await month_page(self, month_id, offset, limit)
+
+    monkeypatch.setattr(type(reads), "month_page", counted)
+    nsrsbh, direction, kpyf, count = fullest_month(seeded, "82")
+    assert count >= 14
+    token = seeded.tenant.token()
+    body = body_for(seeded, nsrsbh, direction, "82", kpyf, size=7, page=2)  # a page no other test asks for
+    first = query(seeded.tenant, token, body)
+    assert len(first["data"]["list"]) == 7
+    assert len(later_reads) == (0 if isinstance(reads, PostgresPageReads) else 1)
+    hits = cache.hits
+    assert query(seeded.tenant, token, body)["data"] == first["data"]
+    assert cache.hits == hits + 1
+    assert len(later_reads) == (0 if isinstance(reads, PostgresPageReads) else 1)

@@ -23,8 +23,25 @@ class PageKey(NamedTuple):
     limit: int
 
 
+class PageAddress(NamedTuple):
+    """A page as a request names it, before its month is looked up."""
+
+    corp_id: str
+    nsrsbh: str
+    direction: str
+    fplx: str
+    kpyf: int
+    offset: int
+    limit: int
+
+
 class PageCache:
     """Least-recently-used pages up to ``max_bytes`` of item bytes (0 turns caching off).
+
+    It also knows which request addresses it holds a page for (under some version): a request for
+    a page it does not hold asks for the items with its month lookup (collection.service), one
+    round trip instead of two; one it holds asks for the month's version alone, and is answered
+    from here when that is still the version held.
 
     Used from one event loop only (each API process has its own), so it needs no lock.
     """
@@ -34,30 +51,44 @@ class PageCache:
         self.size = 0
         self.hits = 0
         self.misses = 0
-        self._pages: OrderedDict[PageKey, bytes] = OrderedDict()
+        self._pages: OrderedDict[PageKey, tuple[bytes, PageAddress | None]] = OrderedDict()
+        self._addresses: dict[PageAddress, PageKey] = {}
 
     def get(self, key: PageKey) -> bytes | None:
-        items = self._pages.get(key)
-        if items is None:
+        held = self._pages.get(key)
+        if held is None:
             self.misses += 1
             _MISS.inc()
             return None
         self._pages.move_to_end(key)
         self.hits += 1
         _HIT.inc()
-        return items
+        return held[0]
 
-    def put(self, key: PageKey, items: bytes) -> None:
+    def holds(self, address: PageAddress) -> bool:
+        """Whether a page was kept for ``address`` (of whichever version) and is kept still."""
+        return address in self._addresses
+
+    def put(self, key: PageKey, items: bytes, address: PageAddress | None = None) -> None:
         if not 0 < len(items) <= self.max_bytes:
             return  # caching off, nothing to keep, or one page larger than the whole cache
-        old = self._pages.pop(key, None)
-        if old is not None:
-            self.size -= len(old)
-        self._pages[key] = items
+        self._drop(key)
+        if address is not None:
+            self._drop(self._addresses.get(address))
+            self._addresses[address] = key
+        self._pages[key] = (items, address)
         self.size += len(items)
         while self.size > self.max_bytes:
-            _, evicted = self._pages.popitem(last=False)
-            self.size -= len(evicted)
+            self._drop(next(iter(self._pages)))
+
+    def _drop(self, key: PageKey | None) -> None:
+        held = self._pages.pop(key, None) if key is not None else None
+        if held is None:
+            return
+        items, address = held
+        self.size -= len(items)
+        if address is not None and self._addresses.get(address) == key:
+            del self._addresses[address]
 
     def __len__(self) -> int:
         return len(self._pages)

@@ -2,7 +2,9 @@
 
 A request costs one month lookup (token, taxpayer, month row with its count and version, running
 tasks: batched with concurrent requests on PostgreSQL) and, unless this process holds the page
-under the month's current version, one range read of pre-rendered items.
+under the month's current version, one range read of pre-rendered items. A page this process
+does not hold at all is asked for with the lookup, which PostgreSQL answers in the same statement
+when the month's chunks are current: the range read is then not needed.
 """
 
 from __future__ import annotations
@@ -11,13 +13,13 @@ import math
 
 from fapiaohub import wire
 from fapiaohub.auth.service import secret_digest
-from fapiaohub.collection.page_cache import PageCache, PageKey
-from fapiaohub.collection.query import CollectionQuery, parse_collection_query
+from fapiaohub.collection.page_cache import PageAddress, PageCache, PageKey
+from fapiaohub.collection.query import parse_collection_query
 from fapiaohub.collection.repository import MonthLookup, PageReads
 from fapiaohub.domain.codes import RESULT_CODES
 from fapiaohub.errors import UNAUTHORIZED, BusinessError, HttpError
 from fapiaohub.shapes.envelope import envelope
-from fapiaohub.store.months import MonthSlot
+from fapiaohub.store.months import MonthPage, MonthSlot
 
 NOT_ENABLED = RESULT_CODES["500"]
 COLLECTING = f"{RESULT_CODES['4008']}：该月份的归集任务尚未完成，请稍后再查询"
@@ -36,9 +38,12 @@ async def answer(reads: PageReads, cache: PageCache, access_token: str | None, b
         raise HttpError(400, f"请求体不是合法的JSON：{exc}") from None
     except BusinessError as err:
         return envelope(await _token_corporation(reads, digest), err.code, err.message, None)
-    state = await reads.month_state(
-        MonthLookup(digest, query.corp_id, query.nsrsbh, query.jxxbz, query.fplx, query.kpyf)
-    )
+    offset = (query.current_page - 1) * query.page_size
+    address = PageAddress(query.corp_id, query.nsrsbh, query.jxxbz, query.fplx, query.kpyf, offset, query.page_size)
+    state = await reads.month_state(MonthLookup(
+        digest, query.corp_id, query.nsrsbh, query.jxxbz, query.fplx, query.kpyf,
+        page=None if cache.holds(address) else (offset, query.page_size),
+    ))
     if not state.authorized:  # a dead token, or a corpId that is not the token's corporation
         raise HttpError(403, UNAUTHORIZED)
     slot = state.slot
@@ -49,7 +54,7 @@ async def answer(reads: PageReads, cache: PageCache, access_token: str | None, b
         # committed state (a task's writes appear at its commit, under a new version); only a month
         # with nothing committed yet, which a running task may be about to fill, answers 4008
         return envelope(query.corp_id, "4008", COLLECTING, None)
-    total, items = await _page(reads, cache, slot, query)
+    total, items = await _page(reads, cache, slot, address, state.page)
     data = {
         "page": {
             "totalPage": math.ceil(total / query.page_size),
@@ -70,16 +75,20 @@ async def _token_corporation(reads: PageReads, digest: str) -> str:
     return corp_id
 
 
-async def _page(reads: PageReads, cache: PageCache, slot: MonthSlot, query: CollectionQuery) -> tuple[int, bytes]:
-    """(totalCount, the page's items joined by commas): from this process's cache when it holds
-    the page under the month's current version, else from the database (and then cached)."""
-    offset = (query.current_page - 1) * query.page_size
+async def _page(reads: PageReads, cache: PageCache, slot: MonthSlot, address: PageAddress,
+                read_along: MonthPage | None) -> tuple[int, bytes]:
+    """(totalCount, the page's items joined by commas): read along with the lookup, or from this
+    process's cache when it holds the page under the month's current version, else from the
+    database (and then cached)."""
+    offset, limit = address.offset, address.limit
     if slot.month_id is None or offset >= slot.invoice_count:
         return slot.invoice_count, b""
-    items = cache.get(PageKey(slot.month_id, slot.version, offset, query.page_size))
-    if items is not None:
-        return slot.invoice_count, items
-    # the month may have changed since the lookup: count and items come from this one read
-    page = await reads.month_page(slot.month_id, offset, query.page_size)
-    cache.put(PageKey(slot.month_id, page.version, offset, query.page_size), page.items)
+    page = read_along
+    if page is None:
+        items = cache.get(PageKey(slot.month_id, slot.version, offset, limit))
+        if items is not None:
+            return slot.invoice_count, items
+        # the month may have changed since the lookup: count and items come from this one read
+        page = await reads.month_page(slot.month_id, offset, limit)
+    cache.put(PageKey(slot.month_id, page.version, offset, limit), page.items, address)
     return page.invoice_count, page.items
