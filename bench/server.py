@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from sqlalchemy.engine import make_url
 
 from bench.data import Credentials
 
@@ -45,6 +46,25 @@ class Server:
                                     json={"appKey": creds.app_key, "appSecurity": creds.app_security})
         response.raise_for_status()
         return response.json()["value"]["accessToken"]
+
+
+def database_cpu(db: str) -> dict[int, float]:
+    """CPU time (user + system) so far of each PostgreSQL backend that serves the API's asyncpg
+    reads (application_name fapiaohub-api) on ``db``, by pid: the server runs on this machine, so
+    /proc has them. Empty for SQLite."""
+    if not db.startswith("postgresql"):
+        return {}
+    import psycopg  # noqa: PLC0415 - only for PostgreSQL runs
+
+    with psycopg.connect(make_url(db).set(drivername="postgresql").render_as_string(hide_password=False)) as conn:
+        pids = [row[0] for row in conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'fapiaohub-api'")]
+    found: dict[int, float] = {}
+    for pid in pids:
+        with contextlib.suppress(OSError):  # it has just ended
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            found[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return found
 
 
 @contextlib.contextmanager
