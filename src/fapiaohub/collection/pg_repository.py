@@ -1,4 +1,4 @@
-"""getInvoiceCollectionData's reads on PostgreSQL: asyncpg (store.async_reads: why, and what a lost
+"""getInvoiceCollectionData's reads on PostgreSQL: asyncpg (fapiaohub.auth.pg_repository: why, and what a lost
 connection does), with concurrent month lookups batched.
 
 Every request must see the month as it is now (the database is the truth: a cached page is
@@ -19,10 +19,10 @@ import asyncio
 import asyncpg
 from sqlalchemy.engine import URL
 
+from fapiaohub.auth.pg_repository import AsyncpgReads
 from fapiaohub.auth.service import now_ms
 from fapiaohub.collection.repository import MonthLookup, MonthState
 from fapiaohub.domain.codes import ACTIVE_TASK_STATES
-from fapiaohub.store.async_reads import AsyncpgReads
 from fapiaohub.store.months import CHUNK_ITEMS, MonthPage, MonthSlot
 
 

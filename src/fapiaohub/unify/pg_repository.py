@@ -1,4 +1,4 @@
-"""The unify batch read on PostgreSQL: asyncpg (store.async_reads: why, and what a lost connection
+"""The unify batch read on PostgreSQL: asyncpg (fapiaohub.auth.pg_repository: why, and what a lost connection
 does), the token check and the batches in one statement.
 
 The read is one small statement, plus, when this process does not hold every batch rendered under
@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import asyncpg
 
+from fapiaohub.auth.pg_repository import AsyncpgReads
 from fapiaohub.auth.service import now_ms
-from fapiaohub.store.async_reads import AsyncpgReads
 from fapiaohub.store.entities import render_entity
 from fapiaohub.unify.repository import Batch, BatchRead, BatchVersions, Member
 

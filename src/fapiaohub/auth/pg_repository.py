@@ -1,5 +1,7 @@
-"""The API's hot reads on PostgreSQL: an asyncpg pool of a reader's own, and a read whose connection
-was lost sent once more.
+"""The asyncpg reader the API's hot reads on PostgreSQL build on (the collection page's, unify's
+batches'): a pool of its own, a read whose connection was lost sent once more, and the token
+check every such request starts with. Here, in auth, because that check is auth's and every
+package that serves those reads imports auth already (store must not: auth imports store).
 
 Why asyncpg, and not SQLAlchemy and psycopg as everywhere else: a page or batch request is one or
 two small statements, and the driver's own cost decides how close the endpoint gets to its floor.
