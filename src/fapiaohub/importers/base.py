@@ -25,6 +25,12 @@ class SourceRef:
             parts.append(f"row {self.row}")
         return ", ".join(parts)
 
+    def __reduce__(self) -> tuple[type[SourceRef], tuple[str, str | None, int | None]]:
+        # one is pickled with every record the parse child sends; a frozen dataclass's own way
+        # runs a Python __setstate__ that looks its fields up for each one (measured on a 200,000-line
+        # export: the pickle round trip of its records 3.1 s → 2.9 s)
+        return SourceRef, (self.file, self.sheet, self.row)
+
 
 @dataclass(slots=True)
 class Parsed:
