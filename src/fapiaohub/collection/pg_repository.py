@@ -1,5 +1,5 @@
-"""getInvoiceCollectionData's reads on PostgreSQL: asyncpg (fapiaohub.auth.pg_repository: why, and what a lost
-connection does), with concurrent month lookups batched.
+"""getInvoiceCollectionData's reads on PostgreSQL: asyncpg (auth/pg_repository.py says why, and what
+a lost connection does), with concurrent month lookups batched.
 
 Every request must see the month as it is now (the database is the truth: a cached page is
 served only under the version read here), so each one needs a lookup. Lookups arriving while

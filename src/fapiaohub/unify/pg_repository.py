@@ -1,5 +1,5 @@
-"""The unify batch read on PostgreSQL: asyncpg (fapiaohub.auth.pg_repository: why, and what a lost connection
-does), the token check and the batches in one statement.
+"""The unify batch read on PostgreSQL: asyncpg (auth/pg_repository.py says why, and what a lost
+connection does), the token check and the batches in one statement.
 
 The read is one small statement, plus, when this process does not hold every batch rendered under
 its current version, one more that returns the batches with their members' entity forms.
