@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 
 import pytest
 
 from fapiaohub.domain.validation import (
+    Finding,
     check_amounts,
     classify_taxpayer_id,
     describe_fpdm,
@@ -14,6 +16,7 @@ from fapiaohub.domain.validation import (
     is_valid_uscc,
     uscc_check_char,
     validate_invoice,
+    write_findings,
 )
 from tests.factories import sample_invoice
 
@@ -121,3 +124,31 @@ def test_numbers_of_the_planned_cities_are_valid(region: str) -> None:
 def test_a_number_with_no_region_is_not() -> None:
     assert not is_valid_sdphm("26992000000123456789")
     assert not is_valid_sdphm("26002000000123456789")
+
+
+def _fields_of(findings: list[Finding]) -> list[str]:
+    return [finding.field for finding in findings]
+
+
+def test_write_findings_name_what_a_write_door_refuses() -> None:
+    """The fast path (texts and amounts tested whole) finds exactly what the field-by-field rules do."""
+    clean = sample_invoice("01")
+    assert write_findings(clean) == []
+    whole_and_tenths = dataclasses.replace(clean, je=Decimal("100"), se=Decimal("13.5"), jshj=Decimal("113.5"))
+    assert write_findings(whole_and_tenths) == []  # fewer than two decimals are cents too
+    line = clean.lines[0]
+    cases = [
+        (dataclasses.replace(clean, gfmc="甲\x00乙"), ["gfmc"]),
+        (dataclasses.replace(clean, xfmc="公" * 101), ["xfmc"]),
+        (dataclasses.replace(clean, je=Decimal("10.001")), ["je"]),
+        (dataclasses.replace(clean, jshj=Decimal("1e20")), ["jshj"]),
+        (dataclasses.replace(clean, lines=[dataclasses.replace(line, mc="a\x00")]), ["lines[0].mc"]),
+        (dataclasses.replace(clean, lines=[line, dataclasses.replace(line, jldw="件" * 51)]), ["lines[1].jldw"]),
+        (dataclasses.replace(clean, lines=[dataclasses.replace(line, se=Decimal("1.234"))]), ["lines[0].se"]),
+        (dataclasses.replace(clean, lines=[dataclasses.replace(line, je=Decimal("NaN"))]), ["lines[0].je"]),
+        (dataclasses.replace(clean, lines=[dataclasses.replace(line, slv=Decimal("1.3"))]), ["lines[0].slv"]),
+    ]
+    for invoice, fields in cases:
+        found = write_findings(invoice)
+        assert _fields_of(found) == fields, (fields, found)
+        assert all(finding.severity == "reject" for finding in found)

@@ -7,6 +7,7 @@ flag travels with it).
 from __future__ import annotations
 
 import functools
+import operator
 import re
 from dataclasses import dataclass
 from decimal import Decimal
@@ -177,8 +178,8 @@ def text_finding(field: str, value: str, limit: int) -> Finding | None:
 
 
 def _amount_finding(field: str, amount: Decimal) -> Finding | None:
-    if amount.as_tuple().exponent in (0, -1, -2) and -MAX_AMOUNT < amount < MAX_AMOUNT:
-        return None  # the common case, decided without quantize
+    if _plain_amount(amount):
+        return None
     if not is_cent_exact(amount):
         return Finding(field, f"金额{amount}须精确到分（最多两位小数）", "reject")
     if abs(amount) >= MAX_AMOUNT:
@@ -203,27 +204,45 @@ _HEADER_TEXT = tuple((name, TEXT_LIMITS.get(name, OTHER_TEXT_LIMIT)) for name in
 _LINE_TEXT = tuple((name, LINE_TEXT_LIMITS.get(name, OTHER_TEXT_LIMIT))
                    for name in ("mc", "spbm", "ggxh", "sl", "jldw", "dj", "qdbz", "hsdj", "hsje"))
 _NUL = "\x00"
+# the texts of an invoice, and of a line, in one call each, and their limits in the same order
+_HEADER_VALUES = operator.attrgetter(*(name for name, _ in _HEADER_TEXT))
+_HEADER_LIMITS = tuple(limit for _, limit in _HEADER_TEXT)
+_LINE_VALUES = operator.attrgetter(*(name for name, _ in _LINE_TEXT))
+_LINE_LIMITS = tuple(limit for _, limit in _LINE_TEXT)
+
+
+def _texts_fit(values: tuple[str, ...], limits: tuple[int, ...]) -> bool:
+    """Whether every text is within its limit and none holds NUL: the common case, decided by
+    loops that run in C (imports ask it of every invoice and every line)."""
+    return not any(map(operator.gt, map(len, values), limits)) and _NUL not in "".join(values)
+
+
+def _plain_amount(amount: Decimal) -> bool:
+    """Whether an amount has at most two decimals and is in range: the common case, decided
+    without quantize (and, for the amounts the parsers give, already in cents, without as_tuple)."""
+    return ((amount.same_quantum(CENT) or amount.as_tuple().exponent in (0, -1))
+            and -MAX_AMOUNT < amount < MAX_AMOUNT)
 
 
 def write_findings(invoice: Invoice) -> list[Finding]:
     """What a write door refuses before validate_invoice even looks: NUL and over-long text, amounts
-    below the cent or out of range, too many lines. Cheap (imports run it on every invoice: the
-    loops below only test; findings are built for what fails), and safe on any input."""
+    below the cent or out of range, too many lines. Cheap (imports run it on every invoice: each
+    part is first tested as a whole; findings are built for what fails), and safe on any input."""
     found: list[Finding | None] = []
-    for name, limit in _HEADER_TEXT:
-        value = getattr(invoice, name)
-        if len(value) > limit or _NUL in value:
-            found.append(text_finding(name, value, limit))
+    values = _HEADER_VALUES(invoice)
+    if not _texts_fit(values, _HEADER_LIMITS):
+        found += [text_finding(name, value, limit) for (name, limit), value in zip(_HEADER_TEXT, values, strict=True)]
     found += [_amount_finding(name, getattr(invoice, name)) for name in ("je", "se", "jshj")]
     if len(invoice.lines) > MAX_LINES:
         found.append(Finding("lines", f"{len(invoice.lines)}行明细超过上限{MAX_LINES}", "reject"))
     else:
         for n, line in enumerate(invoice.lines):
-            for name, limit in _LINE_TEXT:
-                value = getattr(line, name)
-                if len(value) > limit or _NUL in value:
-                    found.append(text_finding(f"lines[{n}].{name}", value, limit))
-            found += [_amount_finding(f"lines[{n}].{name}", getattr(line, name)) for name in ("je", "se")]
+            values = _LINE_VALUES(line)
+            if not _texts_fit(values, _LINE_LIMITS):
+                found += [text_finding(f"lines[{n}].{name}", value, limit)
+                          for (name, limit), value in zip(_LINE_TEXT, values, strict=True)]
+            if not (_plain_amount(line.je) and _plain_amount(line.se)):
+                found += [_amount_finding(f"lines[{n}].{name}", getattr(line, name)) for name in ("je", "se")]
             if not line.slv.is_finite() or abs(line.slv) > 1:
                 found.append(Finding(f"lines[{n}].slv", f"税率{line.slv}应在0到1之间", "reject"))
     findings = [f for f in found if f is not None]
