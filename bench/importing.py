@@ -124,6 +124,20 @@ def new_taxpayer(db_url: str) -> str:
     return creds.corp_id
 
 
+def revert_imports(db_url: str, stored: list[tuple[str, str]]) -> None:
+    """Undo the measured imports (`fapiaohub task revert`, each), so that the bench database keeps
+    the size it was built with however often the figure is measured."""
+    from fapiaohub.store.engine import make_engine
+    from fapiaohub.tasks import repository as tasks
+
+    engine = make_engine(db_url)
+    for corp_id, task_id in stored:
+        with engine.begin() as conn:
+            tasks.revert_task(conn, corp_id, task_id)
+    engine.dispose()
+    print(f"  reverted the {len(stored)} measured imports: the bench database keeps its size", flush=True)
+
+
 # --- what each child process measures ------------------------------------------------------
 
 def _probe_calamine(path: str) -> dict:
@@ -169,7 +183,8 @@ def probe_import(path: str, db_url: str, corp_id: str) -> dict:
     with engine.connect() as conn:
         done = tasks.get_task(conn, corp_id, task["taskId"])
     engine.dispose()
-    return {"seconds": seconds, "state": done["state"], "message": done["message"], "counts": done["counts"]}
+    return {"seconds": seconds, "state": done["state"], "message": done["message"], "counts": done["counts"],
+            "task_id": task["taskId"]}
 
 
 def _probe_import_read(path: str, db_url: str, corp_id: str) -> dict:
@@ -199,10 +214,11 @@ def _child(kind: str, *args: str) -> dict:
 def import_figures(db_url: str, rows: int = 200_000, repeat: int = 1) -> list[tuple[str, float, str]]:
     """Import end to end vs calamine's read of the same workbook, interleaved (calamine, import,
     calamine, import, …, calamine) so that both sides see the same machine load; each import is a
-    first import, into a fresh tenant. Figures are medians."""
+    first import, into a fresh tenant, reverted once everything is measured. Figures are medians."""
     path = build_export(rows)
     calamine, imports, peaks = [], [], []
     corp_id = ""
+    stored: list[tuple[str, str]] = []  # (corpId, taskId) of each import that wrote: reverted at the end
     for _ in range(repeat):
         cal = _child("calamine", str(path))
         calamine.append(cal["seconds"])
@@ -211,6 +227,7 @@ def import_figures(db_url: str, rows: int = 200_000, repeat: int = 1) -> list[tu
         counts = done["counts"]
         if done["state"] != "processed" or counts["rejected"] or not counts["inserted"]:
             raise RuntimeError(f"the import did not store every invoice: {done}")
+        stored.append((corp_id, done["task_id"]))
         imports.append(done["seconds"])
         peaks.append(done["peak_mb"])
         print(f"  calamine read {cal['rows']} rows in {cal['seconds']:.1f} s (peak {cal['peak_mb']:.0f} MB);"
@@ -227,6 +244,7 @@ def import_figures(db_url: str, rows: int = 200_000, repeat: int = 1) -> list[tu
         raise RuntimeError(f"the known file's answer {again['counts']} is not the read's {read_again['counts']}")
     print(f"  calamine {calamine[-1]:.1f} s; re-import of the same file (all unchanged): known, not read again"
           f" {again['seconds']:.2f} s; read and compared in full {read_again['seconds']:.1f} s", flush=True)
+    revert_imports(db_url, stored)
     ratio = statistics.median(imports) / statistics.median(calamine)
     return [
         (f"import end to end / calamine read ({rows // 1000}k rows)", ratio, "≤ 2"),
