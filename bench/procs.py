@@ -1,4 +1,4 @@
-"""Process facts the benchmarks read from /proc (Linux): children, resident and peak memory.
+"""Process facts the benchmarks read from /proc (Linux): children, CPU time, resident and peak memory.
 
 Kept apart from the rest of the bench: the import figure's probes import it, and must load
 nothing else (their peak memory is what they measure).
@@ -6,6 +6,7 @@ nothing else (their peak memory is what they measure).
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -33,3 +34,9 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()  # after the command's name
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

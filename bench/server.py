@@ -18,6 +18,7 @@ import httpx
 from sqlalchemy.engine import make_url
 
 from bench.data import Credentials
+from bench.procs import cpu_seconds
 
 ROOT = Path(__file__).parents[1]
 DATA = Path(__file__).with_name(".data")
@@ -38,8 +39,7 @@ class Server:
 
     def cpu_seconds(self) -> float:
         """CPU time (user + system) the server process has used so far."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu_seconds(self.pid)
 
     def token(self, creds: Credentials) -> str:
         response = self.client.post("/api/openapi/v1/auth/getAccessToken",
@@ -62,8 +62,7 @@ def database_cpu(db: str) -> dict[int, float]:
     found: dict[int, float] = {}
     for pid in pids:
         with contextlib.suppress(OSError):  # it has just ended
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            found[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            found[pid] = cpu_seconds(pid)
     return found
 
 
