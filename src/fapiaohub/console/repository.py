@@ -6,6 +6,7 @@ routes get corp_id from the signed-in user only (console.auth.current_user), nev
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
+from fapiaohub.domain.invoice import kpyf_of
 from fapiaohub.store.tables import (
     collection_task,
     console_session,
@@ -462,8 +464,10 @@ def ledger_totals(conn: Connection, corp_id: str, f: LedgerFilter) -> Any:
     """count, je, se, jshj of the whole filtered set: from the months' sums when the filter selects
     whole months (taxpayer, direction, kind, months from and to: kpyf is kprq's month), else summed
     over its invoices."""
+    # whole months: nothing set but what an invoice_month row is (and any filter added later is not)
+    months_only = dataclasses.replace(f, taxpayer_id=None, direction=None, fplx=None, first=None, before=None)
     whole_months = all(bound is None or bound == _month_of(bound) for bound in (f.first, f.before))
-    if not whole_months or f.status or f.party or f.min_amount is not None or f.max_amount is not None:
+    if months_only != LedgerFilter() or not whole_months:
         return conn.execute(sa.select(*_SUMS).where(*_where(conn, corp_id, f))).one()
     months = _months_of(corp_id).add_columns(*_MONTH_SUMS)
     if f.taxpayer_id is not None:
@@ -473,9 +477,9 @@ def ledger_totals(conn: Connection, corp_id: str, f: LedgerFilter) -> Any:
     if f.fplx:
         months = months.where(invoice_month.c.fplx == f.fplx)
     if f.first:
-        months = months.where(invoice_month.c.kpyf >= f.first.year * 100 + f.first.month)
+        months = months.where(invoice_month.c.kpyf >= kpyf_of(f.first))
     if f.before:
-        months = months.where(invoice_month.c.kpyf < f.before.year * 100 + f.before.month)
+        months = months.where(invoice_month.c.kpyf < kpyf_of(f.before))
     return conn.execute(months).one()
 
 

@@ -91,7 +91,7 @@ class Invoice:
 
     @property
     def kpyf(self) -> int:
-        return self.kprq.year * 100 + self.kprq.month
+        return kpyf_of(self.kprq)
 
     @property
     def family(self) -> Family:
@@ -124,6 +124,12 @@ class Invoice:
             kwargs[money] = Decimal(doc[money])
         kwargs["lines"] = [_line_from_doc(line) for line in doc.get("lines", [])]
         return cls(**kwargs)
+
+
+def kpyf_of(moment: datetime) -> int:
+    """The 开票月份 (yyyymm) of an issue time: an invoice's month is its kprq's, always (the store's
+    months, and the sums they keep, rely on it)."""
+    return moment.year * 100 + moment.month
 
 
 def _doc_value(value: Any) -> str:
