@@ -1,20 +1,26 @@
-"""Writes canonical invoices in the layout of the bureau's 全量发票查询导出结果.xlsx (tests, the bench, fapiaohub's xlsx export).
+"""Writes canonical invoices in the layout of the bureau's 全量发票查询导出结果.xlsx (tests, the bench, the demo's samples).
 
 The real layout (docs/formats/bureau-export.md): 信息汇总表 (one row per line, the invoice header
 repeated), 发票基础信息 (one row per invoice, then a 合计行), then one 特定业务 sheet per kind of
 特定要素 present. 序号, dates, 税率, 数量 and 单价 are text; amounts are numbers.
+
+The bureau writes its exports with Apache POI's streaming writer, and so does this module, byte
+for byte in the shapes that matter to a reader (`_PoiWorkbook`): UTF-8 text, every cell an inline
+string or a number with a style (s="1" header, s="2" data), empty cells as `<c r="M2" s="2"></c>`,
+POI's escapes (`&quot;`, `&#xa;`), a newline around each row, the dimension first. openpyxl
+writes none of these (character references for every Chinese character, cells without styles):
+the importer and the bench would be measured on a file the bureau never writes.
 """
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+import zipfile
 from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
-
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+from typing import IO, Any
 
 from fapiaohub.domain.codes import DIGITAL_ONLY, TDYWLX
 from fapiaohub.domain.invoice import Invoice, InvoiceLine
@@ -94,58 +100,216 @@ def special_elements(inv: Invoice) -> tuple[str, list[dict[str, str]]] | None:
     return None
 
 
-def _cells(sheet: WriteOnlyWorksheet, row: list[Any]) -> list[Any]:
-    cells = []
-    for value in row:
-        if isinstance(value, Decimal):
-            cell = WriteOnlyCell(sheet, value=value)
-            cell.number_format = "0.00"
-            value = cell
-        cells.append(value)
-    return cells
-
-
 def write_bureau_export(path: Path, invoices: Iterable[Invoice], *,
                         variations: set[str] | frozenset[str] = frozenset()) -> int:
     """Write an export in the bureau's layout; returns the number of line rows (信息汇总表)."""
     unknown = set(variations) - VARIATIONS
     if unknown:
         raise ValueError(f"unknown variations {sorted(unknown)}")
-    workbook = Workbook(write_only=True)
-    lines_sheet = workbook.create_sheet("信息汇总表")
-    basic_sheet = workbook.create_sheet("发票基础信息")
-    lines_sheet.append(LINE_HEADER)
-    basic_sheet.append(BASIC_HEADER)
-    special: dict[str, WriteOnlyWorksheet] = {}
-    special_rows: dict[str, int] = {}
-    with_special = "without_special_sheets" not in variations
-    line_count = invoice_count = 0
-    total_je = total_se = Decimal(0)
-    for inv in invoices:
-        common = _common(inv)
-        for line in inv.lines:
-            line_count += 1
-            lines_sheet.append(_cells(lines_sheet, [str(line_count), *_line_row(common, inv, line)[1:]]))
-        invoice_count += 1
-        total_je += inv.je
-        total_se += inv.se
-        values = {**common, "金额": inv.je, "税额": inv.se, "价税合计": inv.jshj}
-        basic_sheet.append(_cells(basic_sheet, [str(invoice_count), *[values[n] for n in BASIC_HEADER[1:]]]))
-        found = special_elements(inv) if with_special else None
-        if found is None:
-            continue
-        code, elements = found
-        name, columns = SPECIAL_SHEETS[code]
-        sheet = special.get(code)
-        if sheet is None:
-            # write-only sheets are ordered by creation: 特定业务 sheets follow the two main ones
-            sheet = special[code] = workbook.create_sheet(name)
-            sheet.append([*SPECIAL_COMMON, *(column for column, _ in columns)])
-            special_rows[code] = 0
-        for element in elements:
-            special_rows[code] += 1
-            sheet.append([str(special_rows[code]), *[common[n] for n in SPECIAL_COMMON[1:]],
-                          *(element.get(key, "") for _, key in columns)])
-    basic_sheet.append(_cells(basic_sheet, ["合计行", *[""] * 8, total_je, total_se, *[""] * 8]))
-    workbook.save(path)
+    with _PoiWorkbook() as workbook:
+        lines_sheet = workbook.sheet("信息汇总表", LINE_HEADER)
+        basic_sheet = workbook.sheet("发票基础信息", BASIC_HEADER)
+        special: dict[str, _PoiSheet] = {}
+        with_special = "without_special_sheets" not in variations
+        line_count = invoice_count = 0
+        total_je = total_se = Decimal(0)
+        for inv in invoices:
+            common = _common(inv)
+            for line in inv.lines:
+                line_count += 1
+                lines_sheet.append([str(line_count), *_line_row(common, inv, line)[1:]])
+            invoice_count += 1
+            total_je += inv.je
+            total_se += inv.se
+            values = {**common, "金额": inv.je, "税额": inv.se, "价税合计": inv.jshj}
+            basic_sheet.append([str(invoice_count), *[values[n] for n in BASIC_HEADER[1:]]])
+            found = special_elements(inv) if with_special else None
+            if found is None:
+                continue
+            code, elements = found
+            name, columns = SPECIAL_SHEETS[code]
+            sheet = special.get(code)
+            if sheet is None:  # 特定业务 sheets follow the two main ones, in the order met
+                sheet = special[code] = workbook.sheet(name, [*SPECIAL_COMMON, *(column for column, _ in columns)])
+            for element in elements:
+                sheet.append([str(sheet.rows), *[common[n] for n in SPECIAL_COMMON[1:]],  # rows so far: the 序号
+                              *(element.get(key, "") for _, key in columns)])
+        basic_sheet.append(["合计行", *[None] * 8, total_je, total_se, *[None] * 8])  # the rest blank
+        workbook.save(path)
     return line_count
+
+
+# --- POI's streaming layout ------------------------------------------------------------------
+
+MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_RELS_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
+_DOC_RELS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+_XML = '<?xml version="1.0" encoding="UTF-8"?>\n'
+_XML_STANDALONE = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+# columns the bureau leaves without a value when empty; any other empty text (发票代码 and 发票号码 of
+# a 数电 invoice, 特定业务类型 of a line without one) is written as an empty inline string
+BLANK_WHEN_EMPTY = {"规格型号", "单位", "数量", "单价", "备注"}
+# POI's escapes for text (SheetDataWriter.outputEscapedString)
+_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\n": "&#xa;", "\r": "&#xd;",
+                          "\t": "&#x9;"})
+HEADER_STYLE, DATA_STYLE = 1, 2
+# POI's styles.xml of a real export: 0 default, 1 the header's (宋体 14 bold, filled, bordered), 2 data
+_STYLES = (
+    f'{_XML}<styleSheet xmlns="{MAIN_NS}"><numFmts count="0"/><fonts count="3"><font><sz val="11.0"/>'
+    '<color indexed="8"/><name val="Calibri"/><family val="2"/><scheme val="minor"/></font><font><name val="宋体"/>'
+    '<sz val="14.0"/><b val="true"/></font><font><name val="Calibri"/><sz val="11.0"/></font></fonts>'
+    '<fills count="4"><fill><patternFill patternType="none"/></fill><fill><patternFill patternType="darkGray"/>'
+    '</fill><fill><patternFill patternType="solid"/></fill><fill><patternFill patternType="solid">'
+    '<fgColor indexed="22"/></patternFill></fill></fills><borders count="5"><border><left/><right/><top/>'
+    '<bottom/><diagonal/></border><border><left style="thin"/></border><border><left style="thin"/>'
+    '<right style="thin"/></border><border><left style="thin"/><right style="thin"/><top style="thin"/>'
+    '</border><border><left style="thin"/><right style="thin"/><top style="thin"/><bottom style="thin"/>'
+    '</border></borders><cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/>'
+    '</cellStyleXfs><cellXfs count="3"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
+    '<xf numFmtId="0" fontId="1" fillId="3" borderId="4" xfId="0" applyAlignment="true" applyBorder="true"'
+    ' applyFill="true" applyFont="true"><alignment horizontal="center" wrapText="true" vertical="center"/>'
+    '<protection locked="true"/></xf><xf numFmtId="0" fontId="2" fillId="0" borderId="0" xfId="0"'
+    ' applyAlignment="true" applyFont="true"><alignment horizontal="left"/></xf></cellXfs></styleSheet>'
+)
+
+
+def column_letters(index: int) -> str:
+    """A, B, … Z, AA, … for a 0-based column index."""
+    letters = ""
+    index += 1
+    while index:
+        index, remainder = divmod(index - 1, 26)
+        letters = chr(65 + remainder) + letters
+    return letters
+
+
+def double_text(value: Decimal) -> str:
+    """A number as POI writes it, by Java's Double.toString: 23.5, 0.68, 0.0; from 10^7 on (and
+    below 10^-3) in its scientific form, 1.2345678E7."""
+    number = float(value)
+    if number == 0 or 1e-3 <= abs(number) < 1e7:
+        return repr(number)
+    sign, digits, exponent = Decimal(repr(number)).normalize().as_tuple()
+    assert isinstance(exponent, int)  # a finite float
+    text = "".join(map(str, digits))
+    return f"{'-' if sign else ''}{text[0]}.{text[1:] or '0'}E{len(digits) - 1 + exponent}"
+
+
+class _PoiSheet:
+    """One worksheet: its rows are spooled to a temporary file, since the dimension, which POI
+    writes before them, is known only at the end."""
+
+    def __init__(self, name: str, header: list[str], first: bool) -> None:
+        self.name, self.first = name, first
+        self.letters = [column_letters(index) for index in range(len(header))]
+        self.blank = [name in BLANK_WHEN_EMPTY for name in header]
+        self.spool: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the workbook
+        self.rows = 0
+        self._write(header, HEADER_STYLE)
+
+    def append(self, values: list[Any]) -> None:
+        self._write(values, DATA_STYLE)
+
+    def _write(self, values: list[Any], style: int) -> None:
+        self.rows += 1
+        number = self.rows
+        cells = []
+        for letter, blank, value in zip(self.letters, self.blank, values, strict=True):
+            ref = f'r="{letter}{number}" s="{style}"'
+            if isinstance(value, Decimal):
+                cells.append(f'<c {ref} t="n"><v>{double_text(value)}</v></c>')
+            elif value is None or (blank and value == ""):
+                cells.append(f"<c {ref}></c>")
+            else:
+                text = str(value)
+                space = ' xml:space="preserve"' if text != text.strip() else ""
+                cells.append(f'<c {ref} t="inlineStr"><is><t{space}>{text.translate(_ESCAPES)}</t></is></c>')
+        self.spool.write(f'<row r="{number}">\n{"".join(cells)}</row>\n'.encode())
+
+    def write_into(self, archive: zipfile.ZipFile, member: str) -> None:
+        widths = "".join(f'<col min="{i}" max="{i}" width="{10.0 if i == 1 else 22.0}" customWidth="true"/>'
+                         for i in range(1, len(self.letters) + 1))
+        selected = ' tabSelected="true"' if self.first else ""
+        with archive.open(member, "w", force_zip64=True) as out:
+            out.write(f'{_XML}<worksheet xmlns="{MAIN_NS}"><dimension ref="A1:{self.letters[-1]}{self.rows}"/>'
+                      f'<sheetViews><sheetView workbookViewId="0"{selected}/></sheetViews>'
+                      f'<sheetFormatPr defaultRowHeight="15.0"/><cols>{widths}</cols><sheetData>\n'.encode())
+            self.spool.seek(0)
+            shutil.copyfileobj(self.spool, out, 1 << 20)
+            out.write(b'</sheetData><pageMargins bottom="0.75" footer="0.3" header="0.3" left="0.7" right="0.7"'
+                      b' top="0.75"/></worksheet>')
+
+
+class _PoiWorkbook:
+    """The package around the sheets, part for part as POI writes it (shared strings empty: every
+    string is inline)."""
+
+    def __init__(self) -> None:
+        self.sheets: list[_PoiSheet] = []
+
+    def __enter__(self) -> _PoiWorkbook:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for sheet in self.sheets:
+            sheet.spool.close()
+
+    def sheet(self, name: str, header: list[str]) -> _PoiSheet:
+        self.sheets.append(_PoiSheet(name, header, first=not self.sheets))
+        return self.sheets[-1]
+
+    def save(self, path: Path) -> None:
+        count = len(self.sheets)
+        sheet_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"
+        parts = {
+            "[Content_Types].xml": (
+                f'{_XML_STANDALONE}<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+                '<Default ContentType="application/vnd.openxmlformats-package.relationships+xml" Extension="rels"/>'
+                '<Default ContentType="application/xml" Extension="xml"/>'
+                '<Override ContentType="application/vnd.openxmlformats-officedocument.extended-properties+xml"'
+                ' PartName="/docProps/app.xml"/>'
+                '<Override ContentType="application/vnd.openxmlformats-package.core-properties+xml"'
+                ' PartName="/docProps/core.xml"/>'
+                '<Override ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"'
+                ' PartName="/xl/sharedStrings.xml"/>'
+                '<Override ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"'
+                ' PartName="/xl/styles.xml"/>'
+                '<Override ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"'
+                ' PartName="/xl/workbook.xml"/>'
+                + "".join(f'<Override ContentType="{sheet_type}" PartName="/xl/worksheets/sheet{i}.xml"/>'
+                          for i in range(1, count + 1)) + "</Types>"),
+            "_rels/.rels": (
+                f'{_XML_STANDALONE}<Relationships xmlns="{_RELS_NS}">'
+                f'<Relationship Id="rId1" Target="xl/workbook.xml" Type="{_DOC_RELS}/officeDocument"/>'
+                f'<Relationship Id="rId2" Target="docProps/app.xml" Type="{_DOC_RELS}/extended-properties"/>'
+                '<Relationship Id="rId3" Target="docProps/core.xml"'
+                ' Type="http://schemas.openxmlformats.org/package/2006/relationships/metadata/core-properties"/>'
+                "</Relationships>"),
+            "docProps/app.xml": (
+                f'{_XML}<Properties xmlns="http://schemas.openxmlformats.org/officeDocument/2006/extended-properties">'
+                "<Application>Apache POI</Application></Properties>"),
+            "docProps/core.xml": (
+                f'{_XML_STANDALONE}<cp:coreProperties'
+                ' xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/core-properties"'
+                ' xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:dcterms="http://purl.org/dc/terms/"'
+                ' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><dc:creator>Apache POI</dc:creator>'
+                "</cp:coreProperties>"),
+            "xl/sharedStrings.xml": f'{_XML}<sst count="0" uniqueCount="0" xmlns="{MAIN_NS}"/>',
+            "xl/styles.xml": _STYLES,
+            "xl/workbook.xml": (
+                f'{_XML}<workbook xmlns="{MAIN_NS}" xmlns:r="{_DOC_RELS}"><workbookPr date1904="false"/>'
+                '<bookViews><workbookView activeTab="0"/></bookViews><sheets>'
+                + "".join(f'<sheet name="{sheet.name}" r:id="rId{i + 2}" sheetId="{i}"/>'
+                          for i, sheet in enumerate(self.sheets, start=1)) + "</sheets></workbook>"),
+            "xl/_rels/workbook.xml.rels": (
+                f'{_XML_STANDALONE}<Relationships xmlns="{_RELS_NS}">'
+                f'<Relationship Id="rId1" Target="sharedStrings.xml" Type="{_DOC_RELS}/sharedStrings"/>'
+                f'<Relationship Id="rId2" Target="styles.xml" Type="{_DOC_RELS}/styles"/>'
+                + "".join(f'<Relationship Id="rId{i + 2}" Target="worksheets/sheet{i}.xml" Type="{_DOC_RELS}/worksheet"/>'
+                          for i in range(1, count + 1)) + "</Relationships>"),
+        }
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+            for member, text in parts.items():
+                archive.writestr(member, text)
+            for i, sheet in enumerate(self.sheets, start=1):
+                sheet.write_into(archive, f"xl/worksheets/sheet{i}.xml")
