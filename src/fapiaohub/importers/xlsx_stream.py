@@ -41,22 +41,25 @@ MAX_ROW_CHARS = 32 * 1024**2  # a row (or the part before <sheetData>) larger th
 
 # The rows and cells of a chunk as tokens, in document order. The groups of a token:
 #   1    a cell's column letters, then one of
-#   2      the text of an inline string without a style
-#   3      the <v> text of a number without a style
-#   4      the <v> of a shared string (its index in the table)
-#   5-7    any other cell's attributes after r=, its <v> text, its inline text
-#          (an empty cell has none of 2-7)
-#   8    a row's start tag (without the "<")
-#   9    anything else: a cell or row of another shape (attributes in another order, rich text,
+#   2      the text of an inline string (its style, if any, changes nothing)
+#   3, 4   a number's style index (empty: none) and its <v> text
+#   5      the <v> of a shared string (its index in the table)
+#   6-8    any other cell's attributes after r=, its <v> text, its inline text
+#          (an empty cell has none of 2-8)
+#   9    a row's start tag (without the "<")
+#   10   anything else: a cell or row of another shape (attributes in another order, rich text,
 #        a comment …), which hands the sheet to lxml
-# Row ends and whitespace between tags match with every group empty. The common cell shapes come
-# first and capture only what they need: every captured group costs a new string.
+# Whitespace before a tag belongs to its token (POI, which writes the bureau's exports, puts a
+# newline before and after each row's start tag); row ends and other whitespace match with every
+# group empty. The common cell shapes come first and capture only what they need: every captured
+# group costs a new string. Every cell of a bureau export has a style (s="2"), so the styled shapes
+# are the common ones.
 _TOKEN = re.compile(
-    r'<(?:c r="([A-Z]{1,3})[0-9]*"(?:'
-    r'(?: t="inlineStr")?><is><t(?: xml:space="preserve")?>([^<]*)</t></is></c>'
-    r'|(?: t="n")?><v>([^<]*)</v></c>'
+    r'\s*<(?:c r="([A-Z]{1,3})[0-9]*"(?:'
+    r'(?: s="[0-9]+")?(?: t="inlineStr")?><is><t(?: xml:space="preserve")?>([^<]*)</t></is></c>'
+    r'|(?: s="([0-9]+)")?(?: t="n")?><v>([^<]*)</v></c>'
     r'|(?: s="[0-9]+")? t="s"><v>([0-9]+)</v></c>'
-    r'|(?: t="inlineStr")?(?:/>|></c>)'
+    r'|(?: s="[0-9]+")?(?: t="inlineStr")?(?:/>|></c>)'
     r'|([^>]*?)(?:/>'
     r'|>(?:<f\b[^>]*?(?:/>|>[^<]*</f>))?<v>([^<]*)</v></c>'
     r'|><is><t(?: xml:space="preserve")?>([^<]*)</t></is></c>'
@@ -324,16 +327,18 @@ class StreamingWorkbook:
         expected = numbers.expected
         unescape, cell_value, letters, shared = self.unescape, self._cell_value, LETTERS, self.shared
         number_attributes = self._number_attributes
-        # a number without a style is a plain number, unless the workbook made style 0 a date
-        plain_numbers = 0 not in self.date_styles
-        for row_text in text.split("</row>"):
+        # the style indexes (as written; "" for none) whose numbers are dates, not plain numbers
+        date_styles = {str(style) for style in self.date_styles} | ({""} if 0 in self.date_styles else set())
+        row_texts = text.split("</row>")
+        if row_texts[-1].isspace():  # the line end after the chunk's last row
+            row_texts.pop()
+        for row_text in row_texts:
             tokens = _TOKEN.findall(row_text)
             if not tokens:
                 continue
-            row_tag = tokens[0][7]
+            row_tag = tokens[0][8]
             cells = tokens[1:]
-            if (row_tag and row_tag[-1] != "/" and plain_numbers
-                    and [cell[0] for cell in cells] == letters[: len(cells)]):
+            if row_tag and row_tag[-1] != "/" and [cell[0] for cell in cells] == letters[: len(cells)]:
                 # the common row: cells A, B, C … each in place, so values are built in one pass
                 found = _ROW_NUMBER.search(row_tag)
                 number = int(found.group(1)) if found else expected
@@ -346,13 +351,13 @@ class StreamingWorkbook:
                 try:
                     rows.append([
                         (inline if "&" not in inline and "\r" not in inline else unescape(inline)) if inline
-                        else float(number_text) if number_text
+                        else float(number_text) if number_text and style not in date_styles
                         else shared[int(index)] if index
                         else float(raw) if raw and attributes in number_attributes
-                        else cell_value(cell) if attributes or raw or styled_inline
+                        else cell_value(cell) if attributes or raw or styled_inline or number_text
                         else None
                         for cell in cells
-                        for _, inline, number_text, index, attributes, raw, styled_inline, _, _ in (cell,)
+                        for _, inline, style, number_text, index, attributes, raw, styled_inline, _, _ in (cell,)
                     ])
                 except IndexError:
                     raise SheetError(f"row {number} refers to a shared string the workbook does not have") from None
@@ -372,7 +377,7 @@ class StreamingWorkbook:
         or None when some token is not known."""
         values: list[Any] = []
         for token in tokens:
-            column, row_tag, other = token[0], token[7], token[8]
+            column, row_tag, other = token[0], token[8], token[9]
             if column:
                 index = COLUMNS[column]
                 if index < len(values):
@@ -401,11 +406,11 @@ class StreamingWorkbook:
 
     def _cell_value(self, token: tuple[str, ...]) -> Any:
         """The value of a cell token of any shape."""
-        _, inline, number_text, index, attributes, raw, styled_inline, _, _ = token
+        _, inline, style, number_text, index, attributes, raw, styled_inline, _, _ = token
         if inline:
             return self.unescape(inline)
         if number_text:
-            return self._value("n", 0 in self.date_styles, number_text)
+            return self._value("n", int(style or 0) in self.date_styles, number_text)
         if index:
             return self._value("s", False, index)
         if styled_inline:
