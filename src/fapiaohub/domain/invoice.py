@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any
 
 import orjson
@@ -34,6 +35,9 @@ class InvoiceLine:
     qdbz: str = "00"  # 清单标识
     hsdj: str = ""  # 含税单价 (卷票 only)
     hsje: str = ""  # 含税金额 (卷票 only)
+
+    def __reduce__(self) -> tuple[type[InvoiceLine], tuple[Any, ...]]:
+        return type(self), _LINE_VALUES(self)  # see Invoice.__reduce__
 
 
 @dataclass(slots=True)
@@ -83,6 +87,13 @@ class Invoice:
     # the sandbox and upstream servers). When one invoice arrives in several forms, it decides which
     # values win (domain.merge, store.invoices): the bureau's export over XML over OFD over PDF.
     origin: str = ""
+
+    def __reduce__(self) -> tuple[type[Invoice], tuple[Any, ...]]:
+        # pickled as a constructor call with every field in order: the parse child sends each
+        # invoice it reads to the importer, and a slots dataclass's own way runs a Python
+        # __getstate__/__setstate__ that looks every field up by name (measured on a 200,000-line
+        # export: dumps 2.2 → 1.2 s, loads 2.8 → 1.9 s)
+        return type(self), _INVOICE_VALUES(self)
 
     @property
     def key(self) -> str:
@@ -142,6 +153,8 @@ def _doc_value(value: Any) -> str:
 
 
 _LINE_DECIMALS = ("je", "se", "slv")
+_INVOICE_VALUES = attrgetter(*(f.name for f in fields(Invoice)))  # every field, in the constructor's order
+_LINE_VALUES = attrgetter(*(f.name for f in fields(InvoiceLine)))
 
 
 def _line_to_doc(line: InvoiceLine) -> dict[str, str]:
