@@ -15,7 +15,7 @@ import pytest
 
 from fapiaohub.demo.generator import demo_taxpayers, iter_demo_invoices
 from fapiaohub.domain.invoice import Invoice, InvoiceLine
-from fapiaohub.importers import read_invoices
+from fapiaohub.importers import bureau_xlsx, read_invoices
 from fapiaohub.importers.base import Parsed, Rejected, Skipped, UnreadableFile
 from fapiaohub.importers.bureau_xlsx import read_bureau_export
 from fapiaohub.importers.xlsx_stream import StreamingWorkbook
@@ -201,6 +201,60 @@ def test_an_invoice_with_lines_but_no_invoice_row_takes_its_totals_from_the_line
     found = by_key(path)
     assert sorted(found) == sorted(inv.key for inv in invoices)
     assert (found[invoices[0].key].je, found[invoices[0].key].jshj) == (Decimal("1188.12"), Decimal("1200.00"))
+
+def test_the_invoice_sheet_in_another_order_than_the_lines_reads_the_same(tmp_path: Path) -> None:
+    """发票基础信息 is read alongside the lines, as far as the invoice being finished: in the bureau's
+    order (the same in both sheets) an invoice's totals are at hand, in any other order the rows
+    passed are held until their lines come."""
+    invoices = sample(60)
+    expected = by_key(written(tmp_path, invoices, "same.xlsx"))
+    path = written(tmp_path, invoices, "reversed.xlsx")
+    book = openpyxl.load_workbook(path)
+    sheet = book["发票基础信息"]
+    rows = [[cell.value for cell in row] for row in sheet.iter_rows(min_row=2)]
+    for number, values in enumerate([*reversed(rows[:-1]), rows[-1]], start=2):  # the 合计行 stays last
+        for column, value in enumerate(values, start=1):
+            sheet.cell(row=number, column=column, value=value)
+    book.save(path)
+    found = by_key(path)
+    assert found == expected
+    assert len(found) == len({inv.key for inv in invoices})
+
+
+def test_the_bureau_order_holds_one_invoice_total_at_a_time(tmp_path: Path) -> None:
+    held: list[int] = []
+    finish = bureau_xlsx._Import._finish
+
+    def watched(self: Any, plan: Any, pending: Any) -> Any:
+        held.append(len(self.totals))
+        return finish(self, plan, pending)
+
+    path = written(tmp_path, sample(120))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(bureau_xlsx._Import, "_finish", watched)
+        parsed, rejected, _ = records(path)
+    assert len(parsed) > 50
+    assert rejected == []
+    assert max(held) == 1  # the finished invoice's own
+
+
+def test_an_invoice_listed_twice_in_the_invoice_sheet_is_stored_once(tmp_path: Path) -> None:
+    invoices = [make("26532000000164714506", [("*住宿服务*住宿服务", "594.06", "5.94", "0.01")]),
+                make("26532000000164714507", [("*住宿服务*住宿服务", "100.00", "1.00", "0.01")])]
+    path = written(tmp_path, invoices)
+    book = openpyxl.load_workbook(path)
+    sheet = book["发票基础信息"]
+    sheet.insert_rows(4)  # after both invoices, before the 合计行: the first invoice again
+    for column, cell in enumerate(sheet[2], start=1):
+        sheet.cell(row=4, column=column, value=cell.value)
+    book.save(path)
+    parsed, rejected, _ = records(path)
+    assert sorted(p.invoice.key for p in parsed) == sorted(inv.key for inv in invoices)
+    (twice,) = rejected
+    assert (twice.source.sheet, twice.source.row) == ("发票基础信息", 4)
+    assert "listed twice" in twice.reason
+    assert "rows 2 and 4" in twice.reason
+
 
 def test_a_special_sheet_can_be_absent(tmp_path: Path) -> None:
     passenger = make("26537000000219710161", [("*运输服务*客运服务费", "65.05", "1.95", "0.03")], tdywlx="09",
@@ -446,6 +500,7 @@ def test_the_streaming_reader_reads_the_same(tmp_path: Path, monkeypatch: pytest
 
 MEMORY_PROBE = """
 import glob, re, sys, threading
+from fapiaohub.importers import bureau_xlsx
 from fapiaohub.importers.bureau_xlsx import read_bureau_export
 
 def peak_mb(pid="self"):
@@ -566,6 +621,7 @@ BOUNDED_READ = """
 import resource, sys, time
 resource.setrlimit(resource.RLIMIT_AS, (1024**3, 1024**3))  # calamine asked for 512 GiB here
 from fapiaohub.importers.base import UnreadableFile
+from fapiaohub.importers import bureau_xlsx
 from fapiaohub.importers.bureau_xlsx import read_bureau_export
 start = time.monotonic()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

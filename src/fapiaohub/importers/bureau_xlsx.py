@@ -3,12 +3,15 @@
 The workbook is read in passes over its sheets (a zip lets sheets be read in any order), so that
 memory stays flat whatever the number of lines (docs/formats/bureau-export.md):
 
-1. 发票基础信息: each invoice's 金额/税额/价税合计 cells and row, by identity (数电发票号码, else
-   发票代码:发票号码), kept for the totals check; the cells, not the invoice.
-2. 特定业务 sheets (small): their 特定要素 / 铁路 xcdList values by identity, in a bounded map.
-3. 信息汇总表, streamed: it repeats the invoice's header on every line, so each invoice is
-   assembled from its consecutive rows, checked against step 1, given its step 2 elements and
-   yielded; only one invoice is held at a time.
+1. 特定业务 sheets (small): their 特定要素 / 铁路 xcdList values by identity, in a bounded map.
+2. 信息汇总表, streamed: it repeats the invoice's header on every line, so each invoice is
+   assembled from its consecutive rows, checked against its 发票基础信息 totals, given its step 1
+   elements and yielded; only one invoice is held at a time.
+3. 发票基础信息, read alongside step 2 (in this process, while a child scans the line sheet):
+   each invoice's 金额/税额/价税合计 cells by identity (数电发票号码, else 发票代码:发票号码), read on
+   only as far as the invoice being finished. The bureau lists invoices in the same order in both
+   sheets, so a cell or two is held at a time; a workbook in another order holds what it passes
+   (the cells, not the invoices), at most the whole sheet's.
 4. Invoices of 发票基础信息 without lines (none in real exports): a second pass over that sheet.
 """
 
@@ -127,15 +130,17 @@ class _Book:
         finally:
             rows.close()
 
-    def rows(self, plan: SheetPlan) -> Iterator[tuple[int, list[Any]]]:
-        """(1-based row number, cells) of the rows below the header."""
+    def rows(self, plan: SheetPlan, *, here: bool = False) -> Iterator[tuple[int, list[Any]]]:
+        """(1-based row number, cells) of the rows below the header; ``here``: read in this process
+        whatever the sheet's size (a sheet read alongside another that a child reads)."""
         if self.calamine is not None:
             try:
                 rows: Iterator[list[Any]] = iter(self.calamine.get_sheet_by_name(plan.name).iter_rows())
             except Exception as exc:  # noqa: BLE001 - calamine raises several types for broken sheets
                 raise UnreadableFile(self.path, f"sheet {plan.name!r} cannot be read: {exc}") from None
         else:
-            big = plan.member in self.stream.names and self.archive.getinfo(plan.member).file_size > CHILD_ABOVE
+            big = (not here and plan.member in self.stream.names
+                   and self.archive.getinfo(plan.member).file_size > CHILD_ABOVE)
             rows = rows_in_child(self.path, plan.member) if big else self.stream.rows(plan.member)
         numbered = enumerate(self._readable(plan.name, rows), start=1)
         for number, _ in numbered:
@@ -328,14 +333,15 @@ class _Import:
         # identity → ((index of the 特定业务 sheet in self.specials, row, values), …)
         self.extras: dict[str, tuple[tuple[int, int, tuple[str, ...]], ...]] = {}
         self.done: set[str] = set()  # identities already yielded (or rejected)
+        self.listed: dict[str, int] = {}  # identity → its row in 发票基础信息, for those read so far
+        self.basic_rows = self._basic_rows()
 
     def records(self) -> Iterator[ImportRecord]:
-        for plan in self.basic:
-            yield from self._read_totals(plan)
         for index, plan in enumerate(self.specials):
             yield from self._read_extras(index, plan)
         for plan in self.lines:
             yield from self._read_lines(plan)
+        yield from self._read_totals(None)  # the rest of 发票基础信息
         if self.totals:  # invoices listed without lines
             for plan in self.basic:
                 yield from self._read_basic_invoices(plan)
@@ -345,25 +351,36 @@ class _Import:
                            f"invoice {key} is listed only in 特定业务 sheet {self.specials[index].name!r}, "
                            "not in 信息汇总表 or 发票基础信息: it has no amounts")
 
-    # --- pass 1: 发票基础信息 amounts --------------------------------------------------------
+    # --- step 3: 发票基础信息 amounts, read alongside the lines -------------------------------------
 
-    def _read_totals(self, plan: SheetPlan) -> Iterator[ImportRecord]:
-        cells = _Cells(plan)
-        for number, row in self.book.rows(plan):
-            if _skip(row):
-                continue
-            row = cells.pad(row)
+    def _basic_rows(self) -> Iterator[tuple[SheetPlan, _Cells, int, list[Any]]]:
+        for plan in self.basic:
+            cells = _Cells(plan)
+            for number, row in self.book.rows(plan, here=True):
+                if not _skip(row):
+                    yield plan, cells, number, cells.pad(row)
+
+    def _read_totals(self, until: str | None) -> Iterator[ImportRecord]:
+        """Read 发票基础信息 on until invoice ``until`` has its totals (None: to the end), keeping
+        the totals of every invoice passed; rows that name no invoice, or one named already, are
+        rejected."""
+        if until is not None and until in self.listed:
+            return
+        for plan, cells, number, row in self.basic_rows:
             key = cells.identity(row)
             source = SourceRef(self.file, plan.name, number)
             if not key:
                 yield Rejected(source, "发票号码 and 数电发票号码 are both empty")
-            elif key in self.totals:
+            elif key in self.listed:
                 yield Rejected(source, f"invoice {key} is listed twice in {plan.name!r} (rows "
-                                       f"{self.totals[key].row} and {number}); the second row is not read")
+                                       f"{self.listed[key]} and {number}); the second row is not read")
             else:
+                self.listed[key] = number
                 self.totals[key] = _Totals(row[cells.je], row[cells.se], row[cells.jshj], plan.name, number)
+                if key == until:
+                    return
 
-    # --- pass 2: 特定业务 sheets -------------------------------------------------------------
+    # --- step 1: 特定业务 sheets -------------------------------------------------------------
 
     def _read_extras(self, index: int, plan: SheetPlan) -> Iterator[ImportRecord]:
         cells = _Cells(plan)
@@ -398,7 +415,7 @@ class _Import:
                 if not inv.tdywlx and plan.business:
                     inv.tdywlx = plan.business
 
-    # --- pass 3: 信息汇总表 lines --------------------------------------------------------------
+    # --- step 2: 信息汇总表 lines --------------------------------------------------------------
 
     def _read_lines(self, plan: SheetPlan) -> Iterator[ImportRecord]:
         cells = _Cells(plan)
@@ -409,6 +426,7 @@ class _Import:
             row = cells.pad(row)
             key = cells.identity(row)
             if pending is not None and key != pending.key:
+                yield from self._read_totals(pending.key)
                 yield self._finish(plan, pending)
                 pending = None
             if pending is None:
@@ -421,6 +439,7 @@ class _Import:
             pending.last_row = number
             self._add_line(cells, pending, row, number)
         if pending is not None:
+            yield from self._read_totals(pending.key)
             yield self._finish(plan, pending)
 
     def _add_line(self, cells: _Cells, pending: _Pending, row: list[Any], number: int) -> None:
@@ -517,7 +536,7 @@ class _Import:
             return Rejected(source, f"invoice {key}: {result.reason}")
         return result
 
-    # --- pass 4: invoices of 发票基础信息 without lines ---------------------------------------
+    # --- step 4: invoices of 发票基础信息 without lines ---------------------------------------
 
     def _read_basic_invoices(self, plan: SheetPlan) -> Iterator[ImportRecord]:
         cells = _Cells(plan)
