@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from fapiaohub import bulk_gc
 from fapiaohub.importers import read_invoices
 from fapiaohub.importers.base import ImportRecord, UnreadableFile
 from fapiaohub.importers.child import (
@@ -208,6 +209,7 @@ def main(memory_bytes: str) -> None:
     they stop. It ends when its stdin does, or after running out of memory."""
     out = sys.stdout.buffer
     cap = int(memory_bytes)
+    bulk_gc.for_a_child()
     try:
         limit_memory(cap)
         for path in _requests():

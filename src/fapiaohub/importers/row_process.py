@@ -22,6 +22,7 @@ from typing import Any
 
 from lxml import etree
 
+from fapiaohub import bulk_gc
 from fapiaohub.importers.child import ChildFailed, Messages, send, start
 from fapiaohub.importers.xlsx_stream import SheetError, StreamingWorkbook
 
@@ -64,6 +65,7 @@ def rows_in_child(path: Path, member: str) -> Iterator[list[Any]]:
 def main(path: str, member: str) -> None:
     """The child: send the sheet's rows, then "end"; or why it cannot be read."""
     out = sys.stdout.buffer
+    bulk_gc.for_a_child()
     try:
         try:
             with zipfile.ZipFile(path) as archive:
