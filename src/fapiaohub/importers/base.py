@@ -40,6 +40,9 @@ class Parsed:
     source: SourceRef
     flags: list[str] = field(default_factory=list)
 
+    def __reduce__(self) -> tuple[type[Parsed], tuple[Invoice, SourceRef, list[str]]]:
+        return Parsed, (self.invoice, self.source, self.flags)  # one a record: see SourceRef.__reduce__
+
 
 @dataclass(frozen=True, slots=True)
 class Rejected:
