@@ -99,7 +99,9 @@ def build_export(rows: int) -> Path:
     from fapiaohub.shapes.bureau_layout import write_bureau_export
 
     DATA.mkdir(exist_ok=True)
-    path = DATA / f"import-jx-{rows}.xlsx"
+    # named after the writer's layout: a file kept from before (openpyxl's, which the bureau never
+    # writes) is not measured again
+    path = DATA / f"import-jx-{rows}-poi.xlsx"
     if not path.exists():
         print(f"  writing a {rows}-row line-layout export (once; kept in {path.parent.name}/)", flush=True)
         partial = path.with_suffix(".partial.xlsx")
