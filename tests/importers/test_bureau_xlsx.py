@@ -256,6 +256,16 @@ def test_an_invoice_listed_twice_in_the_invoice_sheet_is_stored_once(tmp_path: P
     assert "rows 2 and 4" in twice.reason
 
 
+def test_amounts_from_ten_million_on_read_back_from_pois_scientific_form(tmp_path: Path) -> None:
+    """POI writes a number as Java's Double.toString does: 1.2345678E7 from 10^7 on."""
+    big = make("26532000000164714508", [("*建筑服务*工程款", "12345678.90", "1111111.10", "0.09")])
+    path = written(tmp_path, [big])
+    with zipfile.ZipFile(path) as archive:
+        assert b"<v>1.23456789E7</v>" in archive.read("xl/worksheets/sheet1.xml")
+    found = by_key(path)[big.key]
+    assert (found.je, found.se, found.jshj) == (Decimal("12345678.90"), Decimal("1111111.10"), Decimal("13456790.00"))
+
+
 def test_a_special_sheet_can_be_absent(tmp_path: Path) -> None:
     passenger = make("26537000000219710161", [("*运输服务*客运服务费", "65.05", "1.95", "0.03")], tdywlx="09",
                      special=[{"cxr": "张三"}])

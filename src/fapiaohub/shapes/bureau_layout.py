@@ -22,6 +22,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
+from openpyxl.utils import get_column_letter
+
 from fapiaohub.domain.codes import DIGITAL_ONLY, TDYWLX
 from fapiaohub.domain.invoice import Invoice, InvoiceLine
 
@@ -173,16 +175,6 @@ _STYLES = (
 )
 
 
-def column_letters(index: int) -> str:
-    """A, B, … Z, AA, … for a 0-based column index."""
-    letters = ""
-    index += 1
-    while index:
-        index, remainder = divmod(index - 1, 26)
-        letters = chr(65 + remainder) + letters
-    return letters
-
-
 def double_text(value: Decimal) -> str:
     """A number as POI writes it, by Java's Double.toString: 23.5, 0.68, 0.0; from 10^7 on (and
     below 10^-3) in its scientific form, 1.2345678E7."""
@@ -201,7 +193,7 @@ class _PoiSheet:
 
     def __init__(self, name: str, header: list[str], first: bool) -> None:
         self.name, self.first = name, first
-        self.letters = [column_letters(index) for index in range(len(header))]
+        self.letters = [get_column_letter(number) for number in range(1, len(header) + 1)]
         self.blank = [name in BLANK_WHEN_EMPTY for name in header]
         self.spool: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the workbook
         self.rows = 0
