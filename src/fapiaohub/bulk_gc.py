@@ -4,8 +4,8 @@ CPython runs a collection every 700 container allocations, and a full one whenev
 that survived grew by a quarter: a full collection walks every object of the process (a worker's
 modules, SQLAlchemy's and psycopg's, the rows an import holds), and an import's records and rows,
 which hold no cycles, set them off again and again. Measured on a 200,000-line export into
-PostgreSQL: 1,880 collections took 2.4 s of the importing process's CPU, and the parse child
-lost as much (docs/performance.md, "The import").
+PostgreSQL: 1,880 collections took 2.4 s of the importing process's CPU, and its children's CPU
+fell from 17.1 to 14.4 s with rare collections (docs/performance.md, "The fourth run").
 
 During bulk work collections are rarer (a collection every BULK_THRESHOLD allocations) and what
 existed before it is frozen (gc.freeze: left out of every collection until the work ends). Cycles
