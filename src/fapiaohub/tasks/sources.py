@@ -11,7 +11,6 @@ from typing import Any, cast
 import httpx
 from sqlalchemy.engine import Connection, Engine
 
-from fapiaohub import bulk_gc
 from fapiaohub.client import AuthError, Client, FapiaohubError
 from fapiaohub.client import BusinessError as SdkBusinessError
 from fapiaohub.config import Settings, load_settings
@@ -135,7 +134,7 @@ def run_files(engine: Engine, task: ClaimedTask, check: Callable[[], None],
     per_commit = _commit_size(engine, settings)
     with engine.connect() as conn:
         files = task_files(conn, task.id)
-    with bulk_gc.bulk_work(), IsolatedReader(limits) as reader:  # one child reads the files one after another
+    with IsolatedReader(limits) as reader:  # one child reads the files one after another
         return _run_files(engine, task, check, progress, files, reader, per_commit)
 
 

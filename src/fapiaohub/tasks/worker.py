@@ -20,7 +20,7 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from fapiaohub import metrics
+from fapiaohub import bulk_gc, metrics
 from fapiaohub.config import Settings, load_settings
 from fapiaohub.store.engine import database_unavailable, first_line
 from fapiaohub.tasks import repository, sources
@@ -97,12 +97,13 @@ class Worker:
                 raise sources.LeaseLost(task.id)
 
         try:
-            if task.source == "files":
-                result = sources.run_files(self.engine, task, check, progress, self.settings)
-            elif task.source == "upstream":
-                result = sources.run_upstream(self.engine, task, check, self.settings)
-            else:
-                result = RUNNERS[task.source](self.engine, task, check)
+            with bulk_gc.bulk_work():  # a task stores thousands of invoices: rare garbage collections meanwhile
+                if task.source == "files":
+                    result = sources.run_files(self.engine, task, check, progress, self.settings)
+                elif task.source == "upstream":
+                    result = sources.run_upstream(self.engine, task, check, self.settings)
+                else:
+                    result = RUNNERS[task.source](self.engine, task, check)
         except sources.LeaseLost:
             log.warning("task %s: lease lost to another worker; abandoned", task.id)
             return task.id
