@@ -23,6 +23,18 @@ from pathlib import Path
 from typing import IO, Any
 
 from openpyxl.utils import get_column_letter
+from openpyxl.xml.constants import (
+    CONTYPES_NS,
+    COREPROPS_NS,
+    PKG_REL_NS,
+    REL_NS,
+    SHARED_STRINGS,
+    SHEET_MAIN_NS,
+    STYLES_TYPE,
+    WORKSHEET_TYPE,
+    XLSX,
+    XPROPS_NS,
+)
 
 from fapiaohub.domain.codes import DIGITAL_ONLY, TDYWLX
 from fapiaohub.domain.invoice import Invoice, InvoiceLine
@@ -143,9 +155,6 @@ def write_bureau_export(path: Path, invoices: Iterable[Invoice], *,
 
 # --- POI's streaming layout ------------------------------------------------------------------
 
-MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
-_RELS_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
-_DOC_RELS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _XML = '<?xml version="1.0" encoding="UTF-8"?>\n'
 _XML_STANDALONE = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
 # columns the bureau leaves without a value when empty; any other empty text (发票代码 and 发票号码 of
@@ -157,7 +166,7 @@ _ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;",
 HEADER_STYLE, DATA_STYLE = 1, 2
 # POI's styles.xml of a real export: 0 default, 1 the header's (宋体 14 bold, filled, bordered), 2 data
 _STYLES = (
-    f'{_XML}<styleSheet xmlns="{MAIN_NS}"><numFmts count="0"/><fonts count="3"><font><sz val="11.0"/>'
+    f'{_XML}<styleSheet xmlns="{SHEET_MAIN_NS}"><numFmts count="0"/><fonts count="3"><font><sz val="11.0"/>'
     '<color indexed="8"/><name val="Calibri"/><family val="2"/><scheme val="minor"/></font><font><name val="宋体"/>'
     '<sz val="14.0"/><b val="true"/></font><font><name val="Calibri"/><sz val="11.0"/></font></fonts>'
     '<fills count="4"><fill><patternFill patternType="none"/></fill><fill><patternFill patternType="darkGray"/>'
@@ -223,7 +232,7 @@ class _PoiSheet:
                          for i in range(1, len(self.letters) + 1))
         selected = ' tabSelected="true"' if self.first else ""
         with archive.open(member, "w", force_zip64=True) as out:
-            out.write(f'{_XML}<worksheet xmlns="{MAIN_NS}"><dimension ref="A1:{self.letters[-1]}{self.rows}"/>'
+            out.write(f'{_XML}<worksheet xmlns="{SHEET_MAIN_NS}"><dimension ref="A1:{self.letters[-1]}{self.rows}"/>'
                       f'<sheetViews><sheetView workbookViewId="0"{selected}/></sheetViews>'
                       f'<sheetFormatPr defaultRowHeight="15.0"/><cols>{widths}</cols><sheetData>\n'.encode())
             self.spool.seek(0)
@@ -252,52 +261,48 @@ class _PoiWorkbook:
 
     def save(self, path: Path) -> None:
         count = len(self.sheets)
-        sheet_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"
         parts = {
             "[Content_Types].xml": (
-                f'{_XML_STANDALONE}<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+                f'{_XML_STANDALONE}<Types xmlns="{CONTYPES_NS}">'
                 '<Default ContentType="application/vnd.openxmlformats-package.relationships+xml" Extension="rels"/>'
                 '<Default ContentType="application/xml" Extension="xml"/>'
                 '<Override ContentType="application/vnd.openxmlformats-officedocument.extended-properties+xml"'
                 ' PartName="/docProps/app.xml"/>'
                 '<Override ContentType="application/vnd.openxmlformats-package.core-properties+xml"'
                 ' PartName="/docProps/core.xml"/>'
-                '<Override ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"'
-                ' PartName="/xl/sharedStrings.xml"/>'
-                '<Override ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"'
-                ' PartName="/xl/styles.xml"/>'
-                '<Override ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"'
-                ' PartName="/xl/workbook.xml"/>'
-                + "".join(f'<Override ContentType="{sheet_type}" PartName="/xl/worksheets/sheet{i}.xml"/>'
+                f'<Override ContentType="{SHARED_STRINGS}" PartName="/xl/sharedStrings.xml"/>'
+                f'<Override ContentType="{STYLES_TYPE}" PartName="/xl/styles.xml"/>'
+                f'<Override ContentType="{XLSX}" PartName="/xl/workbook.xml"/>'
+                + "".join(f'<Override ContentType="{WORKSHEET_TYPE}" PartName="/xl/worksheets/sheet{i}.xml"/>'
                           for i in range(1, count + 1)) + "</Types>"),
             "_rels/.rels": (
-                f'{_XML_STANDALONE}<Relationships xmlns="{_RELS_NS}">'
-                f'<Relationship Id="rId1" Target="xl/workbook.xml" Type="{_DOC_RELS}/officeDocument"/>'
-                f'<Relationship Id="rId2" Target="docProps/app.xml" Type="{_DOC_RELS}/extended-properties"/>'
+                f'{_XML_STANDALONE}<Relationships xmlns="{PKG_REL_NS}">'
+                f'<Relationship Id="rId1" Target="xl/workbook.xml" Type="{REL_NS}/officeDocument"/>'
+                f'<Relationship Id="rId2" Target="docProps/app.xml" Type="{REL_NS}/extended-properties"/>'
                 '<Relationship Id="rId3" Target="docProps/core.xml"'
-                ' Type="http://schemas.openxmlformats.org/package/2006/relationships/metadata/core-properties"/>'
+                f' Type="{PKG_REL_NS}/metadata/core-properties"/>'
                 "</Relationships>"),
             "docProps/app.xml": (
-                f'{_XML}<Properties xmlns="http://schemas.openxmlformats.org/officeDocument/2006/extended-properties">'
+                f'{_XML}<Properties xmlns="{XPROPS_NS}">'
                 "<Application>Apache POI</Application></Properties>"),
             "docProps/core.xml": (
                 f'{_XML_STANDALONE}<cp:coreProperties'
-                ' xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/core-properties"'
+                f' xmlns:cp="{COREPROPS_NS}"'
                 ' xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:dcterms="http://purl.org/dc/terms/"'
                 ' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><dc:creator>Apache POI</dc:creator>'
                 "</cp:coreProperties>"),
-            "xl/sharedStrings.xml": f'{_XML}<sst count="0" uniqueCount="0" xmlns="{MAIN_NS}"/>',
+            "xl/sharedStrings.xml": f'{_XML}<sst count="0" uniqueCount="0" xmlns="{SHEET_MAIN_NS}"/>',
             "xl/styles.xml": _STYLES,
             "xl/workbook.xml": (
-                f'{_XML}<workbook xmlns="{MAIN_NS}" xmlns:r="{_DOC_RELS}"><workbookPr date1904="false"/>'
+                f'{_XML}<workbook xmlns="{SHEET_MAIN_NS}" xmlns:r="{REL_NS}"><workbookPr date1904="false"/>'
                 '<bookViews><workbookView activeTab="0"/></bookViews><sheets>'
                 + "".join(f'<sheet name="{sheet.name}" r:id="rId{i + 2}" sheetId="{i}"/>'
                           for i, sheet in enumerate(self.sheets, start=1)) + "</sheets></workbook>"),
             "xl/_rels/workbook.xml.rels": (
-                f'{_XML_STANDALONE}<Relationships xmlns="{_RELS_NS}">'
-                f'<Relationship Id="rId1" Target="sharedStrings.xml" Type="{_DOC_RELS}/sharedStrings"/>'
-                f'<Relationship Id="rId2" Target="styles.xml" Type="{_DOC_RELS}/styles"/>'
-                + "".join(f'<Relationship Id="rId{i + 2}" Target="worksheets/sheet{i}.xml" Type="{_DOC_RELS}/worksheet"/>'
+                f'{_XML_STANDALONE}<Relationships xmlns="{PKG_REL_NS}">'
+                f'<Relationship Id="rId1" Target="sharedStrings.xml" Type="{REL_NS}/sharedStrings"/>'
+                f'<Relationship Id="rId2" Target="styles.xml" Type="{REL_NS}/styles"/>'
+                + "".join(f'<Relationship Id="rId{i + 2}" Target="worksheets/sheet{i}.xml" Type="{REL_NS}/worksheet"/>'
                           for i in range(1, count + 1)) + "</Relationships>"),
         }
         with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
