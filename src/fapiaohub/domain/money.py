@@ -34,12 +34,10 @@ def parse_amount(value: Any, field: str) -> Decimal:
     currency signs or spaces. Refuses booleans, empty text, NaN and infinities."""
     if value.__class__ is Decimal:
         amount = value
-    elif value.__class__ is float:  # an xlsx number: the common case of a bureau export, tested early
+    elif isinstance(value, float):  # an xlsx number, a bureau export's amounts: tested early (bool is no float)
         amount = Decimal(repr(value))
     elif isinstance(value, bool) or value is None:
         raise ValueParseError(f"{field} {value!r} is not an amount")
-    elif isinstance(value, float):
-        amount = Decimal(repr(value))
     elif isinstance(value, int):
         amount = Decimal(value)
     else:
