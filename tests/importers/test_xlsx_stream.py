@@ -129,15 +129,18 @@ def test_bureau_exports_read_as_calamine_reads_them(tmp_path: Path, variation: s
 def test_the_bureau_layout_is_read_row_by_row_on_the_fast_path(tmp_path: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """The bureau writes with POI: a style on every cell, newlines around row tags, empty cells as
-    <c r="M2" s="2"></c>. All of it must be the common row of the token path (each row's values
-    in one pass): the slower shapes cost a 200,000-row export twice calamine's read."""
+    <c r="M2" s="2"></c>. Every row must be read by the styled-cell expression (each row's values
+    in one pass): the general token expression takes twice its time, lxml far more."""
     path = tmp_path / "export.xlsx"
     write_bureau_export(path, sample())
 
     def not_here(*_: object) -> None:
         raise AssertionError("a row of the bureau's layout left the common row path")
 
-    monkeypatch.setattr(StreamingWorkbook, "_scan_tokens", not_here)
+    class NoTokens:
+        findall = not_here
+
+    monkeypatch.setattr(xlsx_stream, "_TOKEN", NoTokens)
     monkeypatch.setattr(StreamingWorkbook, "_rows_lxml", not_here)
     with zipfile.ZipFile(path) as archive:
         book = StreamingWorkbook(archive)
@@ -236,6 +239,44 @@ def test_shapes_the_token_expression_hands_to_lxml(tmp_path: Path, shape: str) -
     last = '<row r="3"><c r="A3" t="inlineStr"><is><t>three</t></is></c></row>'
     path = build(tmp_path / "odd.xlsx", [("O", first + odd + last)])
     assert read_three_ways(path)["O"] == [["one", 1.0], ["two", 2.0], ["three"]]
+
+
+@pytest.mark.usefixtures("read_size")
+@pytest.mark.parametrize("shape", ["plain", "comment", "cell left out", "shared string", "closed row", "twice",
+                                   "date style", "escapes"])
+def test_styled_rows_read_whole_only_when_every_cell_is_one(tmp_path: Path, shape: str) -> None:
+    """The bureau's layout is read by one expression for styled cells; a row with anything else
+    in it (a cell of another shape, one left out, a cell-like text in a comment) must read as the
+    other paths read it, never with a cell skipped or shifted."""
+    head = '<row r="1"><c r="A1" s="1" t="inlineStr"><is><t>名称</t></is></c><c r="B1" s="1" t="inlineStr"><is><t>金额</t></is></c></row>'
+    second = {
+        "plain": '<c r="A2" s="3" t="inlineStr"><is><t>two</t></is></c><c r="B2" s="3" t="n"><v>2.5</v></c>',
+        "comment": '<c r="A2" s="3" t="inlineStr"><is><t>two</t></is></c><!-- <c r="B2" s="3" t="n"><v>9</v></c> -->'
+                   '<c r="C2" s="3" t="n"><v>3</v></c>',
+        "cell left out": '<c r="B2" s="3" t="n"><v>2.5</v></c>',
+        "shared string": '<c r="A2" s="3" t="inlineStr"><is><t>two</t></is></c><c r="B2" s="3" t="s"><v>0</v></c>',
+        "closed row": '<c r="A2" s="3" t="inlineStr"><is><t>two</t></is></c><c r="B2" s="3"></c>',
+        "twice": '<c r="A2" s="3" t="inlineStr"><is><t>two</t></is></c><c r="A2" s="3" t="n"><v>2.5</v></c>',
+        "date style": '<c r="A2" s="2" t="n"><v>45658.5</v></c><c r="B2" s="3" t="n"><v>2.5</v></c>',
+        "escapes": '<c r="A2" s="3" t="inlineStr"><is><t>&quot;A&amp;B&quot;&#xa;二</t></is></c><c r="B2" s="3"></c>',
+    }[shape]
+    rows = f'{head}\n<row r="2">\n{second}</row>\n<row r="3">\n<c r="A3" s="3" t="inlineStr"><is><t>three</t></is></c></row>\n'
+    if shape == "closed row":
+        rows = rows.replace('<row r="3">', '<row r="3"/>\n<row r="4">').replace('"A3"', '"A4"')
+    path = build(tmp_path / "styled.xlsx", [("S", rows)], shared=sst("<si><t>共享</t></si>"))
+    if shape == "twice":
+        with zipfile.ZipFile(path) as archive:
+            book = StreamingWorkbook(archive)
+            with pytest.raises(SheetError, match="comes after a cell to its right"):
+                list(book.rows(book.sheets()[0][1]))
+        return
+    read = read_three_ways(path)["S"]
+    assert read[0] == ["名称", "金额"]
+    assert read[1] == {
+        "plain": ["two", 2.5], "comment": ["two", None, 3.0], "cell left out": [None, 2.5], "shared string": ["two", "共享"],
+        "closed row": ["two"], "date style": [datetime(2025, 1, 1, 12), 2.5], "escapes": ['"A&B"\n二'],
+    }[shape]
+    assert read[2:] == ([[], ["three"]] if shape == "closed row" else [["three"]])
 
 
 def test_namespace_prefixes_and_style_zero_as_a_date(tmp_path: Path) -> None:
