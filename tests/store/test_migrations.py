@@ -102,3 +102,33 @@ def test_0012_backfills_each_months_sums_as_the_writer_keeps_them(kind: str, tmp
         upgrade(engine)
         with engine.connect() as conn:
             assert conn.execute(query).all() == kept
+
+
+def test_0013_compresses_invoice_documents_with_lz4_on_postgresql() -> None:
+    with scratch_postgres("fapiaohub_lz4", "PostgreSQL is not reachable: 0013 changes nothing on SQLite") as url:
+        engine = make_engine(url)
+        try:
+            upgrade(engine)
+            with engine.connect() as conn:
+                if not conn.execute(sa.text("SELECT 'lz4' = ANY(enumvals) FROM pg_settings"
+                                            " WHERE name = 'default_toast_compression'")).scalar():
+                    pytest.skip("this PostgreSQL server was built without lz4: 0013 leaves pglz")
+            with engine.begin() as conn:
+                corp = create_tenant(conn, "压缩迁移测试企业")
+                own = demo_taxpayers()[0]
+                tp = add_taxpayer(conn, corp.corp_id, own.nsrsbh, own.name)
+                store_invoices(conn, tp, "jx", generate_taxpayer_month(own.nsrsbh, own.name, "jx", 202405, 40))
+            methods = sa.text("SELECT attname, attcompression FROM pg_attribute WHERE attrelid = 'invoice'::regclass"
+                              " AND attname IN ('doc', 'rendered', 'entity_rendered') ORDER BY attname")
+            with engine.connect() as conn:
+                assert conn.execute(methods).all() == [("doc", "l"), ("entity_rendered", "l"), ("rendered", "l")]
+                # the invoices just stored: every document the server compressed, it compressed with lz4
+                used = conn.execute(sa.text("SELECT DISTINCT pg_column_compression(doc) FROM invoice"
+                                            " WHERE pg_column_compression(doc) IS NOT NULL")).scalars().all()
+                assert used == ["lz4"]
+            command.downgrade(alembic_config(engine), "0012")
+            with engine.connect() as conn:
+                assert {method for _, method in conn.execute(methods)} == {""}
+                assert conn.execute(sa.text("SELECT count(*) FROM invoice")).scalar() > 0  # values stay readable
+        finally:
+            engine.dispose()
