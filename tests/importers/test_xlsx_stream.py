@@ -132,7 +132,9 @@ def test_the_bureau_layout_is_read_row_by_row_on_the_fast_path(tmp_path: Path,
     <c r="M2" s="2"></c>. Every row must be read by the styled-cell expression (each row's values
     in one pass): the general token expression takes twice its time, lxml far more."""
     path = tmp_path / "export.xlsx"
-    write_bureau_export(path, sample())
+    invoices = sample()
+    invoices[0].lines[0].mc += " "  # POI marks a text with a space at an end xml:space="preserve"
+    write_bureau_export(path, invoices)
 
     def not_here(*_: object) -> None:
         raise AssertionError("a row of the bureau's layout left the common row path")
@@ -147,6 +149,7 @@ def test_the_bureau_layout_is_read_row_by_row_on_the_fast_path(tmp_path: Path,
         rows = {name: list(book.rows(member)) for name, member in book.sheets()}
     lines = rows["信息汇总表"]
     assert lines[0][:3] == ["序号", "发票代码", "发票号码"]
+    assert any(isinstance(text, str) and text.endswith(" ") for text in lines[1])
     assert len(lines) > 100
     assert all(isinstance(row[16], float) for row in lines[1:])  # 金额, a styled number
     assert rows["发票基础信息"][-1][0] == "合计行"
@@ -243,7 +246,7 @@ def test_shapes_the_token_expression_hands_to_lxml(tmp_path: Path, shape: str) -
 
 @pytest.mark.usefixtures("read_size")
 @pytest.mark.parametrize("shape", ["plain", "comment", "cell left out", "shared string", "closed row", "twice",
-                                   "date style", "escapes"])
+                                   "date style", "escapes", "spaces kept"])
 def test_styled_rows_read_whole_only_when_every_cell_is_one(tmp_path: Path, shape: str) -> None:
     """The bureau's layout is read by one expression for styled cells; a row with anything else
     in it (a cell of another shape, one left out, a cell-like text in a comment) must read as the
@@ -259,6 +262,7 @@ def test_styled_rows_read_whole_only_when_every_cell_is_one(tmp_path: Path, shap
         "twice": '<c r="A2" s="3" t="inlineStr"><is><t>two</t></is></c><c r="A2" s="3" t="n"><v>2.5</v></c>',
         "date style": '<c r="A2" s="2" t="n"><v>45658.5</v></c><c r="B2" s="3" t="n"><v>2.5</v></c>',
         "escapes": '<c r="A2" s="3" t="inlineStr"><is><t>&quot;A&amp;B&quot;&#xa;二</t></is></c><c r="B2" s="3"></c>',
+        "spaces kept": '<c r="A2" s="3" t="inlineStr"><is><t xml:space="preserve">订单号:33 </t></is></c>',
     }[shape]
     rows = f'{head}\n<row r="2">\n{second}</row>\n<row r="3">\n<c r="A3" s="3" t="inlineStr"><is><t>three</t></is></c></row>\n'
     if shape == "closed row":
@@ -274,7 +278,7 @@ def test_styled_rows_read_whole_only_when_every_cell_is_one(tmp_path: Path, shap
     assert read[0] == ["名称", "金额"]
     assert read[1] == {
         "plain": ["two", 2.5], "comment": ["two", None, 3.0], "cell left out": [None, 2.5], "shared string": ["two", "共享"],
-        "closed row": ["two"], "date style": [datetime(2025, 1, 1, 12), 2.5], "escapes": ['"A&B"\n二'],
+        "closed row": ["two"], "date style": [datetime(2025, 1, 1, 12), 2.5], "escapes": ['"A&B"\n二'], "spaces kept": ["订单号:33 "],
     }[shape]
     assert read[2:] == ([[], ["three"]] if shape == "closed row" else [["three"]])
 

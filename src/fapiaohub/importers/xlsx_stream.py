@@ -69,13 +69,14 @@ _TOKEN = re.compile(
     r'|\s+'
     r'|(<[^>]*>?|[^<]+)'
 )
-# The cells of the bureau's exports (Apache POI's layout): every cell styled, a string inline, a
-# number typed t="n", a blank cell empty. Groups: column letters, style, inline text, number text.
+# The cells of the bureau's exports (Apache POI's layout): every cell styled, a string inline (its
+# <t> marked xml:space="preserve" when the text has spaces at an end), a number typed t="n", a
+# blank cell empty. Groups: column letters, style, inline text, number text.
 # Matching only this shape, without optional parts, takes half the time of _TOKEN; a row with any
 # other cell is read by _TOKEN.
 _STYLED_CELL = re.compile(
     r'<c r="([A-Z]{1,3})[0-9]*" s="([0-9]+)"'
-    r'(?: t="inlineStr"><is><t>([^<]*)</t></is>| t="n"><v>([^<]*)</v>|>)</c>'
+    r'(?: t="inlineStr"><is><t(?: xml:space="preserve")?>([^<]*)</t></is>| t="n"><v>([^<]*)</v>|>)</c>'
 )
 _ROW_HEAD = re.compile(r"\s*<row\b([^<>]*)>\s*")  # a row's start tag (its attributes) before its first cell
 _ROW_NUMBER = re.compile(r'\br="([0-9]+)"')
