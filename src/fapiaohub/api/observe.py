@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import time
 
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fapiaohub import metrics
@@ -48,6 +49,16 @@ class Observe:
                 access_log.info("%s %s %d %.1fms", method, route, status, elapsed * 1000, extra={
                     "reqId": info.req_id, "corpId": info.corp_id, "method": method, "route": route,
                     "status": status, "durationMs": round(elapsed * 1000, 2)})
+
+
+class NamedRoute(Route):
+    """A plain Starlette route (api/app.py says which and why) that names itself in the scope, as
+    FastAPI's routes do, so that its requests are logged and counted under its path: FastAPI's
+    router sets scope["route"] for its own routes only."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["route"] = self
+        await super().handle(scope, receive, send)
 
 
 def _static_route(path: str) -> str:

@@ -13,6 +13,8 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
+from starlette.routing import Route
 
 Schema = dict[str, Any]
 
@@ -120,6 +122,12 @@ def _task_body(extra: Schema, required: list[str]) -> Schema:
 _TASK = _json(_envelope(_ref("Task")), "The task in the envelope, or a business error (success false)")
 _TASK_ERRORS = _errors(s400=BAD, s403=DENIED, s413="a body larger than the limit")
 
+_UNIFY_PARAMETERS = [
+    ACCESS_TOKEN, _query("unifyInvoiceCorporationId", "the unify corporation (platform) whose batches are read"),
+    _query("index", "the updateTime of the last batch read (0 at first)", schema={"type": "integer", "format": "int64"}),
+    _query("count", "batches to answer", schema={"type": "integer", "minimum": 1, "maximum": 10}),
+]
+
 OPERATIONS: dict[tuple[str, str], Schema] = {
     ("post", "/api/openapi/v1/auth/getAccessToken"): {
         "tags": ["auth"], "summary": "Exchange appKey/appSecurity for a token pair",
@@ -144,7 +152,21 @@ OPERATIONS: dict[tuple[str, str], Schema] = {
         "responses": {"200": _json(_ref("TokenAnswer")),
                       **_errors(s400="expireDate missing, not an integer, past, or too far ahead", s403=DENIED)}},
     ("post", "/api/openapi/v2/invoice/v2/getInvoiceCollectionData"): {
-        "tags": ["collection"],
+        "tags": ["collection"], "summary": "Get Invoice Collection Data",
+        "description": "One page of a taxpayer's invoices of one kind and month (the seed's "
+                       "getInvoiceCollectionData).",
+        "parameters": [ACCESS_TOKEN],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {
+            "type": "object", "required": ["corpId", "nsrsbh", "fplx", "kpyf", "jxxbz", "page"],
+            "properties": {
+                "corpId": {"type": "string"}, "nsrsbh": {"type": "string"}, "fplx": {"type": "string"},
+                "kpyf": {"type": "string", "description": "yyyyMM"},
+                "jxxbz": {"type": "string", "enum": ["jx", "xx"]},
+                "page": {"type": "object", "required": ["pageSize"], "properties": {
+                    "pageSize": {"type": "integer", "minimum": 1, "maximum": 100},
+                    "currentPage": {"type": "integer", "minimum": 1},
+                }},
+            }}}}},
         "responses": {"200": _json(_envelope(_ref("CollectionPage")),
                                    "A page in the envelope, or a business error (success false, e.g. 4008)"),
                       **_errors(s400="a body that is not JSON", s403=DENIED, s413="a body over 64 KiB")}},
@@ -200,10 +222,14 @@ OPERATIONS: dict[tuple[str, str], Schema] = {
             "items": {"type": "array", "items": _ref("UnifyCorporation")}}}), **_errors(s403=DENIED)}},
     ("get", "/api/openapi/v2.1/invoice/unify"): {
         "tags": ["unify"], "summary": "Batches with updateTime > index, oldest first",
+        "description": "Batches of every invoice kind with updateTime > index, oldest first, at most count (≤ 10).",
+        "parameters": _UNIFY_PARAMETERS,
         "responses": {"200": _json({"type": "object", "properties": {
             "items": {"type": "array", "items": _ref("UnifyBatch")}}}), **_errors(s400=BAD, s403=DENIED)}},
     ("get", "/api/openapi/v1/invoice/unify"): {
         "tags": ["unify"], "summary": "As v2.1, each batch listing only its VAT invoices",
+        "description": "The v1 behaviour: the same batches, listing only their VAT invoices.",
+        "parameters": _UNIFY_PARAMETERS,
         "responses": {"200": _json({"type": "object", "properties": {
             "items": {"type": "array", "items": _ref("UnifyBatch")}}}), **_errors(s400=BAD, s403=DENIED)}},
     ("post", "/api/openapi/fapiaohub/v1/unify/corporation"): {
@@ -240,8 +266,11 @@ def install(app: FastAPI) -> None:
         schema = get_openapi(title=app.title, version=app.version, routes=app.routes, tags=TAGS,
                              description="The Ekuaibao invoice OpenAPI as fapiaohub serves it; "
                                          "docs/api.md is the full reference.")
+        plain = _plain_routes(app)
         for (method, path), extra in OPERATIONS.items():
             operation = schema["paths"].get(path, {}).get(method)
+            if operation is None and (method, path) in plain:  # FastAPI infers nothing of these
+                operation = schema["paths"].setdefault(path, {})[method] = {"operationId": plain[method, path]}
             if operation is None:
                 continue  # a route that is gone; tests/api/test_docs.py reports it
             _merge(operation, extra)
@@ -253,11 +282,19 @@ def install(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+def _plain_routes(app: FastAPI) -> dict[tuple[str, str], str]:
+    """(method, path) → name of the routes served by Starlette's Route rather than FastAPI's (the
+    hot reads: api/app.py), which FastAPI leaves out of the schema."""
+    return {(method.lower(), route.path): route.name for route in app.routes
+            if isinstance(route, Route) and not isinstance(route, APIRoute)
+            for method in route.methods or () if method != "HEAD"}
+
+
 def _merge(operation: Schema, extra: Schema) -> None:
     responses = operation.setdefault("responses", {})
     responses.pop("422", None)  # validation failures answer 400 with the error object, not FastAPI's 422
     responses.update(extra.get("responses", {}))
-    for key in ("tags", "summary", "requestBody"):
+    for key in ("tags", "summary", "description", "requestBody"):
         if key in extra:
             operation[key] = extra[key]
     declared = {parameter["name"]: parameter for parameter in extra.get("parameters", [])}

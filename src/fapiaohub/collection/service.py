@@ -62,8 +62,9 @@ async def answer(reads: PageReads, cache: PageCache, access_token: str | None, b
             "currentPage": query.current_page,
             "totalCount": total,
         },
-        # items are already JSON: embedded verbatim, never parsed and re-encoded
-        "list": wire.Fragment(b"[" + items + b"]"),
+        # items are already JSON: embedded verbatim, never parsed and re-encoded (joined: one copy
+        # of the ~124 kB of a page, where `b"[" + items + b"]"` makes two)
+        "list": wire.Fragment(b"".join((b"[", items, b"]"))),
     }
     return envelope(query.corp_id, "2000", "", data)
 

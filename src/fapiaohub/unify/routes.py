@@ -37,26 +37,16 @@ async def _unify(request: Request, *, vat_only: bool) -> Response:
     return Response(answer, media_type=JSON)
 
 
-# The two reads take their query parameters themselves (FastAPI's parameter machinery cost a
-# fifth of the endpoint's floor, docs/performance.md) and check the token in their own statement
-# (service.answer_batches), not through require_corporation: one round trip to the database for a
-# request whose entity forms this process holds. This describes the parameters for /docs.
-_OPENAPI: dict[str, Any] = {"parameters": [
-    {"name": "accessToken", "in": "query", "required": True, "schema": {"type": "string"}},
-    {"name": "unifyInvoiceCorporationId", "in": "query", "required": True, "schema": {"type": "string"}},
-    {"name": "index", "in": "query", "required": True, "description": "the updateTime of the last batch read (0 at first)",
-     "schema": {"type": "integer", "format": "int64"}},
-    {"name": "count", "in": "query", "required": True, "schema": {"type": "integer", "minimum": 1, "maximum": 10}},
-]}
+# the two reads are plain routes (api/app.py): they take their query parameters themselves and check
+# the token in their own statement (service.answer_batches), not through require_corporation
+V21_PATH, V1_PATH = "/api/openapi/v2.1/invoice/unify", "/api/openapi/v1/invoice/unify"
 
 
-@router.get("/api/openapi/v2.1/invoice/unify", openapi_extra=_OPENAPI)
 async def unify_v21(request: Request) -> Response:
     """Batches of every invoice kind with updateTime > index, oldest first, at most count (≤ 10)."""
     return await _unify(request, vat_only=False)
 
 
-@router.get("/api/openapi/v1/invoice/unify", openapi_extra=_OPENAPI)
 async def unify_v1(request: Request) -> Response:
     """The v1 behaviour: the same batches, listing only their VAT invoices."""
     return await _unify(request, vat_only=True)
