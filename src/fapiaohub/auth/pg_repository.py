@@ -55,7 +55,11 @@ class AsyncpgReads:
                 if self._pool is None:
                     self._pool = await asyncpg.create_pool(
                         self._dsn, min_size=1, max_size=self._max_connections, reset=_keep_session,
-                        server_settings={"application_name": "fapiaohub-api"},
+                        # generic plans from the first execution: every read here is a lookup by key or a
+                        # short index range, whose generic plan is the one PostgreSQL would pick; left to
+                        # choose, it kept planning unify's lookup afresh at each request (a custom plan
+                        # looked no dearer), 100 µs of its CPU for 50 of execution (docs/performance.md)
+                        server_settings={"application_name": "fapiaohub-api", "plan_cache_mode": "force_generic_plan"},
                     )
         return self._pool
 

@@ -211,7 +211,8 @@ async def answer_batches(reads: BatchReads, cache: BatchCache, access_token: str
 
 
 def _items(rendered: list[bytes]) -> bytes:
-    return wire.dumps({"items": wire.Fragment(b"[" + b",".join(rendered) + b"]")})
+    # joined once into the list (`b"[" + … + b"]"` copies the ~300 kB of ten batches twice more)
+    return wire.dumps({"items": wire.Fragment(b"".join((b"[", b",".join(rendered), b"]")))})
 
 
 def render_batch(batch: Batch, *, vat_only: bool) -> bytes:
