@@ -30,4 +30,3 @@ async def bounded_body(request: Request) -> bytes:
             raise HttpError(413, f"请求体过大：上限{MAX_BODY_BYTES}字节")
         chunks.append(chunk)
     return b"".join(chunks)
-
