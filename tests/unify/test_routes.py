@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import uuid
 from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
 
+from fapiaohub.auth.service import secret_digest
+from fapiaohub.unify.pg_repository import PostgresBatchReads
 from tests.conftest import Seeded, Tenant
 from tests.seedspec import json_blocks, shape
 
@@ -263,3 +267,39 @@ def test_push_of_full_invoice_data_stores_it(batch_setup: tuple[Seeded, str, str
               "jxxbz": "jx", "page": {"pageSize": 100, "currentPage": 1}},
     ).json()["value"]["data"]["list"]
     assert doc["fphm"] in [entry["fphm"] for entry in listed]
+
+
+def test_batched_version_lookups_say_what_each_full_read_answers(batch_setup: tuple[Seeded, str, str],
+                                                                 engine: Engine) -> None:
+    """Concurrent unify reads share their version lookups (one statement for many requests); each
+    must still name exactly the corporation, forms version and batches its own full read answers."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("version lookups are batched on PostgreSQL only (SQLite reads the batches at once)")
+    seeded, token, unify_corp_id = batch_setup
+    refs = jx_refs(seeded, {"01", "82", "51", "61"}, 8)
+    times = [push(seeded.tenant, token, {"unifyInvoiceCorporationId": unify_corp_id, "batchNo": f"V{n}",
+                                         "invoices": refs[2 * n:2 * n + 2]})["updateTime"] for n in range(4)]
+    digest, unknown = secret_digest(token), secret_digest(uuid.uuid4().hex)
+    lookups = [(digest, unify_corp_id, 0, 10), (digest, unify_corp_id, times[1], 2), (digest, unify_corp_id, times[3], 5),
+               (unknown, unify_corp_id, 0, 10), (digest, "no-such-platform", 0, 10)] * 8
+
+    async def run() -> tuple[list[Any], list[Any], int]:
+        reads = PostgresBatchReads(engine.url)
+        try:
+            together = await asyncio.gather(*(reads.versions(*lookup) for lookup in lookups))
+            full = [await reads.batches(*lookup) for lookup in lookups]
+            return together, full, reads.version_statements
+        finally:
+            await reads.close()
+
+    together, full, statements = asyncio.run(run())
+    assert statements < len(lookups), "concurrent lookups went out together"
+    for lookup, versions, read in zip(lookups, together, full, strict=True):
+        assert versions is not None
+        assert versions.corp_id == read.corp_id, lookup
+        if read.corp_id is not None:
+            assert versions.forms_version == read.forms_version, lookup
+            assert versions.batches == [(batch.id, batch.update_time) for batch in read.batches], lookup
+    answered = [len(versions.batches) for versions in together[:5]]
+    assert answered == [4, 2, 0, 0, 0]
+    assert together[3].corp_id is None

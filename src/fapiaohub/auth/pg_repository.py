@@ -17,7 +17,8 @@ only a database still out of reach answers 503 (HttpError) instead.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, TypeVar
 
 import asyncpg
 from asyncpg import exceptions as pg_errors
@@ -91,3 +92,75 @@ class AsyncpgReads:
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
+
+
+Lookup = TypeVar("Lookup")
+State = TypeVar("State")
+
+
+class Batched(Generic[Lookup, State]):
+    """Lookups that arrive while others are in flight, sent together: ``answer`` takes a batch of
+    lookups and returns their states in order, in one statement over unnested arrays. Each lookup
+    still runs after its request arrived, so batching changes nothing a client can observe, while
+    under load one round trip answers many requests (the page's month lookups, unify's versions).
+    At most ``in_flight`` batches are out at once; more lookups wait for the next."""
+
+    def __init__(self, answer: Callable[[list[Lookup]], Awaitable[list[State]]], *, max_batch: int = 256,
+                 in_flight: int = 2) -> None:
+        self._run = answer
+        self._max_batch = max_batch
+        self._in_flight = in_flight
+        self._waiting: list[tuple[Lookup, asyncio.Future[State]]] = []
+        self._draining = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.batches = 0  # statements sent (the tests check that lookups share them)
+
+    async def __call__(self, lookup: Lookup) -> State:
+        future: asyncio.Future[State] = asyncio.get_running_loop().create_future()
+        self._waiting.append((lookup, future))
+        if self._draining < self._in_flight:
+            self._draining += 1
+            task = asyncio.create_task(self._drain())
+            self._tasks.add(task)  # the loop keeps only a weak reference to tasks
+            task.add_done_callback(self._tasks.discard)
+        return await future
+
+    async def _drain(self) -> None:
+        """Send waiting lookups in batches until none wait; every waiter gets its answer or the error."""
+        try:
+            while self._waiting:
+                batch = self._waiting[: self._max_batch]
+                del self._waiting[: self._max_batch]
+                await self._answer(batch)
+        finally:
+            self._draining -= 1
+
+    async def _answer(self, batch: list[tuple[Lookup, asyncio.Future[State]]]) -> None:
+        try:
+            states = await self._run([lookup for lookup, _ in batch])
+            self.batches += 1
+        except asyncpg.DataError as exc:
+            if len(batch) == 1:
+                _fail(batch, exc)
+                return
+            # the database refused one lookup's values (the query layers let none through that
+            # they know of): answer each alone, so that one request cannot fail its batch
+            for one in batch:
+                await self._answer([one])
+            return
+        except Exception as exc:  # noqa: BLE001 - handed to the requests, which answer 500
+            _fail(batch, exc)
+            return
+        for (_, future), state in zip(batch, states, strict=True):
+            if not future.done():  # a request whose client went away was cancelled
+                future.set_result(state)
+
+    def cancel(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+
+
+def _fail(batch: list[tuple[Any, asyncio.Future[Any]]], error: Exception) -> None:
+    for _, future in batch:
+        if not future.done():
+            future.set_exception(error)

@@ -14,12 +14,10 @@ tests run against both databases, so the two cannot drift apart unnoticed.
 
 from __future__ import annotations
 
-import asyncio
-
 import asyncpg
 from sqlalchemy.engine import URL
 
-from fapiaohub.auth.pg_repository import AsyncpgReads
+from fapiaohub.auth.pg_repository import AsyncpgReads, Batched
 from fapiaohub.auth.service import now_ms
 from fapiaohub.collection.repository import MonthLookup, MonthState
 from fapiaohub.domain.codes import ACTIVE_TASK_STATES
@@ -90,23 +88,17 @@ ORDER BY pos
 """
 _MONTH = "SELECT invoice_count, version FROM invoice_month WHERE id = $1"
 
-def _fail(batch: list[tuple[MonthLookup, asyncio.Future[MonthState]]], error: Exception) -> None:
-    for _, future in batch:
-        if not future.done():
-            future.set_exception(error)
-
-
 class PostgresPageReads(AsyncpgReads):
     """The page reads, and the month lookups sent in batches."""
 
     def __init__(self, url: URL, *, max_connections: int = 8, max_batch: int = 256, in_flight: int = 2) -> None:
         super().__init__(url, max_connections=max_connections)
-        self._max_batch = max_batch
-        self._in_flight = in_flight  # batches sent at once; more lookups wait for the next batch
-        self._waiting: list[tuple[MonthLookup, asyncio.Future[MonthState]]] = []
-        self._draining = 0
-        self._tasks: set[asyncio.Task[None]] = set()
-        self.batches = 0  # statements sent for month lookups (the tests check that lookups share them)
+        self._lookups = Batched(self._month_states, max_batch=max_batch, in_flight=in_flight)
+
+    @property
+    def batches(self) -> int:
+        """Statements sent for month lookups (the tests check that lookups share them)."""
+        return self._lookups.batches
 
     async def month_page(self, month_id: int, offset: int, limit: int) -> MonthPage:
         rows = await self._fetch(_MONTH_CHUNKS, month_id, offset, offset + limit)
@@ -122,43 +114,7 @@ class PostgresPageReads(AsyncpgReads):
         return MonthPage(rows[0]["invoice_count"], rows[0]["version"], b",".join(row["item"] for row in rows))
 
     async def month_state(self, lookup: MonthLookup) -> MonthState:
-        future: asyncio.Future[MonthState] = asyncio.get_running_loop().create_future()
-        self._waiting.append((lookup, future))
-        if self._draining < self._in_flight:
-            self._draining += 1
-            task = asyncio.create_task(self._drain())
-            self._tasks.add(task)  # the loop keeps only a weak reference to tasks
-            task.add_done_callback(self._tasks.discard)
-        return await future
-
-    async def _drain(self) -> None:
-        """Send waiting lookups in batches until none wait; every waiter gets its answer or the error."""
-        try:
-            while self._waiting:
-                batch = self._waiting[: self._max_batch]
-                del self._waiting[: self._max_batch]
-                await self._answer(batch)
-        finally:
-            self._draining -= 1
-
-    async def _answer(self, batch: list[tuple[MonthLookup, asyncio.Future[MonthState]]]) -> None:
-        try:
-            states = await self._month_states([lookup for lookup, _ in batch])
-        except asyncpg.DataError as exc:
-            if len(batch) == 1:
-                _fail(batch, exc)
-                return
-            # the database refused one lookup's values (the query layer lets none through that
-            # it knows of): answer each alone, so that one request cannot fail its batch
-            for one in batch:
-                await self._answer([one])
-            return
-        except Exception as exc:  # noqa: BLE001 - handed to the requests, which answer 500
-            _fail(batch, exc)
-            return
-        for (_, future), state in zip(batch, states, strict=True):
-            if not future.done():  # a request whose client went away was cancelled
-                future.set_result(state)
+        return await self._lookups(lookup)
 
     async def _month_states(self, lookups: list[MonthLookup]) -> list[MonthState]:
         pages = [lk.page or (0, 0) for lk in lookups]
@@ -168,7 +124,6 @@ class PostgresPageReads(AsyncpgReads):
             [lk.direction for lk in lookups], [lk.fplx for lk in lookups], [lk.kpyf for lk in lookups],
             now_ms(), [offset for offset, _ in pages], [offset + limit for offset, limit in pages],
         )
-        self.batches += 1
         found: dict[int, list[asyncpg.Record]] = {}
         for row in rows:  # in lookup order, a lookup's chunks in order
             found.setdefault(row["i"], []).append(row)
@@ -192,6 +147,5 @@ class PostgresPageReads(AsyncpgReads):
         return states
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
+        self._lookups.cancel()
         await super().close()

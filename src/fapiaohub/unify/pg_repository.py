@@ -12,24 +12,30 @@ again on the way out.
 
 from __future__ import annotations
 
-import asyncpg
+from typing import NamedTuple
 
-from fapiaohub.auth.pg_repository import AsyncpgReads
+import asyncpg
+from sqlalchemy.engine import URL
+
+from fapiaohub.auth.pg_repository import AsyncpgReads, Batched
 from fapiaohub.auth.service import now_ms
 from fapiaohub.store.entities import render_entity
 from fapiaohub.unify.repository import Batch, BatchRead, BatchVersions, Member
 
-# What decides the answer, in one row: the token's corporation (no row: not live), the sum of its
-# unify_forms_version rows, and the ids and updateTimes of the batches after the cursor.
+# What decides each answer, a row per lookup with a live token (none: not live): the token's
+# corporation, the sum of its unify_forms_version rows, and the ids and updateTimes of the batches
+# after the cursor. Lookups arriving together are answered in one statement (auth/pg_repository.Batched).
 _VERSIONS = """
-SELECT t.corp_id, coalesce((SELECT sum(version) FROM unify_forms_version WHERE corp_id = t.corp_id), 0)::bigint AS forms_version,
+SELECT r.i, t.corp_id,
+       coalesce((SELECT sum(version) FROM unify_forms_version WHERE corp_id = t.corp_id), 0)::bigint AS forms_version,
        ARRAY(SELECT id FROM unify_batch
-             WHERE corp_id = t.corp_id AND unify_corp_id = $3 AND update_time > $4
-             ORDER BY update_time LIMIT $5) AS ids,
+             WHERE corp_id = t.corp_id AND unify_corp_id = r.unify_corp_id AND update_time > r.after
+             ORDER BY update_time LIMIT r.most) AS ids,
        ARRAY(SELECT update_time FROM unify_batch
-             WHERE corp_id = t.corp_id AND unify_corp_id = $3 AND update_time > $4
-             ORDER BY update_time LIMIT $5) AS times
-FROM access_token t WHERE t.token_hash = $1 AND t.expires_at > $2
+             WHERE corp_id = t.corp_id AND unify_corp_id = r.unify_corp_id AND update_time > r.after
+             ORDER BY update_time LIMIT r.most) AS times
+FROM unnest($1::text[], $3::text[], $4::bigint[], $5::int[]) WITH ORDINALITY AS r(token_hash, unify_corp_id, after, most, i)
+JOIN access_token t ON t.token_hash = r.token_hash AND t.expires_at > $2
 """
 
 # The answer: one row per member (one with NULL members for a batch that lists none, and one
@@ -53,15 +59,43 @@ ORDER BY x.update_time, x.seq
 """
 
 
+class _VersionLookup(NamedTuple):
+    token_digest: str
+    unify_corp_id: str
+    after: int  # the cursor: batches with a later updateTime
+    most: int  # the count asked for
+
+
 class PostgresBatchReads(AsyncpgReads):
-    """The batch reads through an asyncpg pool of their own."""
+    """The batch reads through an asyncpg pool of their own, version lookups batched."""
+
+    def __init__(self, url: URL, *, max_connections: int = 8) -> None:
+        super().__init__(url, max_connections=max_connections)
+        self._lookups = Batched(self._versions)
+
+    @property
+    def version_statements(self) -> int:
+        """Statements sent for version lookups (the tests check that lookups share them)."""
+        return self._lookups.batches
 
     async def versions(self, token_digest: str, unify_corp_id: str, index: int, count: int) -> BatchVersions | None:
-        rows = await self._fetch(_VERSIONS, token_digest, now_ms(), unify_corp_id, index, count)
-        if not rows:
-            return BatchVersions(None)
-        row = rows[0]
-        return BatchVersions(row["corp_id"], row["forms_version"], list(zip(row["ids"], row["times"], strict=True)))
+        return await self._lookups(_VersionLookup(token_digest, unify_corp_id, index, count))
+
+    async def _versions(self, lookups: list[_VersionLookup]) -> list[BatchVersions]:
+        rows = await self._fetch(
+            _VERSIONS, [lk.token_digest for lk in lookups], now_ms(), [lk.unify_corp_id for lk in lookups],
+            [lk.after for lk in lookups], [lk.most for lk in lookups])
+        found = {row["i"]: row for row in rows}
+        answers = []
+        for position in range(1, len(lookups) + 1):
+            row = found.get(position)
+            answers.append(BatchVersions(None) if row is None else BatchVersions(
+                row["corp_id"], row["forms_version"], list(zip(row["ids"], row["times"], strict=True))))
+        return answers
+
+    async def close(self) -> None:
+        self._lookups.cancel()
+        await super().close()
 
     async def batches(self, token_digest: str, unify_corp_id: str, index: int, count: int) -> BatchRead:
         rows = await self._fetch(_BATCHES, token_digest, now_ms(), unify_corp_id, index, count)
