@@ -1,8 +1,9 @@
 """The unify batch read on PostgreSQL: asyncpg (auth/pg_repository.py says why, and what a lost
 connection does), the token check and the batches in one statement.
 
-The read is one small statement, plus, when this process does not hold every batch rendered under
-its current version, one more that returns the batches with their members' entity forms.
+The read is one small statement (shared with the reads that arrive with it: auth/pg_repository.Batched),
+plus, when this process does not hold every batch rendered under its current version, one more
+that returns the batches with their members' entity forms.
 
 The SQL restates repository.batches_after and repository.batch_members, with the token check of
 auth.service.corporation_for_digest; the API tests run against both databases, so they cannot
