@@ -9,6 +9,7 @@ the generated schema. tests/api/test_docs.py checks that docs/api.md and this sc
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from fastapi import FastAPI
@@ -152,10 +153,7 @@ OPERATIONS: dict[tuple[str, str], Schema] = {
         "responses": {"200": _json(_ref("TokenAnswer")),
                       **_errors(s400="expireDate missing, not an integer, past, or too far ahead", s403=DENIED)}},
     ("post", "/api/openapi/v2/invoice/v2/getInvoiceCollectionData"): {
-        "tags": ["collection"], "summary": "Get Invoice Collection Data",
-        "description": "One page of a taxpayer's invoices of one kind and month (the seed's "
-                       "getInvoiceCollectionData).",
-        "parameters": [ACCESS_TOKEN],
+        "tags": ["collection"], "summary": "Get Invoice Collection Data", "parameters": [ACCESS_TOKEN],
         "requestBody": {"required": True, "content": {"application/json": {"schema": {
             "type": "object", "required": ["corpId", "nsrsbh", "fplx", "kpyf", "jxxbz", "page"],
             "properties": {
@@ -222,13 +220,11 @@ OPERATIONS: dict[tuple[str, str], Schema] = {
             "items": {"type": "array", "items": _ref("UnifyCorporation")}}}), **_errors(s403=DENIED)}},
     ("get", "/api/openapi/v2.1/invoice/unify"): {
         "tags": ["unify"], "summary": "Batches with updateTime > index, oldest first",
-        "description": "Batches of every invoice kind with updateTime > index, oldest first, at most count (≤ 10).",
         "parameters": _UNIFY_PARAMETERS,
         "responses": {"200": _json({"type": "object", "properties": {
             "items": {"type": "array", "items": _ref("UnifyBatch")}}}), **_errors(s400=BAD, s403=DENIED)}},
     ("get", "/api/openapi/v1/invoice/unify"): {
         "tags": ["unify"], "summary": "As v2.1, each batch listing only its VAT invoices",
-        "description": "The v1 behaviour: the same batches, listing only their VAT invoices.",
         "parameters": _UNIFY_PARAMETERS,
         "responses": {"200": _json({"type": "object", "properties": {
             "items": {"type": "array", "items": _ref("UnifyBatch")}}}), **_errors(s400=BAD, s403=DENIED)}},
@@ -269,8 +265,10 @@ def install(app: FastAPI) -> None:
         plain = _plain_routes(app)
         for (method, path), extra in OPERATIONS.items():
             operation = schema["paths"].get(path, {}).get(method)
-            if operation is None and (method, path) in plain:  # FastAPI infers nothing of these
-                operation = schema["paths"].setdefault(path, {})[method] = {"operationId": plain[method, path]}
+            route = plain.get((method, path))
+            if operation is None and route is not None:  # FastAPI infers nothing of these but what it would
+                operation = schema["paths"].setdefault(path, {})[method] = {
+                    "operationId": route.name, "description": inspect.getdoc(route.endpoint) or ""}
             if operation is None:
                 continue  # a route that is gone; tests/api/test_docs.py reports it
             _merge(operation, extra)
@@ -282,10 +280,10 @@ def install(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def _plain_routes(app: FastAPI) -> dict[tuple[str, str], str]:
-    """(method, path) → name of the routes served by Starlette's Route rather than FastAPI's (the
-    hot reads: api/app.py), which FastAPI leaves out of the schema."""
-    return {(method.lower(), route.path): route.name for route in app.routes
+def _plain_routes(app: FastAPI) -> dict[tuple[str, str], Route]:
+    """(method, path) → the routes served by Starlette's Route rather than FastAPI's (the hot
+    reads: api/app.py), which FastAPI leaves out of the schema."""
+    return {(method.lower(), route.path): route for route in app.routes
             if isinstance(route, Route) and not isinstance(route, APIRoute)
             for method in route.methods or () if method != "HEAD"}
 
@@ -294,7 +292,7 @@ def _merge(operation: Schema, extra: Schema) -> None:
     responses = operation.setdefault("responses", {})
     responses.pop("422", None)  # validation failures answer 400 with the error object, not FastAPI's 422
     responses.update(extra.get("responses", {}))
-    for key in ("tags", "summary", "description", "requestBody"):
+    for key in ("tags", "summary", "requestBody"):
         if key in extra:
             operation[key] = extra[key]
     declared = {parameter["name"]: parameter for parameter in extra.get("parameters", [])}
