@@ -406,9 +406,7 @@ class StreamingWorkbook:
         rows the file leaves out before it are appended to ``rows`` as blank rows."""
         found = _ROW_NUMBER.search(row_tag)
         number = int(found.group(1)) if found else expected
-        if number < expected:
-            raise SheetError(f"row {number} comes after row {expected - 1}")
-        rows.extend([] for _ in range(number - expected))
+        rows.extend(_left_out(number, expected))
         return number
 
     def _scan_tokens(self, tokens: list[tuple[str, ...]], rows: list[list[Any]], expected: int) -> int | None:
@@ -512,11 +510,18 @@ class _RowNumbers:
     def start(self, number: int | None) -> list[list[Any]]:
         """The blank rows before row ``number`` and the (empty) list of the row itself."""
         number = number or self.expected
-        if number < self.expected:
-            raise SheetError(f"row {number} comes after row {self.expected - 1}")
-        rows: list[list[Any]] = [[] for _ in range(number - self.expected + 1)]
+        rows = _left_out(number, self.expected)
+        rows.append([])
         self.expected = number + 1
         return rows
+
+
+def _left_out(number: int, expected: int) -> list[list[Any]]:
+    """The blank rows a file leaves out before row ``number`` when row ``expected`` is next (so that
+    row numbers stay true); a row number going back is an error."""
+    if number < expected:
+        raise SheetError(f"row {number} comes after row {expected - 1}")
+    return [[] for _ in range(number - expected)]
 
 
 def _chain(*parts: Iterable[bytes]) -> Iterator[bytes]:
